@@ -1,0 +1,118 @@
+"""One frozen config per model name, holding every constant of the model.
+
+The numbers come from the official builders (`segment_anything/build_sam.py`, MedSAM's
+`MedSAM_Inference.py`); nothing in the modules hard-codes a dimension, an eps or a
+preprocessing rule.
+"""
+
+import dataclasses
+from typing import Literal
+
+# How an image becomes the encoder's square input:
+#   "longest_side": resize the longest side to image_size (PIL bilinear on uint8),
+#                   normalise with pixel mean/std, zero-pad bottom/right (SAM).
+#   "stretch_minmax": resize to image_size x image_size ignoring aspect (skimage, order 3,
+#                   anti-aliasing), min-max to [0, 1], no mean/std, no pad (MedSAM).
+Preprocess = Literal["longest_side", "stretch_minmax"]
+
+# How low-res logits go back to the original resolution:
+#   "upscale_crop_resize": bilinear to image_size, crop the unpadded input region, bilinear
+#                          to the original size (`Sam.postprocess_masks`).
+#   "direct":              bilinear straight to the original size (MedSAM's inference).
+Postprocess = Literal["upscale_crop_resize", "direct"]
+
+SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
+SAM_PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTConfig:
+    """SAM's ViT image encoder (ViTDet backbone with a conv neck)."""
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    global_attn_indexes: tuple[int, ...]
+    patch_size: int = 16
+    mlp_ratio: float = 4.0
+    window_size: int = 14
+    out_chans: int = 256
+    qkv_bias: bool = True
+    use_rel_pos: bool = True
+    norm_eps: float = 1e-6  # ViT blocks' LayerNorm.
+    neck_eps: float = 1e-6  # LayerNorm2d in the neck.
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptEncoderConfig:
+    embed_dim: int = 256
+    mask_in_chans: int = 16
+    norm_eps: float = 1e-6  # LayerNorm2d in the mask downscaling path.
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskDecoderConfig:
+    transformer_dim: int = 256
+    transformer_depth: int = 2
+    transformer_mlp_dim: int = 2048
+    transformer_heads: int = 8
+    attention_downsample_rate: int = 2
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3
+    iou_head_hidden_dim: int = 256
+    norm_eps: float = 1e-5  # nn.LayerNorm defaults in the two-way transformer.
+    upscale_eps: float = 1e-6  # LayerNorm2d in output_upscaling.
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines one named model: architecture and pre/post-processing."""
+
+    name: str
+    encoder: ViTConfig
+    prompt_encoder: PromptEncoderConfig = PromptEncoderConfig()
+    mask_decoder: MaskDecoderConfig = MaskDecoderConfig()
+    image_size: int = 1024
+    preprocess: Preprocess = "longest_side"
+    postprocess: Postprocess = "upscale_crop_resize"
+    pixel_mean: tuple[float, float, float] = SAM_PIXEL_MEAN
+    pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
+
+    @property
+    def embedding_size(self) -> int:
+        return self.image_size // self.encoder.patch_size
+
+    @property
+    def low_res_size(self) -> int:
+        """Side of the decoder's logits: the embedding upscaled twice by 2."""
+        return 4 * self.embedding_size
+
+    @property
+    def num_mask_tokens(self) -> int:
+        return self.mask_decoder.num_multimask_outputs + 1
+
+
+VIT_B = ViTConfig(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11))
+VIT_L = ViTConfig(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23))
+VIT_H = ViTConfig(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31))
+
+CONFIGS: dict[str, ModelConfig] = {
+    "sam_vit_b": ModelConfig(name="sam_vit_b", encoder=VIT_B),
+    "sam_vit_l": ModelConfig(name="sam_vit_l", encoder=VIT_L),
+    "sam_vit_h": ModelConfig(name="sam_vit_h", encoder=VIT_H),
+    # MedSAM: sam_vit_b weights fine-tuned on medical images with box prompts.
+    "medsam": ModelConfig(
+        name="medsam",
+        encoder=VIT_B,
+        preprocess="stretch_minmax",
+        postprocess="direct",
+    ),
+}
+
+
+def get_config(name: str) -> ModelConfig:
+    """Returns the config registered under `name`; the error lists the valid names."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}; known models: {sorted(CONFIGS)}") from None

@@ -1,0 +1,170 @@
+"""SAM's ViT image encoder (`segment_anything/modeling/image_encoder.py`) in Flax, NHWC."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eigjax.models import configs
+from eigjax.models.layers import PRECISION, MLPBlock, dense, layer_norm
+
+
+def window_partition(x: jax.Array, window: int) -> tuple[jax.Array, tuple[int, int]]:
+    """[B, H, W, C] → [B * nW, window, window, C], zero-padding H and W to multiples of window."""
+    b, h, w, c = x.shape
+    pad_h, pad_w = (-h) % window, (-w) % window
+    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.reshape(b, hp // window, window, wp // window, window, c)
+    return x.transpose(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
+
+
+def window_unpartition(
+    windows: jax.Array, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
+) -> jax.Array:
+    """Inverse of `window_partition`: [B * nW, window, window, C] → [B, H, W, C]."""
+    hp, wp = padded_hw
+    b = windows.shape[0] // (hp * wp // window // window)
+    x = windows.reshape(b, hp // window, wp // window, window, window, -1)
+    x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
+    return x[:, : hw[0], : hw[1], :]
+
+
+def relative_position_index(q_size: int, k_size: int) -> np.ndarray:
+    """int [q_size, k_size]: row of the relative-position table for each (query, key) pair."""
+    q_coords = np.arange(q_size)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = np.arange(k_size)[None, :] * max(q_size / k_size, 1.0)
+    return ((q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)).astype(np.int64)
+
+
+def add_decomposed_rel_pos(
+    attn: jax.Array,
+    q: jax.Array,
+    rel_pos_h: jax.Array,
+    rel_pos_w: jax.Array,
+    size: tuple[int, int],
+) -> jax.Array:
+    """Adds MViTv2's decomposed relative positions to attention logits.
+
+    Args:
+      attn: [B, h*w, h*w] attention logits.
+      q: [B, h*w, C] queries (unscaled).
+      rel_pos_h: [2h - 1, C] and rel_pos_w: [2w - 1, C] tables.
+      size: (h, w) of the query and key grids.
+
+    Returns:
+      [B, h*w, h*w] logits.
+    """
+    h, w = size
+    r_h = rel_pos_h[relative_position_index(h, h)]  # [h, h, C]
+    r_w = rel_pos_w[relative_position_index(w, w)]  # [w, w, C]
+    b, _, c = q.shape
+    r_q = q.reshape(b, h, w, c)
+    rel_h = jnp.einsum("bhwc,hkc->bhwk", r_q, r_h, precision=PRECISION)
+    rel_w = jnp.einsum("bhwc,wkc->bhwk", r_q, r_w, precision=PRECISION)
+    attn = attn.reshape(b, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]
+    return attn.reshape(b, h * w, h * w)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over a [B, H, W, C] grid, with decomposed relative positions."""
+
+    num_heads: int
+    qkv_bias: bool
+    use_rel_pos: bool
+    input_size: tuple[int, int]  # Grid the relative-position tables are sized for.
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, h, w, c = x.shape
+        head_dim = c // self.num_heads
+        qkv = dense(3 * c, "qkv", use_bias=self.qkv_bias)(x)
+        qkv = qkv.reshape(b, h * w, 3, self.num_heads, head_dim).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, b * self.num_heads, h * w, head_dim)
+
+        attn = jnp.einsum("bqd,bkd->bqk", q * head_dim**-0.5, k, precision=PRECISION)
+        if self.use_rel_pos:
+            rel_pos_h = self.param(
+                "rel_pos_h", nn.initializers.zeros, (2 * self.input_size[0] - 1, head_dim)
+            )
+            rel_pos_w = self.param(
+                "rel_pos_w", nn.initializers.zeros, (2 * self.input_size[1] - 1, head_dim)
+            )
+            attn = add_decomposed_rel_pos(attn, q, rel_pos_h, rel_pos_w, (h, w))
+        attn = jax.nn.softmax(attn, axis=-1)
+        x = jnp.einsum("bqk,bkd->bqd", attn, v, precision=PRECISION)
+        x = x.reshape(b, self.num_heads, h, w, head_dim).transpose(0, 2, 3, 1, 4)
+        return dense(c, "proj")(x.reshape(b, h, w, c))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block; windowed attention unless `window_size` is 0."""
+
+    config: configs.ViTConfig
+    window_size: int
+    grid_size: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        shortcut = x
+        x = layer_norm(cfg.norm_eps, "norm1")(x)
+        attn_size = self.window_size or self.grid_size
+        attention = Attention(
+            num_heads=cfg.num_heads,
+            qkv_bias=cfg.qkv_bias,
+            use_rel_pos=cfg.use_rel_pos,
+            input_size=(attn_size, attn_size),
+            name="attn",
+        )
+        if self.window_size > 0:
+            h, w = x.shape[1], x.shape[2]
+            windows, padded_hw = window_partition(x, self.window_size)
+            x = window_unpartition(attention(windows), self.window_size, padded_hw, (h, w))
+        else:
+            x = attention(x)
+        x = shortcut + x
+        mlp = MLPBlock(int(x.shape[-1] * cfg.mlp_ratio), name="mlp")
+        return x + mlp(layer_norm(cfg.norm_eps, "norm2")(x))
+
+
+class Neck(nn.Module):
+    """1x1 conv → LayerNorm2d → 3x3 conv → LayerNorm2d, no conv biases."""
+
+    out_chans: int
+    eps: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.Conv(self.out_chans, (1, 1), use_bias=False, precision=PRECISION, name="conv1")(x)
+        x = layer_norm(self.eps, "ln1")(x)
+        x = nn.Conv(
+            self.out_chans, (3, 3), padding=1, use_bias=False, precision=PRECISION, name="conv2"
+        )(x)
+        return layer_norm(self.eps, "ln2")(x)
+
+
+class ImageEncoderViT(nn.Module):
+    """[B, S, S, 3] preprocessed images → [B, S/16, S/16, out_chans] embeddings."""
+
+    config: configs.ViTConfig
+    image_size: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        grid = self.image_size // cfg.patch_size
+        patch = (cfg.patch_size, cfg.patch_size)
+        x = nn.Conv(
+            cfg.embed_dim,
+            patch,
+            strides=patch,
+            padding="VALID",
+            precision=PRECISION,
+            name="patch_embed",
+        )(x)
+        x = x + self.param("pos_embed", nn.initializers.zeros, (1, grid, grid, cfg.embed_dim))
+        for i in range(cfg.depth):
+            window = 0 if i in cfg.global_attn_indexes else cfg.window_size
+            x = Block(cfg, window_size=window, grid_size=grid, name=f"blocks_{i}")(x)
+        return Neck(cfg.out_chans, cfg.neck_eps, name="neck")(x)

@@ -1,0 +1,74 @@
+"""Small layers shared by the encoders and the decoder, matching SAM's `common.py`."""
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Full float32 matmuls: the models must match the PyTorch reference to float32 rounding,
+# and TF32/bf16 passes on accelerators would not.
+PRECISION = jax.lax.Precision.HIGHEST
+
+
+def dense(features: int, name: str, use_bias: bool = True) -> nn.Dense:
+    return nn.Dense(features, use_bias=use_bias, precision=PRECISION, name=name)
+
+
+def layer_norm(eps: float, name: str) -> nn.LayerNorm:
+    """LayerNorm over the last (channel) axis; also SAM's LayerNorm2d in NHWC layout."""
+    # Two-pass variance, as torch computes it; the fast E[x^2]-E[x]^2 form loses digits.
+    return nn.LayerNorm(epsilon=eps, use_fast_variance=False, name=name)
+
+
+def gelu(x: jax.Array) -> jax.Array:
+    """Exact (erf) GELU, torch's nn.GELU default."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+class MLPBlock(nn.Module):
+    """lin1 → activation → lin2 (`common.MLPBlock`)."""
+
+    mlp_dim: int
+    activation: Callable[[jax.Array], jax.Array] = gelu
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = self.activation(dense(self.mlp_dim, "lin1")(x))
+        return dense(x.shape[-1], "lin2")(y)
+
+
+class MLP(nn.Module):
+    """`num_layers` Dense layers with ReLU between them (`mask_decoder.MLP`)."""
+
+    hidden_dim: int
+    output_dim: int
+    num_layers: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i in range(self.num_layers):
+            last = i == self.num_layers - 1
+            x = dense(self.output_dim if last else self.hidden_dim, f"layers_{i}")(x)
+            if not last:
+                x = jax.nn.relu(x)
+        return x
+
+
+class ConvTranspose2x2(nn.Module):
+    """ConvTranspose2d with kernel 2 and stride 2 (non-overlapping): [H, W, C] → [2H, 2W, F].
+
+    `kernel` is [2, 2, C, F]: torch's (in, out, kH, kW) weight transposed to (kH, kW, in, out).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (2, 2, x.shape[-1], self.features)
+        )
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        h, w = x.shape[-3], x.shape[-2]
+        y = jnp.einsum("...ijc,abcf->...iajbf", x, kernel, precision=PRECISION)
+        return y.reshape(*x.shape[:-3], 2 * h, 2 * w, self.features) + bias

@@ -1,0 +1,103 @@
+"""Pre- and post-processing per model family, as each reference implementation does it.
+
+Host-side numpy/PIL for the image (it runs once per image); post-processing is two
+interpolation matrices so that upsampling many candidates' logits is one batched matmul.
+"""
+
+import numpy as np
+from PIL import Image
+
+from eigjax.models import configs
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] or [H, W, 1] or [H, W, 3] → uint8 [H, W, 3]."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"expected an image [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
+    return np.broadcast_to(image, (*image.shape[:2], 3)).copy()
+
+
+def longest_side_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
+    """(h, w) scaled so the longest side is `long_side`, rounded as `ResizeLongestSide`."""
+    scale = long_side * 1.0 / max(h, w)
+    return int(h * scale + 0.5), int(w * scale + 0.5)
+
+
+def input_size(original_size: tuple[int, int], config: configs.ModelConfig) -> tuple[int, int]:
+    """Size (h, w) of the resized, unpadded image inside the encoder's square input."""
+    if config.preprocess == "longest_side":
+        return longest_side_shape(*original_size, config.image_size)
+    return config.image_size, config.image_size
+
+
+def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
+    """uint8 [H, W, 3] → float32 [S, S, 3], the encoder input for `config`'s family."""
+    image = to_rgb(image)
+    size = config.image_size
+    if config.preprocess == "longest_side":
+        h, w = input_size(image.shape[:2], config)
+        resized = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+        x = (resized.astype(np.float32) - np.float32(config.pixel_mean)) / np.float32(
+            config.pixel_std
+        )
+        return np.pad(x, ((0, size - h), (0, size - w), (0, 0)))
+    if config.preprocess == "stretch_minmax":
+        from skimage import transform  # Imported here: only MedSAM needs it.
+
+        resized = transform.resize(
+            image, (size, size), order=3, preserve_range=True, anti_aliasing=True
+        ).astype(np.uint8)
+        lo, hi = resized.min(), resized.max()
+        x = (resized - lo) / np.clip(hi - lo, 1e-8, None)
+        return x.astype(np.float32)
+    raise ValueError(f"unknown preprocessing rule {config.preprocess!r}")
+
+
+def transform_coords(
+    coords: np.ndarray, original_size: tuple[int, int], config: configs.ModelConfig
+) -> np.ndarray:
+    """(x, y) pairs [..., 2] in original-image pixels → the encoder input's frame."""
+    old_h, old_w = original_size
+    new_h, new_w = input_size(original_size, config)
+    coords = np.asarray(coords, np.float64)
+    scale = np.array([new_w / old_w, new_h / old_h])
+    return (coords * scale).astype(np.float32)
+
+
+def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """float64 [out, in]: 1-D bilinear resampling as torch's interpolate(align_corners=False)."""
+    scale = in_size / out_size
+    src = np.maximum((np.arange(out_size) + 0.5) * scale - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    frac = src - i0
+    m = np.zeros((out_size, in_size))
+    np.add.at(m, (np.arange(out_size), i0), 1.0 - frac)
+    np.add.at(m, (np.arange(out_size), i1), frac)
+    return m
+
+
+def postprocess_matrices(
+    original_size: tuple[int, int], config: configs.ModelConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [H, r] and columns [W, r] maps: logits_full = R_h @ low_res @ R_w.T.
+
+    r is the low-res side (256). The maps compose the reference's interpolations exactly
+    (in float64, then cast), so post-processing is one small matmul per mask.
+    """
+    r = config.low_res_size
+    h, w = original_size
+    if config.postprocess == "direct":
+        return bilinear_matrix(r, h).astype(np.float32), bilinear_matrix(r, w).astype(np.float32)
+    if config.postprocess == "upscale_crop_resize":
+        in_h, in_w = input_size(original_size, config)
+        up = bilinear_matrix(r, config.image_size)
+        rows = bilinear_matrix(in_h, h) @ up[:in_h]
+        cols = bilinear_matrix(in_w, w) @ up[:in_w]
+        return rows.astype(np.float32), cols.astype(np.float32)
+    raise ValueError(f"unknown post-processing rule {config.postprocess!r}")

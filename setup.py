@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="eigjax",
+    version="0.1.0",
+    description="How well do SAM-family interactive segmenters understand point prompts? "
+    "Expected information gain, Oracle and EIG-guided click protocols in JAX/Flax.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["eigjax*", "weights_convert*", "experiments*"]),
+    install_requires=[
+        "jax>=0.4.30",
+        "flax>=0.10",
+        "numpy",
+        "orbax-checkpoint",
+        "absl-py",
+        "pillow",
+        "scikit-image",  # MedSAM's own preprocessing (bicubic anti-aliased resize).
+    ],
+    extras_require={
+        # Reading .pth checkpoints. The CPU wheel: never let a resolver pull a CUDA build.
+        "convert": ["torch==2.13.0"],
+        "test": [
+            "torch==2.13.0",
+            "segment-anything==1.0",
+            "pytest",
+            "pytest-xdist",
+            "hypothesis",
+            "chex",
+        ],
+    },
+)

@@ -1,0 +1,136 @@
+"""The official PyTorch references, loaded for parity tests, and seeded random models.
+
+PyPI `segment-anything` imports torchvision from its package `__init__`, which does not
+work beside the CPU torch here: register an empty parent package whose `__path__` is the
+real directory, so that `modeling` and `build_sam` import without running that `__init__`.
+"""
+
+import importlib
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import torch
+from PIL import Image
+
+from eigjax.models import configs, transforms
+
+
+def _import_without_init(package: str, *submodules: str) -> list[types.ModuleType]:
+    if package not in sys.modules:
+        spec = importlib.util.find_spec(package)
+        parent = types.ModuleType(package)
+        parent.__path__ = list(spec.submodule_search_locations)
+        sys.modules[package] = parent
+    return [importlib.import_module(f"{package}.{name}") for name in submodules]
+
+
+def segment_anything():
+    """The official `segment_anything.modeling` package."""
+    (modeling,) = _import_without_init("segment_anything", "modeling")
+    return modeling
+
+
+def build_official(config: configs.ModelConfig, seed: int = 0) -> torch.nn.Module:
+    """An official `Sam` with the architecture of `config` and seeded random weights.
+
+    Parameters the reference initialises to constants (positional embeddings, relative
+    positions, LayerNorms) are randomised too, so that parity tests can see them.
+    """
+    from functools import partial
+
+    m = segment_anything()
+    enc, dec = config.encoder, config.mask_decoder
+    torch.manual_seed(seed)
+    sam = m.Sam(
+        image_encoder=m.ImageEncoderViT(
+            depth=enc.depth,
+            embed_dim=enc.embed_dim,
+            img_size=config.image_size,
+            mlp_ratio=enc.mlp_ratio,
+            norm_layer=partial(torch.nn.LayerNorm, eps=enc.norm_eps),
+            num_heads=enc.num_heads,
+            patch_size=enc.patch_size,
+            qkv_bias=enc.qkv_bias,
+            use_rel_pos=enc.use_rel_pos,
+            global_attn_indexes=enc.global_attn_indexes,
+            window_size=enc.window_size,
+            out_chans=enc.out_chans,
+        ),
+        prompt_encoder=m.PromptEncoder(
+            embed_dim=config.prompt_encoder.embed_dim,
+            image_embedding_size=(config.embedding_size, config.embedding_size),
+            input_image_size=(config.image_size, config.image_size),
+            mask_in_chans=config.prompt_encoder.mask_in_chans,
+        ),
+        mask_decoder=m.MaskDecoder(
+            num_multimask_outputs=dec.num_multimask_outputs,
+            transformer=m.TwoWayTransformer(
+                depth=dec.transformer_depth,
+                embedding_dim=dec.transformer_dim,
+                mlp_dim=dec.transformer_mlp_dim,
+                num_heads=dec.transformer_heads,
+            ),
+            transformer_dim=dec.transformer_dim,
+            iou_head_depth=dec.iou_head_depth,
+            iou_head_hidden_dim=dec.iou_head_hidden_dim,
+        ),
+        pixel_mean=list(config.pixel_mean),
+        pixel_std=list(config.pixel_std),
+    )
+    randomize_constants(sam, seed)
+    return sam.eval()
+
+
+def randomize_constants(model: torch.nn.Module, seed: int) -> None:
+    """Replaces constant-initialised tensors (ones, zeros) by seeded random values."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "rel_pos" in name or "pos_embed" in name:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            elif p.ndim == 1 and (torch.all(p == 1) or torch.all(p == 0)):
+                base = 1.0 if torch.all(p == 1) else 0.0
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=gen))
+
+
+def state_dict_numpy(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_input=None):
+    """The official SamPredictor pipeline, torchvision-free.
+
+    `ResizeLongestSide.apply_image` is torchvision's `resize` of a PIL image, which is PIL's
+    bilinear resize; the coordinate transforms and `Sam.preprocess` / `postprocess_masks`
+    are called from the reference itself.
+
+    Returns low-res logits [M, r, r], logits [M, H, W], IoU [M] for all M mask tokens, and
+    the image embedding [h, w, C].
+    """
+    h, w = image.shape[:2]
+    new_h, new_w = transforms.longest_side_shape(h, w, sam.image_encoder.img_size)
+    resized = np.array(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    x = torch.as_tensor(resized).permute(2, 0, 1).contiguous()[None].float()
+    scale = np.array([new_w / w, new_h / h])
+    with torch.no_grad():
+        features = sam.image_encoder(sam.preprocess(x))
+        pts = None
+        if points is not None:
+            coords = torch.as_tensor(np.asarray(points, float) * scale, dtype=torch.float)[None]
+            pts = (coords, torch.as_tensor(labels, dtype=torch.int)[None])
+        boxes = None
+        if box is not None:
+            b = (np.asarray(box, float).reshape(2, 2) * scale).reshape(1, 4)
+            boxes = torch.as_tensor(b, dtype=torch.float)
+        masks = None if mask_input is None else torch.as_tensor(mask_input)[None, None]
+        sparse, dense = sam.prompt_encoder(points=pts, boxes=boxes, masks=masks)
+        low_res, iou = sam.mask_decoder.predict_masks(
+            image_embeddings=features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+        full = sam.postprocess_masks(low_res, (new_h, new_w), (h, w))
+    return low_res[0].numpy(), full[0].numpy(), iou[0].numpy(), features[0].permute(1, 2, 0).numpy()
