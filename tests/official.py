@@ -80,7 +80,7 @@ def build_official(config: configs.ModelConfig, seed: int = 0) -> torch.nn.Modul
         pixel_std=list(config.pixel_std),
     )
     randomize_constants(sam, seed)
-    return sam.eval()
+    return sam.eval().requires_grad_(False)
 
 
 def randomize_constants(model: torch.nn.Module, seed: int) -> None:
@@ -88,6 +88,8 @@ def randomize_constants(model: torch.nn.Module, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if p.is_meta:  # Shape-only models (meta device) have no values to change.
+                continue
             if "rel_pos" in name or "pos_embed" in name:
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             elif p.ndim == 1 and (torch.all(p == 1) or torch.all(p == 0)):
@@ -134,3 +136,30 @@ def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_inpu
         )
         full = sam.postprocess_masks(low_res, (new_h, new_w), (h, w))
     return low_res[0].numpy(), full[0].numpy(), iou[0].numpy(), features[0].permute(1, 2, 0).numpy()
+
+
+def max_relative_error(actual, reference) -> float:
+    """max |a - r| / max(1, |r|): the parity measure, float32 rounding is ~1e-6."""
+    actual, reference = np.asarray(actual, np.float64), np.asarray(reference, np.float64)
+    assert actual.shape == reference.shape, (actual.shape, reference.shape)
+    return float(np.max(np.abs(actual - reference) / np.maximum(1.0, np.abs(reference))))
+
+
+def assert_parity(actual, reference, what: str, tol: float = 1e-4) -> None:
+    err = max_relative_error(actual, reference)
+    print(f"parity {what}: max relative error {err:.2e}")
+    assert err <= tol, f"{what}: max relative error {err:.2e} > {tol:.0e}"
+
+
+def sam_methods(config: configs.ModelConfig) -> types.SimpleNamespace:
+    """The official `Sam.preprocess` / `Sam.postprocess_masks`, bound to `config`'s constants."""
+    m = segment_anything()
+    stub = types.SimpleNamespace(
+        image_encoder=types.SimpleNamespace(img_size=config.image_size),
+        pixel_mean=torch.tensor(config.pixel_mean).view(-1, 1, 1),
+        pixel_std=torch.tensor(config.pixel_std).view(-1, 1, 1),
+    )
+    return types.SimpleNamespace(
+        preprocess=lambda x: m.Sam.preprocess(stub, x),
+        postprocess_masks=lambda *a: m.Sam.postprocess_masks(stub, *a),
+    )

@@ -70,14 +70,21 @@ def transform_coords(
 
 
 def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """float64 [out, in]: 1-D bilinear resampling as torch's interpolate(align_corners=False)."""
-    scale = in_size / out_size
-    src = np.maximum((np.arange(out_size) + 0.5) * scale - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    """float64 [out, in]: 1-D bilinear resampling as torch's interpolate(align_corners=False).
+
+    Source positions are float32 as in torch's CPU kernel for float32 tensors, which
+    computes `scale * (i + 0.5) - 0.5` with one fused multiply-add: the exact value,
+    rounded once. Matching that rounding keeps the weights equal to the reference's.
+    """
+    f32 = np.float32
+    scale = np.float64(f32(in_size) / f32(out_size))
+    src = (scale * (np.arange(out_size) + 0.5) - 0.5).astype(f32)
+    src = np.maximum(src, f32(0))
+    i0 = np.minimum(src.astype(np.int64), in_size - 1)
     i1 = np.minimum(i0 + 1, in_size - 1)
-    frac = src - i0
+    frac = src - i0.astype(f32)
     m = np.zeros((out_size, in_size))
-    np.add.at(m, (np.arange(out_size), i0), 1.0 - frac)
+    np.add.at(m, (np.arange(out_size), i0), f32(1) - frac)
     np.add.at(m, (np.arange(out_size), i1), frac)
     return m
 

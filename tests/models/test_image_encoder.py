@@ -1,0 +1,41 @@
+"""Image encoder parity with the official ViT, and the window helpers."""
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from eigjax import models
+from eigjax.models.image_encoder import window_partition, window_unpartition
+from eigjax.models.sam import Sam
+from tests import official
+from tests.conftest import TINY
+
+
+def _encode(model, x_nchw: np.ndarray) -> np.ndarray:
+    x = jnp.asarray(x_nchw.transpose(0, 2, 3, 1))
+    return np.asarray(model.network.apply({"params": model.params}, x, method=Sam.encode))
+
+
+def _reference(sam, x_nchw: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return sam.image_encoder(torch.as_tensor(x_nchw)).permute(0, 2, 3, 1).numpy()
+
+
+def test_window_partition_round_trip_with_padding():
+    x = jnp.arange(2 * 16 * 16 * 3, dtype=jnp.float32).reshape(2, 16, 16, 3)
+    windows, padded = window_partition(x, 7)
+    assert windows.shape == (2 * 9, 7, 7, 3) and padded == (21, 21)
+    np.testing.assert_array_equal(window_unpartition(windows, 7, padded, (16, 16)), x)
+
+
+def test_reduced_encoder_matches_official(tiny_official, tiny_model):
+    x = np.random.RandomState(0).randn(2, 3, TINY.image_size, TINY.image_size).astype(np.float32)
+    official.assert_parity(
+        _encode(tiny_model, x), _reference(tiny_official, x), "reduced ViT encoder"
+    )
+
+
+def test_sam_vit_b_encoder_matches_official(vit_b_official, vit_b_converted):
+    model = models.load("sam_vit_b", str(vit_b_converted))
+    x = np.random.RandomState(1).randn(1, 3, 1024, 1024).astype(np.float32)
+    official.assert_parity(_encode(model, x), _reference(vit_b_official, x), "sam_vit_b encoder")
