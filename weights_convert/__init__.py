@@ -1,6 +1,6 @@
 """Official `.pth` checkpoints → Flax params saved with orbax (`eigjax.models.load` reads them)."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -6,7 +6,7 @@ torch tensor must be consumed (or listed as ignored), and every shape must match
 """
 
 import dataclasses
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import jax
 import numpy as np

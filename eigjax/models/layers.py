@@ -1,6 +1,6 @@
 """Small layers shared by the encoders and the decoder, matching SAM's `common.py`."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

@@ -5,8 +5,6 @@ One prompt set at a time: tokens [T, C] against an image embedding [h, w, C]. Un
 only on the image (e.g. the first block's image keys) is computed once, not per prompt.
 """
 
-from typing import Optional
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,7 +32,7 @@ class Attention(nn.Module):
 
     @nn.compact
     def __call__(
-        self, q: jax.Array, k: jax.Array, v: jax.Array, key_mask: Optional[jax.Array] = None
+        self, q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array | None = None
     ) -> jax.Array:
         dim = q.shape[-1]
         internal = dim // self.downsample_rate
@@ -114,7 +112,7 @@ class MaskDecoder(nn.Module):
         image_pe: jax.Array,
         sparse: jax.Array,
         dense_prompt: jax.Array,
-        sparse_mask: Optional[jax.Array] = None,
+        sparse_mask: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """Args: image_embedding, image_pe, dense_prompt [h, w, C]; sparse [T, C];
         sparse_mask bool [T] (False drops a token as if it were absent)."""

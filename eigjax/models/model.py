@@ -2,7 +2,6 @@
 
 import dataclasses
 import functools
-from typing import Optional
 
 import flax.struct
 import jax
@@ -56,9 +55,9 @@ class Model:
         embedding: Embedding,
         points: jax.Array,
         labels: jax.Array,
-        box: Optional[jax.Array] = None,
-        mask_input: Optional[jax.Array] = None,
-        point_mask: Optional[jax.Array] = None,
+        box: jax.Array | None = None,
+        mask_input: jax.Array | None = None,
+        point_mask: jax.Array | None = None,
     ) -> Prediction:
         """Masks of every token for one prompt set.
 

@@ -3,8 +3,6 @@
 One prompt set at a time; batch with `jax.vmap` at the call site.
 """
 
-from typing import Optional
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -91,8 +89,8 @@ class PromptEncoder(nn.Module):
         self,
         points: jax.Array,
         labels: jax.Array,
-        box: Optional[jax.Array] = None,
-        mask: Optional[jax.Array] = None,
+        box: jax.Array | None = None,
+        mask: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """Returns sparse [T, C] (points, then box corners) and dense [h, w, C] embeddings."""
         sparse = self.embed_points(points, labels, pad=box is None)

@@ -1,7 +1,5 @@
 """The whole SAM-family network as one Flax module: image encoder, prompt encoder, decoder."""
 
-from typing import Optional
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -32,9 +30,9 @@ class Sam(nn.Module):
         embedding: jax.Array,
         points: jax.Array,
         labels: jax.Array,
-        box: Optional[jax.Array] = None,
-        mask_input: Optional[jax.Array] = None,
-        point_mask: Optional[jax.Array] = None,
+        box: jax.Array | None = None,
+        mask_input: jax.Array | None = None,
+        point_mask: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """One prompt set, every mask token.
 
