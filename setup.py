@@ -15,6 +15,7 @@ setup(
         "absl-py",
         "pillow",
         "scikit-image",  # MedSAM's own preprocessing (bicubic anti-aliased resize).
+        "opencv-python-headless",  # LiteMedSAM's own preprocessing (cv2.INTER_AREA).
     ],
     extras_require={
         # Reading .pth checkpoints. The CPU wheel: never let a resolver pull a CUDA build.

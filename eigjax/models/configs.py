@@ -6,6 +6,7 @@ preprocessing rule.
 """
 
 import dataclasses
+import math
 from typing import Literal
 
 # How an image becomes the encoder's square input:
@@ -13,7 +14,10 @@ from typing import Literal
 #                   normalise with pixel mean/std, zero-pad bottom/right (SAM).
 #   "stretch_minmax": resize to image_size x image_size ignoring aspect (skimage, order 3,
 #                   anti-aliasing), min-max to [0, 1], no mean/std, no pad (MedSAM).
-Preprocess = Literal["longest_side", "stretch_minmax"]
+#   "longest_side_minmax": resize the longest side to image_size (cv2.INTER_AREA on
+#                   uint8), min-max to [0, 1], zero-pad bottom/right (LiteMedSAM's
+#                   CVPR24_LiteMedSAM_infer.py).
+Preprocess = Literal["longest_side", "stretch_minmax", "longest_side_minmax"]
 
 # How low-res logits go back to the original resolution:
 #   "upscale_crop_resize": bilinear to image_size, crop the unpadded input region, bilinear
@@ -44,6 +48,35 @@ class ViTConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TinyViTConfig:
+    """TinyViT image encoder (MobileSAM / LiteMedSAM `tiny_vit_sam.py`), BatchNorm folded.
+
+    Stage 0 is MBConv blocks, stages 1-3 windowed attention blocks; a PatchMerging
+    follows every stage but the last, with stride `merge_strides[i]`.
+    """
+
+    embed_dims: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_heads: tuple[int, ...]
+    window_sizes: tuple[int, ...]
+    merge_strides: tuple[int, ...]
+    stem_kernel: int  # The two Conv2d_BN of the patch embedding: kernel and stride.
+    stem_stride: int
+    mlp_ratio: float = 4.0
+    mbconv_expand_ratio: float = 4.0
+    local_conv_size: int = 3
+    out_chans: int = 256
+    bn_eps: float = 1e-5  # BatchNorm2d default; folded into the conv at conversion.
+    norm_eps: float = 1e-5  # nn.LayerNorm default, in attention and MLP.
+    neck_eps: float = 1e-6
+
+    @property
+    def patch_size(self) -> int:
+        """Input pixels per embedding cell along a side."""
+        return self.stem_stride**2 * math.prod(self.merge_strides)
+
+
+@dataclasses.dataclass(frozen=True)
 class PromptEncoderConfig:
     embed_dim: int = 256
     mask_in_chans: int = 16
@@ -69,7 +102,7 @@ class ModelConfig:
     """Everything that defines one named model: architecture and pre/post-processing."""
 
     name: str
-    encoder: ViTConfig
+    encoder: ViTConfig | TinyViTConfig
     prompt_encoder: PromptEncoderConfig = PromptEncoderConfig()
     mask_decoder: MaskDecoderConfig = MaskDecoderConfig()
     image_size: int = 1024
@@ -106,6 +139,22 @@ CONFIGS: dict[str, ModelConfig] = {
         encoder=VIT_B,
         preprocess="stretch_minmax",
         postprocess="direct",
+    ),
+    # LiteMedSAM: TinyViT distilled from MedSAM at 256 px. Its stem is two 1x1 convs at
+    # stride 1 (MobileSAM's is 3x3 at stride 2), and the last merge keeps 64x64.
+    "litemedsam": ModelConfig(
+        name="litemedsam",
+        encoder=TinyViTConfig(
+            embed_dims=(64, 128, 160, 320),
+            depths=(2, 2, 6, 2),
+            num_heads=(2, 4, 5, 10),
+            window_sizes=(7, 7, 14, 7),
+            merge_strides=(2, 2, 1),
+            stem_kernel=1,
+            stem_stride=1,
+        ),
+        image_size=256,
+        preprocess="longest_side_minmax",
     ),
 }
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.models import configs
-from eigjax.models.layers import PRECISION, MLPBlock, dense, layer_norm
+from eigjax.models.layers import PRECISION, MLPBlock, Neck, dense, layer_norm
 
 
 def window_partition(x: jax.Array, window: int) -> tuple[jax.Array, tuple[int, int]]:
@@ -126,22 +126,6 @@ class Block(nn.Module):
         x = shortcut + x
         mlp = MLPBlock(int(x.shape[-1] * cfg.mlp_ratio), name="mlp")
         return x + mlp(layer_norm(cfg.norm_eps, "norm2")(x))
-
-
-class Neck(nn.Module):
-    """1x1 conv → LayerNorm2d → 3x3 conv → LayerNorm2d, no conv biases."""
-
-    out_chans: int
-    eps: float
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.Conv(self.out_chans, (1, 1), use_bias=False, precision=PRECISION, name="conv1")(x)
-        x = layer_norm(self.eps, "ln1")(x)
-        x = nn.Conv(
-            self.out_chans, (3, 3), padding=1, use_bias=False, precision=PRECISION, name="conv2"
-        )(x)
-        return layer_norm(self.eps, "ln2")(x)
 
 
 class ImageEncoderViT(nn.Module):

@@ -72,3 +72,19 @@ class ConvTranspose2x2(nn.Module):
         h, w = x.shape[-3], x.shape[-2]
         y = jnp.einsum("...ijc,abcf->...iajbf", x, kernel, precision=PRECISION)
         return y.reshape(*x.shape[:-3], 2 * h, 2 * w, self.features) + bias
+
+
+class Neck(nn.Module):
+    """1x1 conv → LayerNorm2d → 3x3 conv → LayerNorm2d, no conv biases."""
+
+    out_chans: int
+    eps: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.Conv(self.out_chans, (1, 1), use_bias=False, precision=PRECISION, name="conv1")(x)
+        x = layer_norm(self.eps, "ln1")(x)
+        x = nn.Conv(
+            self.out_chans, (3, 3), padding=1, use_bias=False, precision=PRECISION, name="conv2"
+        )(x)
+        return layer_norm(self.eps, "ln2")(x)

@@ -8,6 +8,7 @@ from eigjax.models import configs
 from eigjax.models.image_encoder import ImageEncoderViT
 from eigjax.models.mask_decoder import MaskDecoder
 from eigjax.models.prompt_encoder import PromptEncoder
+from eigjax.models.tiny_vit import TinyViT
 
 
 class Sam(nn.Module):
@@ -17,7 +18,10 @@ class Sam(nn.Module):
 
     def setup(self):
         cfg = self.config
-        self.image_encoder = ImageEncoderViT(cfg.encoder, cfg.image_size)
+        if isinstance(cfg.encoder, configs.TinyViTConfig):
+            self.image_encoder = TinyViT(cfg.encoder)
+        else:
+            self.image_encoder = ImageEncoderViT(cfg.encoder, cfg.image_size)
         self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, cfg.embedding_size, cfg.image_size)
         self.mask_decoder = MaskDecoder(cfg.mask_decoder)
 

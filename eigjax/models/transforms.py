@@ -30,7 +30,7 @@ def longest_side_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
 
 def input_size(original_size: tuple[int, int], config: configs.ModelConfig) -> tuple[int, int]:
     """Size (h, w) of the resized, unpadded image inside the encoder's square input."""
-    if config.preprocess == "longest_side":
+    if config.preprocess in ("longest_side", "longest_side_minmax"):
         return longest_side_shape(*original_size, config.image_size)
     return config.image_size, config.image_size
 
@@ -45,6 +45,16 @@ def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
         x = (resized.astype(np.float32) - np.float32(config.pixel_mean)) / np.float32(
             config.pixel_std
         )
+        return np.pad(x, ((0, size - h), (0, size - w), (0, 0)))
+    if config.preprocess == "longest_side_minmax":
+        import cv2  # Imported here: only LiteMedSAM needs it.
+
+        h, w = input_size(image.shape[:2], config)
+        # PIL has no equivalent: its BOX filter differs from INTER_AREA by up to 54 grey
+        # levels on non-integer scales.
+        resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        lo, hi = resized.min(), resized.max()
+        x = ((resized - lo) / np.clip(hi - lo, 1e-8, None)).astype(np.float32)
         return np.pad(x, ((0, size - h), (0, size - w), (0, 0)))
     if config.preprocess == "stretch_minmax":
         from skimage import transform  # Imported here: only MedSAM needs it.
