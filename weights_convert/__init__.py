@@ -6,7 +6,7 @@ import numpy as np
 
 from eigjax.models import checkpoint, configs
 from eigjax.models.sam import abstract_params
-from weights_convert import keymap, sam, tiny_vit
+from weights_convert import keymap, sam, sam_med2d, tiny_vit
 from weights_convert.keymap import ConversionError
 from weights_convert.torch_checkpoint import CheckpointReadError, load_state_dict
 
@@ -16,6 +16,7 @@ KEYMAPS: dict[str, Callable[[configs.ModelConfig], list[keymap.Entry]]] = {
     "sam_vit_l": sam.keymap,
     "sam_vit_h": sam.keymap,
     "medsam": sam.keymap,
+    "sam_med2d": sam_med2d.keymap,
     "litemedsam": tiny_vit.keymap,
 }
 IGNORED: dict[str, Callable[[str], bool]] = {"litemedsam": tiny_vit.ignored}

@@ -17,7 +17,12 @@ from typing import Literal
 #   "longest_side_minmax": resize the longest side to image_size (cv2.INTER_AREA on
 #                   uint8), min-max to [0, 1], zero-pad bottom/right (LiteMedSAM's
 #                   CVPR24_LiteMedSAM_infer.py).
-Preprocess = Literal["longest_side", "stretch_minmax", "longest_side_minmax"]
+#   "normalize_stretch_nearest": normalise with pixel mean/std, then resize to
+#                   image_size x image_size with cv2.INTER_NEAREST, no pad (SAM-Med2D's
+#                   SammedPredictor).
+Preprocess = Literal[
+    "longest_side", "stretch_minmax", "longest_side_minmax", "normalize_stretch_nearest"
+]
 
 # How low-res logits go back to the original resolution:
 #   "upscale_crop_resize": bilinear to image_size, crop the unpadded input region, bilinear
@@ -45,6 +50,10 @@ class ViTConfig:
     use_rel_pos: bool = True
     norm_eps: float = 1e-6  # ViT blocks' LayerNorm.
     neck_eps: float = 1e-6  # LayerNorm2d in the neck.
+    # SAM-Med2D: an adapter in every block, parallel to the MLP.
+    adapter: bool = False
+    adapter_mlp_ratio: float = 0.25
+    adapter_eps: float = 1e-5  # The adapter's output LayerNorm (nn.LayerNorm default).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +148,13 @@ CONFIGS: dict[str, ModelConfig] = {
         encoder=VIT_B,
         preprocess="stretch_minmax",
         postprocess="direct",
+    ),
+    # SAM-Med2D: sam_vit_b with adapters, trained at 256 px on SA-Med2D-20M.
+    "sam_med2d": ModelConfig(
+        name="sam_med2d",
+        encoder=dataclasses.replace(VIT_B, adapter=True),
+        image_size=256,
+        preprocess="normalize_stretch_nearest",
     ),
     # LiteMedSAM: TinyViT distilled from MedSAM at 256 px. Its stem is two 1x1 convs at
     # stride 1 (MobileSAM's is 3x3 at stride 2), and the last merge keeps 64x64.

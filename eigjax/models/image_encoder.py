@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.models import configs
-from eigjax.models.layers import PRECISION, MLPBlock, Neck, dense, layer_norm
+from eigjax.models.layers import PRECISION, ConvTranspose, MLPBlock, Neck, dense, layer_norm
 
 
 def window_partition(x: jax.Array, window: int) -> tuple[jax.Array, tuple[int, int]]:
@@ -97,6 +97,35 @@ class Attention(nn.Module):
         return dense(c, "proj")(x.reshape(b, h, w, c))
 
 
+class Adapter(nn.Module):
+    """SAM-Med2D's `Adapter_Layer`: channel gate, then a down/up spatial path, residual, norm.
+
+    x [B, H, W, C] → LayerNorm(x' + spatial(x')), x' = x * sigmoid(MLP(mean_hw x)).
+    """
+
+    mlp_ratio: float
+    eps: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = x.shape[-1]
+        gate = jnp.mean(x, axis=(1, 2))
+        gate = jax.nn.relu(dense(int(c * self.mlp_ratio), "channel_fc1", use_bias=False)(gate))
+        gate = jax.nn.sigmoid(dense(c, "channel_fc2", use_bias=False)(gate))
+        x_channel = gate[:, None, None, :] * x
+        y = nn.Conv(
+            c,
+            (3, 3),
+            strides=2,
+            padding=1,
+            use_bias=False,
+            precision=PRECISION,
+            name="spatial_conv",
+        )(x_channel)
+        y = ConvTranspose(c, 4, 2, 1, use_bias=False, name="spatial_deconv")(jax.nn.relu(y))
+        return layer_norm(self.eps, "norm")(x + jax.nn.relu(y))
+
+
 class Block(nn.Module):
     """Pre-norm transformer block; windowed attention unless `window_size` is 0."""
 
@@ -125,7 +154,11 @@ class Block(nn.Module):
             x = attention(x)
         x = shortcut + x
         mlp = MLPBlock(int(x.shape[-1] * cfg.mlp_ratio), name="mlp")
-        return x + mlp(layer_norm(cfg.norm_eps, "norm2")(x))
+        x_norm = layer_norm(cfg.norm_eps, "norm2")(x)
+        if cfg.adapter:
+            adapter = Adapter(cfg.adapter_mlp_ratio, cfg.adapter_eps, name="Adapter")
+            return x + mlp(x_norm) + adapter(x_norm)
+        return x + mlp(x_norm)
 
 
 class ImageEncoderViT(nn.Module):

@@ -55,8 +55,45 @@ class MLP(nn.Module):
         return x
 
 
+class ConvTranspose(nn.Module):
+    """torch's ConvTranspose2d (no output padding) as a conv over the stride-dilated input.
+
+    `kernel` is [k, k, C, F]: torch's (in, out, kH, kW) weight, spatially flipped and
+    transposed to (kH, kW, in, out).
+    """
+
+    features: int
+    kernel_size: int
+    stride: int
+    padding: int
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features)
+        )
+        pad = k - 1 - self.padding
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=(1, 1),
+            padding=((pad, pad), (pad, pad)),
+            lhs_dilation=(self.stride, self.stride),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=PRECISION,
+        )
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
 class ConvTranspose2x2(nn.Module):
     """ConvTranspose2d with kernel 2 and stride 2 (non-overlapping): [H, W, C] → [2H, 2W, F].
+
+    The decoder's upscaling; an einsum here because the general `ConvTranspose` would
+    multiply by the zeros of the dilated input, 4x the work, for every Oracle candidate.
 
     `kernel` is [2, 2, C, F]: torch's (in, out, kH, kW) weight transposed to (kH, kW, in, out).
     """

@@ -56,6 +56,11 @@ def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
         lo, hi = resized.min(), resized.max()
         x = ((resized - lo) / np.clip(hi - lo, 1e-8, None)).astype(np.float32)
         return np.pad(x, ((0, size - h), (0, size - w), (0, 0)))
+    if config.preprocess == "normalize_stretch_nearest":
+        import cv2
+
+        x = (image - np.float32(config.pixel_mean)) / np.float32(config.pixel_std)
+        return cv2.resize(x.astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
     if config.preprocess == "stretch_minmax":
         from skimage import transform  # Imported here: only MedSAM needs it.
 

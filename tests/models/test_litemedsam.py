@@ -31,7 +31,9 @@ def model(reference, tmp_path_factory):
 def _reference_decode(net, embedding, points=None, labels=None, box=None):
     with torch.no_grad():
         sparse, dense = net.prompt_encoder(
-            points=None if points is None else (torch.as_tensor(points)[None], torch.as_tensor(labels)[None]),
+            points=None
+            if points is None
+            else (torch.as_tensor(points)[None], torch.as_tensor(labels)[None]),
             boxes=None if box is None else torch.as_tensor(box)[None],
             masks=None,
         )
