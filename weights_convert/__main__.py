@@ -3,7 +3,7 @@
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 import weights_convert
 
@@ -21,6 +21,7 @@ flags.mark_flags_as_required(["model", "checkpoint", "output"])
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
         weights_convert.convert(_MODEL.value, _CHECKPOINT.value, _OUTPUT.value, _ALLOW_PICKLE.value)
     except (weights_convert.CheckpointReadError, weights_convert.ConversionError) as e:
