@@ -21,10 +21,14 @@ _PARAMS = flags.DEFINE_string(
     "params", None, "Converted params directory; not needed for litemedsam (bundled)."
 )
 _IMAGE = flags.DEFINE_string("image", None, "Image file (any format PIL reads).", required=True)
-_POINTS = flags.DEFINE_list("points", [], "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1.")
+_POINTS = flags.DEFINE_list(
+    "points", [], "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1."
+)
 _BOX = flags.DEFINE_list("box", None, "Box as x0,y0,x1,y1 in image pixels.")
 _TOKEN = flags.DEFINE_integer(
-    "token", None, "Mask token to save; default the best predicted IoU among 1-3, or 0 with a box only."
+    "token",
+    None,
+    "Mask token to save; default the best predicted IoU among 1-3, or 0 with a box only.",
 )
 _OUTPUT = flags.DEFINE_string("output", "workspace/predict", "Output directory.")
 
@@ -62,8 +66,10 @@ def main(argv):
     overlay = image.astype(np.float32)
     overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([255, 64, 32])
     Image.fromarray(overlay.astype(np.uint8)).save(os.path.join(_OUTPUT.value, "overlay.png"))
-    print(f"{_MODEL.value}: predicted IoU per token {np.round(iou, 3).tolist()}; token {token} "
-          f"covers {int(mask.sum())} px → {_OUTPUT.value}/mask.png, overlay.png")
+    print(
+        f"{_MODEL.value}: predicted IoU per token {np.round(iou, 3).tolist()}; token {token} "
+        f"covers {int(mask.sum())} px → {_OUTPUT.value}/mask.png, overlay.png"
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class Model:
         box: jax.Array | None = None,
         mask_input: jax.Array | None = None,
         point_mask: jax.Array | None = None,
+        mask_valid: jax.Array | None = None,
     ) -> Prediction:
         """Masks of every token for one prompt set.
 
@@ -69,9 +70,18 @@ class Model:
           mask_input: [256, 256] low-res logits (e.g. a previous `low_res_logits[k]`), or None.
           point_mask: bool [N]; False drops that point exactly, so that a fixed-size
             array of clicks can stand for a growing sequence inside one compiled loop.
+          mask_valid: bool scalar; False ignores `mask_input`, for the same reason.
         """
         return _predict(
-            self.network, self.params, embedding, points, labels, box, mask_input, point_mask
+            self.network,
+            self.params,
+            embedding,
+            points,
+            labels,
+            box,
+            mask_input,
+            point_mask,
+            mask_valid,
         )
 
 
@@ -80,15 +90,24 @@ def _encode(network: Sam, params: dict, images: jax.Array) -> jax.Array:
     return network.apply({"params": params}, images, method=Sam.encode)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _predict(network, params, embedding, points, labels, box, mask_input, point_mask):
-    config = network.config
-    scale = _input_frame_scale(embedding.original_size, config)
+def decode(
+    network: Sam,
+    params: dict,
+    embedding: Embedding,
+    points,
+    labels,
+    box=None,
+    mask_input=None,
+    point_mask=None,
+    mask_valid=None,
+) -> tuple[jax.Array, jax.Array]:
+    """Low-res logits [M, r, r] and IoU [M]; prompts in original-image pixels (traceable)."""
+    scale = _input_frame_scale(embedding.original_size, network.config)
     points = jnp.asarray(points, jnp.float32).reshape(-1, 2) * scale
     labels = jnp.asarray(labels, jnp.int32).reshape(-1)
     if box is not None:
         box = (jnp.asarray(box, jnp.float32).reshape(2, 2) * scale).reshape(4)
-    low_res, iou = network.apply(
+    return network.apply(
         {"params": params},
         embedding.features,
         points,
@@ -96,10 +115,23 @@ def _predict(network, params, embedding, points, labels, box, mask_input, point_
         box,
         mask_input,
         point_mask,
+        mask_valid,
         method=Sam.decode,
     )
-    rows, cols = transforms.postprocess_matrices(embedding.original_size, config)
-    logits = jnp.einsum("hi,mij,wj->mhw", rows, low_res, cols, precision=PRECISION)
+
+
+def to_image(low_res: jax.Array, original_size: tuple[int, int], config) -> jax.Array:
+    """Low-res logits [..., r, r] → [..., H, W], the reference's post-processing."""
+    rows, cols = transforms.postprocess_matrices(original_size, config)
+    return jnp.einsum("hi,...ij,wj->...hw", rows, low_res, cols, precision=PRECISION)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict(network, params, embedding, points, labels, box, mask_input, point_mask, mask_valid):
+    low_res, iou = decode(
+        network, params, embedding, points, labels, box, mask_input, point_mask, mask_valid
+    )
+    logits = to_image(low_res, embedding.original_size, network.config)
     return Prediction(low_res_logits=low_res, logits=logits, iou=iou)
 
 

@@ -91,14 +91,21 @@ class PromptEncoder(nn.Module):
         labels: jax.Array,
         box: jax.Array | None = None,
         mask: jax.Array | None = None,
+        mask_valid: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
-        """Returns sparse [T, C] (points, then box corners) and dense [h, w, C] embeddings."""
+        """Returns sparse [T, C] (points, then box corners) and dense [h, w, C] embeddings.
+
+        `mask_valid` (bool scalar) selects between `mask` and no mask at run time, so that
+        one compiled loop serves steps with and without a previous mask.
+        """
         sparse = self.embed_points(points, labels, pad=box is None)
         if box is not None:
             sparse = jnp.concatenate([sparse, self.embed_box(box)], axis=0)
-        if mask is not None:
-            dense = self.embed_mask(mask)
-        else:
-            n = self.embedding_size
-            dense = jnp.broadcast_to(self.no_mask_embed, (n, n, self.config.embed_dim))
+        n = self.embedding_size
+        no_mask = jnp.broadcast_to(self.no_mask_embed, (n, n, self.config.embed_dim))
+        if mask is None:
+            return sparse, no_mask
+        dense = self.embed_mask(mask)
+        if mask_valid is not None:
+            dense = jnp.where(mask_valid, dense, no_mask)
         return sparse, dense

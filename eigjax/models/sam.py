@@ -37,6 +37,7 @@ class Sam(nn.Module):
         box: jax.Array | None = None,
         mask_input: jax.Array | None = None,
         point_mask: jax.Array | None = None,
+        mask_valid: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """One prompt set, every mask token.
 
@@ -46,11 +47,12 @@ class Sam(nn.Module):
           box: [4] (x0, y0, x1, y1) in the input frame, or None.
           mask_input: [4h, 4w] low-res logits, or None.
           point_mask: bool [N]; False drops a point exactly as if it were not given.
+          mask_valid: bool scalar; False ignores `mask_input` (run-time choice).
 
         Returns:
           low-res logits [M, 4h, 4w] and predicted IoU [M] for the M mask tokens.
         """
-        sparse, dense = self.prompt_encoder(points, labels, box, mask_input)
+        sparse, dense = self.prompt_encoder(points, labels, box, mask_input, mask_valid)
         sparse_mask = None
         if point_mask is not None:
             extra = sparse.shape[0] - point_mask.shape[0]  # The pad point or box corners.
