@@ -16,8 +16,8 @@ and of token 0 and of the mean-θ mask; max EIG over the unclicked grid before t
 NoC@80/85/90 and the Dice AUC.
 
 The steps run in Python around two jitted functions whose shapes depend only on the image
-size (clicks live in a fixed [steps] array with a validity mask), so each compiles once per
-image size, whatever the policy or step.
+size (clicks live in a fixed [max_clicks] array with a validity mask), so each compiles
+once per image size, whatever the policy, step or number of steps.
 """
 
 import dataclasses
@@ -51,6 +51,7 @@ class Settings:
     feed_mask: bool = False  # Feed the previous proposed low-res mask back in.
     oracle_chunk: int = 16  # Oracle candidates evaluated at once (bounds memory).
     keep_maps: bool = False  # Keep the EIG map [H, W] before each click (for figures).
+    max_clicks: int = 20  # Click-array capacity: runs of up to this many steps share a compile.
 
     @property
     def head_indexes(self) -> tuple[int, ...]:
@@ -181,9 +182,10 @@ def run(
     rng = np.random.default_rng(seed)
     key = jax.random.key(seed)
 
-    points = np.zeros((steps, 2), np.float32)
-    labels = np.zeros(steps, np.int32)
-    valid = np.zeros(steps, bool)
+    capacity = max(settings.max_clicks, steps)
+    points = np.zeros((capacity, 2), np.float32)
+    labels = np.zeros(capacity, np.int32)
+    valid = np.zeros(capacity, bool)
     clicked = np.zeros(len(grid), bool)
     r = model.config.low_res_size
     mask_in, mask_valid = jnp.zeros((r, r)), False

@@ -1,0 +1,199 @@
+"""The click protocol on a small random-weight SAM and on LiteMedSAM, with real CT slices."""
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from eigjax import clicks, eig, protocol
+from tests.conftest import DEMO_DIR, demo_image
+
+SMALL = protocol.Settings(grid=8, oracle_chunk=8)
+
+
+def _case(image="s0114_111.png", organ="heart_ventricle_left"):
+    img = demo_image(image)
+    stem = os.path.splitext(image)[0]
+    path = os.path.join(DEMO_DIR, "data_demo", "masks", f"{stem}_{organ}_000.png")
+    return img, np.asarray(Image.open(path)) > 0
+
+
+def _np_dice(pred, gt):
+    total = pred.sum() + gt.sum()
+    return 1.0 if total == 0 else 2 * (pred & gt).sum() / total
+
+
+def _state(rec, s):
+    c = rec.clicks[:s]
+    return c[:, :2].astype(np.float32), c[:, 2].astype(np.int32)
+
+
+def _proposed(out):
+    best = 1 + int(np.argmax(np.asarray(out.iou)[1:]))
+    return np.asarray(out.logits[best]) > 0
+
+
+@pytest.fixture(scope="module")
+def case():
+    return _case()
+
+
+def test_oracle_is_the_best_grid_click_and_equals_a_python_loop(tiny_model, case):
+    image, gt = case
+    emb = tiny_model.embed(image)
+    rec = protocol.run(tiny_model, image, gt, "oracle", steps=3, settings=SMALL, embedding=emb)
+    grid = clicks.grid_points(*gt.shape, SMALL.grid)
+    for s in (1, 2):
+        points, labels = _state(rec, s)
+        loop = []
+        for x, y in grid:
+            out = tiny_model.predict(
+                emb, np.vstack([points, [[x, y]]]), np.append(labels, int(gt[y, x]))
+            )
+            loop.append(_np_dice(_proposed(out), gt))
+        loop = np.array(loop)
+        taken = np.array([(c[0], c[1]) in {tuple(g) for g in grid} for c in rec.clicks[:s]])
+        clicked = np.array(
+            [tuple(g) in {tuple(c[:2]) for c in rec.clicks[:s][taken]} for g in grid]
+        )
+        best = np.max(np.where(clicked, -1, loop))
+        np.testing.assert_allclose(rec.dice[s], best, atol=1e-6)
+        # Any other grid policy's next click from the same state does no better.
+        eig_rec = protocol.run(
+            tiny_model, image, gt, "eig", steps=s + 1, settings=SMALL, embedding=emb
+        )
+        assert rec.dice[s] >= loop[np.argmin(np.abs(grid - eig_rec.clicks[s][:2]).sum(1))] - 1e-6
+        assert np.all(rec.dice[s] >= np.where(clicked, -1, loop) - 1e-6)
+    # The vmapped, chunked evaluation equals the loop over candidates (step 2's state).
+    dice = protocol.oracle_dice(
+        tiny_model.network,
+        tiny_model.params,
+        emb,
+        jnp.asarray(np.vstack([points, [[0, 0]]])),
+        jnp.asarray(np.append(labels, 0)),
+        jnp.ones(3, bool),
+        2,
+        jnp.zeros((64, 64)),
+        False,
+        jnp.asarray(gt),
+        jnp.asarray(grid),
+        5,  # Chunk size that does not divide the 64 candidates.
+    )
+    np.testing.assert_allclose(np.asarray(dice), loop, atol=1e-6)
+
+
+def test_eig_clicks_sit_at_the_argmax_of_the_eig_map(tiny_model, case):
+    image, gt = case
+    emb = tiny_model.embed(image)
+    rec = protocol.run(tiny_model, image, gt, "eig", steps=4, settings=SMALL, embedding=emb)
+    grid = clicks.grid_points(*gt.shape, SMALL.grid)
+    clicked = np.zeros(len(grid), bool)
+    for s in range(1, 4):
+        points, labels = _state(rec, s)
+        out = tiny_model.predict(emb, points, labels)
+        eig_map = np.asarray(eig.eig_exact(1 / (1 + np.exp(-np.asarray(out.logits[1:])))))
+        scores = eig_map[grid[:, 1], grid[:, 0]]
+        i = clicks.argmax_unclicked(scores, clicked)
+        clicked[i] = True
+        assert tuple(rec.clicks[s][:2]) == tuple(grid[i])
+        np.testing.assert_allclose(rec.max_eig[s], scores[i], atol=1e-6)
+        np.testing.assert_allclose(rec.eig_at_click[s], scores[i], atol=1e-6)
+    assert np.isnan(rec.max_eig[0]) and np.isnan(rec.eig_at_click[0])
+
+
+@pytest.mark.parametrize("policy", ["eig", "random", "oracle"])
+def test_grid_policies_never_repeat_and_labels_come_from_gt(tiny_model, case, policy):
+    image, gt = case
+    steps = 6
+    rec = protocol.run(
+        tiny_model,
+        image,
+        gt,
+        policy,
+        steps=steps,
+        settings=protocol.Settings(grid=3, oracle_chunk=9),
+    )
+    xy = [tuple(c[:2]) for c in rec.clicks]
+    assert len(set(xy)) == steps
+    first = clicks.first_click(gt)
+    assert xy[0] == first and rec.clicks[0][2] == 1
+    for x, y, label in rec.clicks:
+        assert label == int(gt[y, x])
+    assert np.all((rec.dice >= 0) & (rec.dice <= 1))
+
+
+@pytest.mark.parametrize("policy", ["random", "random_error", "error_center"])
+def test_same_seed_same_record(tiny_model, case, policy):
+    image, gt = case
+    runs = [
+        protocol.run(tiny_model, image, gt, policy, steps=4, seed=seed, settings=SMALL)
+        for seed in (5, 5, 6)
+    ]
+    assert runs[0].to_json() == runs[1].to_json()
+    if policy != "error_center":  # The only deterministic rule.
+        assert runs[0].clicks.tolist() != runs[2].clicks.tolist()
+
+
+def test_nmc_eig_is_seeded_and_close_to_exact(tiny_model, case):
+    image, gt = case
+    nmc = protocol.Settings(grid=8, eig="nmc", nmc_outer=256, nmc_inner=16)
+    a = protocol.run(tiny_model, image, gt, "random", steps=3, seed=1, settings=nmc)
+    b = protocol.run(tiny_model, image, gt, "random", steps=3, seed=1, settings=nmc)
+    exact = protocol.run(tiny_model, image, gt, "random", steps=3, seed=1, settings=SMALL)
+    np.testing.assert_array_equal(a.max_eig, b.max_eig)
+    np.testing.assert_allclose(a.max_eig[1:], exact.max_eig[1:], atol=0.1)
+
+
+def test_loop_compiles_once_per_image_size(tiny_model):
+    image, gt = _case("s0114_111.png", "aorta")
+    other_image, other_gt = _case("s0114_111.png", "heart_atrium_left")
+    crop = (slice(0, 171), slice(0, 233))  # A size no other test uses.
+    before = protocol._assess._cache_size()
+    for policy, steps in (("eig", 3), ("random", 5), ("error_center", 2)):
+        protocol.run(tiny_model, image[crop], gt[crop], policy, steps=steps, settings=SMALL)
+    protocol.run(tiny_model, other_image[crop], other_gt[crop], "eig", steps=4, settings=SMALL)
+    assert protocol._assess._cache_size() - before == 1
+    crop = (slice(0, 163), slice(0, 229))
+    protocol.run(tiny_model, image[crop], gt[crop], "eig", steps=3, settings=SMALL)
+    assert protocol._assess._cache_size() - before == 2
+
+
+def test_records_on_litemedsam_real_weights(case):
+    from eigjax import models
+
+    image, gt = case
+    model = models.load("litemedsam")
+    emb = model.embed(image)
+    for policy in ("eig", "error_center", "oracle"):
+        rec = protocol.run(
+            model, image, gt, policy, steps=3, settings=protocol.Settings(grid=10), embedding=emb
+        )
+        assert np.all((rec.max_eig[1:] >= 0) & (rec.max_eig[1:] <= np.log(2)))
+        assert all(label == int(gt[y, x]) for x, y, label in rec.clicks)
+        assert set(rec.to_json()) >= {"clicks", "dice", "max_eig", "noc85", "noc90", "dice_auc"}
+
+
+def test_feed_mask_changes_later_steps(tiny_model, case):
+    image, gt = case
+    plain = protocol.run(tiny_model, image, gt, "error_center", steps=3, settings=SMALL)
+    fed = protocol.run(
+        tiny_model,
+        image,
+        gt,
+        "error_center",
+        steps=3,
+        settings=protocol.Settings(grid=8, feed_mask=True),
+    )
+    assert plain.dice[0] == fed.dice[0] and not np.allclose(plain.dice[1:], fed.dice[1:])
+
+
+def test_bad_inputs_are_named(tiny_model, case):
+    image, gt = case
+    with pytest.raises(ValueError, match="unknown policy"):
+        protocol.run(tiny_model, image, gt, "best")
+    with pytest.raises(ValueError, match="differ in size"):
+        protocol.run(tiny_model, image, gt[:-1], "eig")
+    with pytest.raises(ValueError, match="empty"):
+        protocol.run(tiny_model, image, np.zeros_like(gt), "eig")
