@@ -16,6 +16,10 @@ setup(
         "pillow",
         "scikit-image",  # MedSAM's own preprocessing (bicubic anti-aliased resize).
         "opencv-python-headless",  # LiteMedSAM's own preprocessing (cv2.INTER_AREA).
+        "scipy",  # Distance transforms of the click rules.
+        "pycocotools",  # COCO instance masks.
+        "tqdm",
+        "matplotlib",  # The paper's figures.
     ],
     extras_require={
         # Reading .pth checkpoints. The CPU wheel: never let a resolver pull a CUDA build.

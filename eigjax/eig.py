@@ -62,27 +62,30 @@ class NMCSamples(NamedTuple):
     """The draws of Sec. 2.2 for all pixels at once.
 
     outer_heads: int [N]: θ_{n,0}'s head, shared by all pixels (designs are separable).
-    uniforms: float [N, ...]: per pixel, y_n = 1 if u < θ_{n,0}(d).
+    uniform_keys: [N] PRNG keys; key n draws u ~ U(0, 1) per pixel, y_n = 1 if u < θ_{n,0}(d).
+      (Keys, not the [N, ...] uniforms: at 1024² pixels and N = 1024 those are 4 GiB.)
     inner_counts: float [N, K]: how often each head was drawn as θ_{n,1..M}.
     """
 
     outer_heads: jax.Array
-    uniforms: jax.Array
+    uniform_keys: jax.Array
     inner_counts: jax.Array
 
+    def uniforms(self, n: int, pixel_shape: tuple[int, ...]) -> jax.Array:
+        """The per-pixel uniforms of outer sample n."""
+        return jax.random.uniform(self.uniform_keys[n], pixel_shape)
 
-def nmc_samples(
-    key: jax.Array, num_heads: int, pixel_shape: tuple[int, ...], n_outer: int, n_inner: int
-) -> NMCSamples:
+
+def nmc_samples(key: jax.Array, num_heads: int, n_outer: int, n_inner: int) -> NMCSamples:
     """Draws θ_{n,0} ~ q, p ~ U(0, 1) per pixel, and θ_{n,m} ~ q, m = 1..M (Sec. 2.2)."""
     k_outer, k_uniform, k_inner = jax.random.split(key, 3)
     outer = jax.random.randint(k_outer, (n_outer,), 0, num_heads)
-    uniforms = jax.random.uniform(k_uniform, (n_outer, *pixel_shape))
+    uniform_keys = jax.random.split(k_uniform, n_outer)
     inner = jax.random.randint(k_inner, (n_outer, n_inner), 0, num_heads)
     # Σ_m p(y | θ_{n,m}) = Σ_k count_{n,k} p(y | θ_k): the same sum over the same draws,
     # in O(K) per pixel instead of O(M).
     counts = jnp.sum(jax.nn.one_hot(inner, num_heads), axis=1)
-    return NMCSamples(outer, uniforms, counts)
+    return NMCSamples(outer, uniform_keys, counts)
 
 
 def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) -> jax.Array:
@@ -99,15 +102,17 @@ def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) ->
     log_weights = jnp.log(samples.inner_counts / n_inner)  # −∞ for heads never drawn
 
     def term(args):
-        head, u, log_w = args
-        y = u < probs[head]  # y_n ~ Bernoulli(θ_{n,0}(d)), from the unclipped θ.
+        head, u_key, log_w = args
+        y = (
+            jax.random.uniform(u_key, probs.shape[1:]) < probs[head]
+        )  # y_n ~ Bernoulli(θ_{n,0}(d)), from the unclipped θ.
         loglik = jnp.where(y, log_p, log_q)  # [K, ...]: log p(y_n | θ_k)
         outer = loglik[head]
         w = log_w.reshape((-1,) + (1,) * (loglik.ndim - 1))
         inner = jax.scipy.special.logsumexp(loglik + w, axis=0)
         return outer - inner
 
-    xs = (samples.outer_heads, samples.uniforms, log_weights)
+    xs = (samples.outer_heads, samples.uniform_keys, log_weights)
     return jax.lax.map(term, xs, batch_size=batch_size)
 
 
@@ -116,5 +121,5 @@ def eig_nmc(
     key: jax.Array, probs: jax.Array, n_outer: int, n_inner: int, batch_size: int = 8
 ) -> jax.Array:
     """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats."""
-    samples = nmc_samples(key, probs.shape[0], probs.shape[1:], n_outer, n_inner)
+    samples = nmc_samples(key, probs.shape[0], n_outer, n_inner)
     return jnp.mean(eig_nmc_terms(probs, samples, batch_size), axis=0)

@@ -49,7 +49,7 @@ class Settings:
     nmc_outer: int = 1024
     nmc_inner: int = 32
     feed_mask: bool = False  # Feed the previous proposed low-res mask back in.
-    oracle_chunk: int = 16  # Oracle candidates evaluated at once (bounds memory).
+    oracle_chunk: int = 8  # Oracle candidates evaluated at once (bounds memory).
     keep_maps: bool = False  # Keep the EIG map [H, W] before each click (for figures).
     max_clicks: int = 20  # Click-array capacity: runs of up to this many steps share a compile.
 

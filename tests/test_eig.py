@@ -81,7 +81,7 @@ def test_nmc_matches_numpy_eq8_from_the_same_draws():
     probs = np.array([[0.2, 0.0, 1.0, 0.7], [0.9, 0.5, 1.0, 0.1], [0.6, 1.0, 0.0, 0.4]], np.float32)
     n, m = 12, 5
     key = jax.random.key(3)
-    s = eig.nmc_samples(key, 3, (4,), n, m)
+    s = eig.nmc_samples(key, 3, n, m)
     _, _, k_inner = jax.random.split(key, 3)
     inner_heads = np.asarray(jax.random.randint(k_inner, (n, m), 0, 3))  # As nmc_samples draws.
     p = np.clip(probs.astype(np.float64), eig.EPS, 1 - eig.EPS)
@@ -90,7 +90,7 @@ def test_nmc_matches_numpy_eq8_from_the_same_draws():
         total = 0.0
         for i in range(n):
             theta0 = probs[int(s.outer_heads[i]), d]
-            y = float(s.uniforms[i, d]) < theta0
+            y = float(s.uniforms(i, (4,))[d]) < theta0
             like = lambda t: t if y else 1 - t  # noqa: E731  Eq. 7
             inner = np.mean([like(p[j, d]) for j in inner_heads[i]])
             total += np.log(like(p[int(s.outer_heads[i]), d])) - np.log(inner)
@@ -101,7 +101,7 @@ def test_nmc_matches_numpy_eq8_from_the_same_draws():
 
 
 def _nmc_error(probs, n, m, seed):
-    s = eig.nmc_samples(jax.random.key(seed), probs.shape[0], probs.shape[1:], n, m)
+    s = eig.nmc_samples(jax.random.key(seed), probs.shape[0], n, m)
     terms = np.asarray(eig.eig_nmc_terms(probs, s), np.float64)
     est, se = terms.mean(0), terms.std(0, ddof=1) / np.sqrt(n)
     return est - np.asarray(eig.eig_exact(probs)), se

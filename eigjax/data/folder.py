@@ -1,0 +1,41 @@
+"""A plain folder of image/mask pairs: ROOT/images/<name>.<ext> and ROOT/masks/<name>.<ext>.
+
+Pairs are matched by file stem; an image without a mask (or the reverse) is an error
+naming it. Sample ids are the stems.
+"""
+
+import os
+from collections.abc import Iterator
+
+from eigjax.data.images import DataError, Sample, read_image, read_mask
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _by_stem(directory: str) -> dict[str, str]:
+    if not os.path.isdir(directory):
+        raise DataError(f"{directory}: no such directory")
+    files = sorted(f for f in os.listdir(directory) if f.lower().endswith(IMAGE_EXTENSIONS))
+    return {os.path.splitext(f)[0]: os.path.join(directory, f) for f in files}
+
+
+def pairs(root: str) -> list[tuple[str, str, str]]:
+    """Sorted (id, image path, mask path) of the folder."""
+    images = _by_stem(os.path.join(root, "images"))
+    masks = _by_stem(os.path.join(root, "masks"))
+    unmatched = sorted(set(images) ^ set(masks))
+    if unmatched:
+        name = unmatched[0]
+        where = images.get(name) or masks.get(name)
+        raise DataError(
+            f"{where}: no matching {'mask' if name in images else 'image'} "
+            f"in {root} ({len(unmatched)} unmatched files)"
+        )
+    return [(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def samples(root: str) -> Iterator[Sample]:
+    for stem, image_path, mask_path in pairs(root):
+        image = read_image(image_path)
+        mask = read_mask(mask_path, image.shape, image_path)
+        yield Sample(image, mask, stem, {"image": image_path, "mask": mask_path})
