@@ -7,6 +7,9 @@ setup(
     "Expected information gain, Oracle and EIG-guided click protocols in JAX/Flax.",
     python_requires=">=3.10",
     packages=find_packages(include=["eigjax*", "weights_convert*", "experiments*"]),
+    package_data={
+        "eigjax": ["samples/*.json", "samples/*.md", "samples/images/*.png", "samples/masks/*.png"]
+    },
     install_requires=[
         "jax>=0.4.30",
         "flax>=0.10",

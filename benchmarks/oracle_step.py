@@ -13,7 +13,8 @@ proposed mask (best predicted IoU among tokens 1-3) at 1024x1024:
   torch_loop      the official decoder one prompt at a time (timed on a subset of
                   candidates and scaled to 900; marked as such)
 
-Weights are seeded random (timing does not depend on them); the embedding is random.
+Weights are seeded random, the same for every variant (converted for eigjax), so the
+best Dice printed must agree across variants; the embedding is random.
 """
 
 import argparse
@@ -50,12 +51,18 @@ def run_eigjax(chunk: int | None) -> dict:
     import jax
     import jax.numpy as jnp
 
+    import weights_convert
     from eigjax import protocol
     from eigjax.models import Embedding, Model, configs
-    from eigjax.models.sam import init_params
+    from tests import official
 
     config = configs.get_config("sam_vit_b")
-    model = Model(config, init_params(config, jax.random.key(0)))
+    torch_sam = official.build_official(config, seed=0)  # The torch variants' weights.
+    model = Model(
+        config,
+        weights_convert.convert_state_dict("sam_vit_b", official.state_dict_numpy(torch_sam)),
+    )
+    del torch_sam
     emb_np, gt, first, grid = _inputs()
     emb = Embedding(features=jnp.asarray(emb_np), original_size=(SIZE, SIZE))
     chunk = chunk or protocol.Settings().oracle_chunk
@@ -67,21 +74,21 @@ def run_eigjax(chunk: int | None) -> dict:
     valid = np.zeros(cap, bool)
     valid[0] = True
 
-    def step():
+    def step():  # One image: a batch of 1.
         return protocol.oracle_dice(
             model.network,
             model.params,
-            emb,
-            jnp.asarray(points),
-            jnp.asarray(labels),
-            jnp.asarray(valid),
+            Embedding(features=emb.features[None], original_size=emb.original_size),
+            jnp.asarray(points)[None],
+            jnp.asarray(labels)[None],
+            jnp.asarray(valid)[None],
+            jnp.zeros((1, 256, 256)),
+            jnp.zeros(1, bool),
+            jnp.asarray(gt)[None],
             1,
-            jnp.zeros((256, 256)),
-            False,
-            jnp.asarray(gt),
             jnp.asarray(grid),
             chunk,
-        ).block_until_ready()
+        )[0].block_until_ready()
 
     t = time.perf_counter()
     step()

@@ -31,7 +31,8 @@ import numpy as np
 from eigjax import clicks as click_rules
 from eigjax import eig as eig_lib
 from eigjax import metrics
-from eigjax.models.model import Embedding, Model, decode, to_image
+from eigjax.models import transforms
+from eigjax.models.model import Embedding, Model, decode, encode, to_image
 
 Policy = Literal["eig", "oracle", "error_center", "random_error", "random"]
 POLICIES: tuple[str, ...] = ("eig", "oracle", "error_center", "random_error", "random")
@@ -103,9 +104,10 @@ def _proposed_token(iou: jax.Array) -> jax.Array:
     return 1 + jnp.argmax(iou[1:4])
 
 
-@functools.partial(jax.jit, static_argnames=("network", "settings"))
-def _assess(network, params, emb, points, labels, valid, mask_in, mask_valid, gt, key, settings):
-    """Prediction after the given clicks: Dice under each mask rule and the EIG map."""
+def _assess_one(
+    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, key, settings
+):
+    """One image's prediction after its clicks: Dice under each mask rule and the EIG map."""
     low_res, iou = decode(network, params, emb, points, labels, None, mask_in, valid, mask_valid)
     logits = to_image(low_res, emb.original_size, network.config)  # [4, H, W]
     probs = jax.nn.sigmoid(logits[jnp.array(settings.head_indexes)])
@@ -125,15 +127,19 @@ def _assess(network, params, emb, points, labels, valid, mask_in, mask_valid, gt
     }
 
 
-@functools.partial(jax.jit, static_argnames=("network", "chunk"))
-def oracle_dice(
-    network, params, emb, points, labels, valid, slot, mask_in, mask_valid, gt, candidates, chunk
-):
-    """Dice [G] of the proposed mask after adding each candidate click in `slot`.
+@functools.partial(jax.jit, static_argnames=("network", "settings"))
+def _assess(network, params, emb, points, labels, valid, mask_in, mask_valid, gt, keys, settings):
+    """`_assess_one` over a batch of images [B, ...] (embeddings, clicks, masks, keys)."""
 
-    Candidates [G, 2] (x, y) are labelled by `gt`; evaluated `chunk` at a time with
-    `vmap` (the image embedding is shared, not copied), so memory is O(chunk · H · W).
-    """
+    def one(e, p, lab, v, m, mv, g, k):
+        return _assess_one(network, params, e, p, lab, v, m, mv, g, k, settings)
+
+    return jax.vmap(one)(emb, points, labels, valid, mask_in, mask_valid, gt, keys)
+
+
+def _oracle_one(
+    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, slot, candidates, chunk
+):
     cand_labels = gt[candidates[:, 1], candidates[:, 0]].astype(jnp.int32)
 
     def one(args):
@@ -146,6 +152,49 @@ def oracle_dice(
         return metrics.dice(full > 0, gt)
 
     return jax.lax.map(one, (candidates, cand_labels), batch_size=chunk)
+
+
+@functools.partial(jax.jit, static_argnames=("network", "chunk"))
+def oracle_dice(
+    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, slot, candidates, chunk
+):
+    """Dice [B, G] of each image's proposed mask after adding each candidate click in `slot`.
+
+    Batched over images (leading axis of emb, points, labels, valid, mask_in, mask_valid,
+    gt); candidates [G, 2] (x, y) are shared and labelled by each image's `gt`. They are
+    evaluated `chunk` at a time with `vmap` (the embedding is shared, not copied), so
+    memory is O(B · chunk · H · W).
+    """
+
+    def one(e, p, lab, v, m, mv, g):
+        return _oracle_one(network, params, e, p, lab, v, m, mv, g, slot, candidates, chunk)
+
+    return jax.vmap(one)(emb, points, labels, valid, mask_in, mask_valid, gt)
+
+
+def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
+    """Embeddings of equal-size images, batched [B', h, w, C] and sharded over `mesh`.
+
+    B' is len(images) rounded up to a multiple of the mesh's devices; the extra rows
+    repeat the last image.
+    """
+    images = _pad_batch(list(images), mesh)
+    x = np.stack([transforms.preprocess(transforms.to_rgb(im), model.config) for im in images])
+    features = encode(model.network, model.params, _put(x, mesh))
+    return Embedding(features=features, original_size=tuple(np.asarray(images[0]).shape[:2]))
+
+
+def _pad_batch(items: list, mesh) -> list:
+    """`items` + copies of its last, to a multiple of the mesh's devices."""
+    return items + [items[-1]] * ((-len(items)) % (mesh.size if mesh is not None else 1))
+
+
+def _put(x, mesh):
+    """Host array → device, its leading (batch) axis split over `mesh`'s devices."""
+    if mesh is None:
+        return jnp.asarray(x)
+    spec = jax.sharding.PartitionSpec("batch", *([None] * (np.ndim(x) - 1)))
+    return jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))
 
 
 def run(
@@ -170,135 +219,172 @@ def run(
       settings: grid, heads, EIG estimator, mask feedback, Oracle chunk.
       embedding: `model.embed(image)` if already computed.
     """
+    batched = None
+    if embedding is not None:
+        batched = Embedding(
+            features=embedding.features[None], original_size=embedding.original_size
+        )
+    return run_batch(model, [image], [mask], policy, steps, [seed], settings, embeddings=batched)[0]
+
+
+def run_batch(
+    model: Model,
+    images: list[np.ndarray],
+    masks: list[np.ndarray],
+    policy: Policy,
+    steps: int = 10,
+    seeds: list[int] | None = None,
+    settings: Settings = Settings(),
+    mesh: jax.sharding.Mesh | None = None,
+    embeddings: Embedding | None = None,
+) -> list[Record]:
+    """`run` for B images of one size in lockstep: every step is one batched computation.
+
+    With `mesh` (one axis, "batch"), the batch is padded to a multiple of its devices and
+    split over them; each image's record is the same as when run alone.
+    """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
-    gt = np.asarray(mask).astype(bool)
-    if gt.shape != np.asarray(image).shape[:2]:
-        raise ValueError(f"mask {gt.shape} and image {np.asarray(image).shape[:2]} differ in size")
-    emb = model.embed(image) if embedding is None else embedding
-    h, w = gt.shape
+    gts = [np.asarray(m).astype(bool) for m in masks]
+    for image, gt in zip(images, gts):
+        if gt.shape != np.asarray(image).shape[:2]:
+            raise ValueError(
+                f"mask {gt.shape} and image {np.asarray(image).shape[:2]} differ in size"
+            )
+    if len({gt.shape for gt in gts}) != 1:
+        raise ValueError(
+            f"a lockstep batch needs one image size, got {sorted({g.shape for g in gts})}"
+        )
+    for gt in gts:
+        if not gt.any():
+            raise ValueError("the ground-truth mask is empty")
+    n = len(gts)
+    seeds = list(range(n)) if seeds is None else list(seeds)
+    # Padding rows (copies of the last image) are computed and dropped.
+    images, gts, seeds = (_pad_batch(list(x), mesh) for x in (images, gts, seeds))
+    b = len(gts)
+    if embeddings is None or embeddings.features.shape[0] != b:
+        embeddings = embed_batch(model, images, mesh)
+    h, w = gts[0].shape
     grid = click_rules.grid_points(h, w, settings.grid)
-    gt_dev = jnp.asarray(gt)
-    rng = np.random.default_rng(seed)
-    key = jax.random.key(seed)
+    gt_dev = _put(np.stack(gts), mesh)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    keys = [jax.random.key(s) for s in seeds]
 
     capacity = max(settings.max_clicks, steps)
-    points = np.zeros((capacity, 2), np.float32)
-    labels = np.zeros(capacity, np.int32)
-    valid = np.zeros(capacity, bool)
-    clicked = np.zeros(len(grid), bool)
+    points = np.zeros((b, capacity, 2), np.float32)
+    labels = np.zeros((b, capacity), np.int32)
+    valid = np.zeros((b, capacity), bool)
+    clicked = np.zeros((b, len(grid)), bool)
     r = model.config.low_res_size
-    mask_in, mask_valid = jnp.zeros((r, r)), False
+    mask_in, mask_valid = np.zeros((b, r, r), np.float32), np.zeros(b, bool)
 
-    out = {
-        k: np.full(steps, np.nan)
-        for k in ("dice", "dice_token0", "dice_mean_theta", "max_eig", "eig_at_click")
-    }
-    record_clicks = np.full((steps, 3), NO_CLICK, np.int64)
-    maps = np.full((steps, h, w), np.nan, np.float32) if settings.keep_maps else None
-    state = None
+    def on_device():  # The click state, batch axis over the mesh.
+        return [_put(a, mesh) for a in (points, labels, valid, mask_in, mask_valid)]
+
+    fields = ("dice", "dice_token0", "dice_mean_theta", "max_eig", "eig_at_click")
+    out = {k: np.full((b, steps), np.nan) for k in fields}
+    record_clicks = np.full((b, steps, 3), NO_CLICK, np.int64)
+    maps = np.full((b, steps, h, w), np.nan, np.float32) if settings.keep_maps else None
+    state = None  # Host copies of the last assessment, [B, ...] per field.
     for s in range(steps):
-        click, grid_index = _choose(
-            policy,
-            s,
-            state,
-            gt,
-            grid,
-            clicked,
-            rng,
-            model,
-            emb,
-            points,
-            labels,
-            valid,
-            mask_in,
-            mask_valid,
-            gt_dev,
-            settings,
-        )
-        if state is not None:
-            eig_map = np.asarray(state["eig_map"])
-            out["max_eig"][s] = float(np.max(eig_map[grid[~clicked, 1], grid[~clicked, 0]]))
-            if maps is not None:
-                maps[s] = eig_map
-        if click is None:  # Nothing left to correct: the state carries over.
-            for k in ("dice", "dice_token0", "dice_mean_theta"):
-                out[k][s] = out[k][s - 1]
-            continue
-        x, y, label = click
-        if state is not None:
-            out["eig_at_click"][s] = float(eig_map[y, x])
-        record_clicks[s] = (x, y, label)
-        points[s], labels[s], valid[s] = (x, y), label, True
-        if grid_index is not None:
-            clicked[grid_index] = True
-        key, sub = jax.random.split(key)
-        state = _assess(
+        oracle = None
+        if policy == "oracle" and s > 0:
+            oracle = np.asarray(
+                oracle_dice(
+                    model.network,
+                    model.params,
+                    embeddings,
+                    *on_device(),
+                    gt_dev,
+                    s,
+                    jnp.asarray(grid),
+                    settings.oracle_chunk,
+                )
+            )
+        moved = np.zeros(b, bool)
+        for i in range(b):
+            click, grid_index = _choose(
+                policy,
+                s,
+                None if state is None else {k: v[i] for k, v in state.items()},
+                gts[i],
+                grid,
+                clicked[i],
+                rngs[i],
+                None if oracle is None else oracle[i],
+            )
+            if state is not None:
+                eig_map = state["eig_map"][i]
+                free = ~clicked[i]
+                out["max_eig"][i, s] = float(np.max(eig_map[grid[free, 1], grid[free, 0]]))
+                if maps is not None:
+                    maps[i, s] = eig_map
+            if click is None:  # Nothing left to correct: the state carries over.
+                for k in ("dice", "dice_token0", "dice_mean_theta"):
+                    out[k][i, s] = out[k][i, s - 1]
+                continue
+            x, y, label = click
+            if state is not None:
+                out["eig_at_click"][i, s] = float(state["eig_map"][i][y, x])
+            record_clicks[i, s] = (x, y, label)
+            points[i, s], labels[i, s], valid[i, s] = (x, y), label, True
+            if grid_index is not None:
+                clicked[i, grid_index] = True
+            moved[i] = True
+        subkeys = []
+        for i in range(b):
+            keys[i], sub = jax.random.split(keys[i])
+            subkeys.append(sub)
+        new = _assess(
             model.network,
             model.params,
-            emb,
-            points,
-            labels,
-            valid,
-            mask_in,
-            mask_valid,
+            embeddings,
+            *on_device(),
             gt_dev,
-            sub,
+            jnp.stack(subkeys),
             settings,
         )
+        new = {k: np.asarray(v) for k, v in new.items()}
+        state = (
+            new
+            if state is None
+            else {k: np.where(_rows(moved, v), v, state[k]) for k, v in new.items()}
+        )
         for k in ("dice", "dice_token0", "dice_mean_theta"):
-            out[k][s] = float(state[k])
+            out[k][moved, s] = state[k][moved]
         if settings.feed_mask:
-            mask_in, mask_valid = state["low_res"], True
-    return Record(policy=policy, clicks=record_clicks, eig_maps=maps, **out)
+            mask_in, mask_valid = state["low_res"].copy(), mask_valid | moved
+    return [
+        Record(
+            policy=policy,
+            clicks=record_clicks[i],
+            eig_maps=None if maps is None else maps[i],
+            **{k: out[k][i] for k in fields},
+        )
+        for i in range(n)
+    ]
 
 
-def _choose(
-    policy,
-    s,
-    state,
-    gt,
-    grid,
-    clicked,
-    rng,
-    model,
-    emb,
-    points,
-    labels,
-    valid,
-    mask_in,
-    mask_valid,
-    gt_dev,
-    settings,
-):
+def _rows(selected: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """bool [B] broadcast against [B, ...]."""
+    return selected.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def _choose(policy, s, state, gt, grid, clicked, rng, oracle_scores):
     """The next click (x, y, label) or None, and its grid index (None if off the grid)."""
     if s == 0:
         x, y = click_rules.first_click(gt)
         return (x, y, 1), None
-    pred = np.asarray(state["pred"])
     if policy == "error_center":
-        return click_rules.error_center(pred, gt), None
+        return click_rules.error_center(state["pred"], gt), None
     if policy == "random_error":
-        return click_rules.random_error(pred, gt, rng), None
+        return click_rules.random_error(state["pred"], gt, rng), None
     if policy == "eig":
-        eig_map = np.asarray(state["eig_map"])
+        eig_map = state["eig_map"]
         i = click_rules.argmax_unclicked(eig_map[grid[:, 1], grid[:, 0]], clicked)
     elif policy == "oracle":
-        dice = oracle_dice(
-            model.network,
-            model.params,
-            emb,
-            points,
-            labels,
-            valid,
-            s,
-            mask_in,
-            mask_valid,
-            gt_dev,
-            jnp.asarray(grid),
-            settings.oracle_chunk,
-        )
-        i = click_rules.argmax_unclicked(np.asarray(dice), clicked)
+        i = click_rules.argmax_unclicked(oracle_scores, clicked)
     else:
         i = click_rules.random_unclicked(clicked, rng)
     x, y = (int(v) for v in grid[i])

@@ -161,6 +161,40 @@ def state_dict_numpy(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
+def decode_official(sam, features, points=None, labels=None, box=None, mask_input=None):
+    """The official prompt encoder + `MaskDecoder.predict_masks` for one prompt set.
+
+    features: torch [1, C, h, w]; points [N, 2] / box [4] numpy in the encoder input's
+    frame; mask_input [r, r]. Returns low-res logits [M, r, r] and IoU [M] (numpy).
+    """
+    with torch.no_grad():
+        pts = None
+        if points is not None:
+            coords = torch.as_tensor(np.asarray(points, np.float64), dtype=torch.float)[None]
+            pts = (coords, torch.as_tensor(np.asarray(labels), dtype=torch.int)[None])
+        boxes = (
+            None
+            if box is None
+            else torch.as_tensor(np.asarray(box), dtype=torch.float).reshape(1, 4)
+        )
+        masks = None if mask_input is None else torch.as_tensor(mask_input)[None, None]
+        sparse, dense = sam.prompt_encoder(points=pts, boxes=boxes, masks=masks)
+        low_res, iou = sam.mask_decoder.predict_masks(
+            image_embeddings=features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+    return low_res[0].numpy(), iou[0].numpy()
+
+
+def _scaled(points, box, scale):
+    """Original-pixel points [N, 2] and box [4] → the input frame (as the predictors do)."""
+    pts = None if points is None else np.asarray(points, np.float64) * scale
+    b = None if box is None else (np.asarray(box, np.float64).reshape(2, 2) * scale).reshape(4)
+    return pts, b
+
+
 def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_input=None):
     """The official SamPredictor pipeline, torchvision-free.
 
@@ -178,24 +212,11 @@ def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_inpu
     scale = np.array([new_w / w, new_h / h])
     with torch.no_grad():
         features = sam.image_encoder(sam.preprocess(x))
-        pts = None
-        if points is not None:
-            coords = torch.as_tensor(np.asarray(points, float) * scale, dtype=torch.float)[None]
-            pts = (coords, torch.as_tensor(labels, dtype=torch.int)[None])
-        boxes = None
-        if box is not None:
-            b = (np.asarray(box, float).reshape(2, 2) * scale).reshape(1, 4)
-            boxes = torch.as_tensor(b, dtype=torch.float)
-        masks = None if mask_input is None else torch.as_tensor(mask_input)[None, None]
-        sparse, dense = sam.prompt_encoder(points=pts, boxes=boxes, masks=masks)
-        low_res, iou = sam.mask_decoder.predict_masks(
-            image_embeddings=features,
-            image_pe=sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-        )
-        full = sam.postprocess_masks(low_res, (new_h, new_w), (h, w))
-    return low_res[0].numpy(), full[0].numpy(), iou[0].numpy(), features[0].permute(1, 2, 0).numpy()
+    pts, b = _scaled(points, box, scale)
+    low_res, iou = decode_official(sam, features, pts, labels, b, mask_input)
+    with torch.no_grad():
+        full = sam.postprocess_masks(torch.as_tensor(low_res)[None], (new_h, new_w), (h, w))
+    return low_res, full[0].numpy(), iou, features[0].permute(1, 2, 0).numpy()
 
 
 def max_relative_error(actual, reference) -> float:
@@ -288,23 +309,11 @@ def predict_sammed(sam, image: np.ndarray, points, labels, box=None):
     scale = np.array([size / w, size / h])
     with torch.no_grad():
         features = sam.image_encoder(x)
-        pts = None
-        if points is not None:
-            coords = torch.as_tensor(np.asarray(points, float) * scale, dtype=torch.float)[None]
-            pts = (coords, torch.as_tensor(labels, dtype=torch.int)[None])
-        boxes = None
-        if box is not None:
-            b = (np.asarray(box, float).reshape(2, 2) * scale).reshape(1, 4)
-            boxes = torch.as_tensor(b, dtype=torch.float)
-        sparse, dense = sam.prompt_encoder(points=pts, boxes=boxes, masks=None)
-        low_res, iou = sam.mask_decoder.predict_masks(
-            image_embeddings=features,
-            image_pe=sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-        )
-        full = torch.nn.functional.interpolate(
-            low_res, (size, size), mode="bilinear", align_corners=False
-        )
-        full = torch.nn.functional.interpolate(full, (h, w), mode="bilinear", align_corners=False)
-    return low_res[0].numpy(), full[0].numpy(), iou[0].numpy()
+    pts, b = _scaled(points, box, scale)
+    low_res, iou = decode_official(sam, features, pts, labels, b)
+    interpolate = torch.nn.functional.interpolate
+    full = interpolate(
+        torch.as_tensor(low_res)[None], (size, size), mode="bilinear", align_corners=False
+    )
+    full = interpolate(full, (h, w), mode="bilinear", align_corners=False)
+    return low_res, full[0].numpy(), iou

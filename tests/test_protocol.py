@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from eigjax import clicks, eig, protocol
+from eigjax.models import Embedding
 from tests.conftest import DEMO_DIR, demo_image
 
 SMALL = protocol.Settings(grid=8, oracle_chunk=8)
@@ -67,20 +68,21 @@ def test_oracle_is_the_best_grid_click_and_equals_a_python_loop(tiny_model, case
         assert rec.dice[s] >= loop[np.argmin(np.abs(grid - eig_rec.clicks[s][:2]).sum(1))] - 1e-6
         assert np.all(rec.dice[s] >= np.where(clicked, -1, loop) - 1e-6)
     # The vmapped, chunked evaluation equals the loop over candidates (step 2's state).
+    batch = Embedding(features=emb.features[None], original_size=emb.original_size)
     dice = protocol.oracle_dice(
         tiny_model.network,
         tiny_model.params,
-        emb,
-        jnp.asarray(np.vstack([points, [[0, 0]]])),
-        jnp.asarray(np.append(labels, 0)),
-        jnp.ones(3, bool),
+        batch,
+        jnp.asarray(np.vstack([points, [[0, 0]]]))[None],
+        jnp.asarray(np.append(labels, 0))[None],
+        jnp.ones((1, 3), bool),
+        jnp.zeros((1, 64, 64)),
+        jnp.zeros(1, bool),
+        jnp.asarray(gt)[None],
         2,
-        jnp.zeros((64, 64)),
-        False,
-        jnp.asarray(gt),
         jnp.asarray(grid),
         5,  # Chunk size that does not divide the 64 candidates.
-    )
+    )[0]
     np.testing.assert_allclose(np.asarray(dice), loop, atol=1e-6)
 
 
@@ -197,3 +199,22 @@ def test_bad_inputs_are_named(tiny_model, case):
         protocol.run(tiny_model, image, gt[:-1], "eig")
     with pytest.raises(ValueError, match="empty"):
         protocol.run(tiny_model, image, np.zeros_like(gt), "eig")
+
+
+def test_lockstep_batch_equals_single_runs(tiny_model):
+    crop = (slice(0, 150), slice(0, 170))
+    cases = [
+        _case("s0114_111.png", o) for o in ("heart_ventricle_left", "aorta", "heart_atrium_right")
+    ]
+    images = [img[crop] for img, _ in cases]
+    masks = [gt[crop] for _, gt in cases]
+    for policy in ("oracle", "random_error"):
+        batch = protocol.run_batch(tiny_model, images, masks, policy, 3, [1, 2, 3], SMALL)
+        for image, mask, seed, rec in zip(images, masks, (1, 2, 3), batch):
+            alone = protocol.run(tiny_model, image, mask, policy, 3, seed, SMALL)
+            np.testing.assert_array_equal(rec.clicks, alone.clicks)
+            # Batched kernels round differently: a pixel may flip, not a decision.
+            for field in ("dice", "dice_token0", "dice_mean_theta", "max_eig"):
+                np.testing.assert_allclose(getattr(rec, field), getattr(alone, field), atol=1e-3)
+    with pytest.raises(ValueError, match="one image size"):
+        protocol.run_batch(tiny_model, [images[0], cases[0][0]], [masks[0], cases[0][1]], "eig")

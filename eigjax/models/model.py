@@ -47,7 +47,7 @@ class Model:
         """uint8 [H, W, 3] (or [H, W] grayscale) → `Embedding`."""
         image = transforms.to_rgb(image)
         x = transforms.preprocess(image, self.config)
-        features = _encode(self.network, self.params, jnp.asarray(x)[None])[0]
+        features = encode(self.network, self.params, jnp.asarray(x)[None])[0]
         return Embedding(features=features, original_size=tuple(image.shape[:2]))
 
     def predict(
@@ -86,7 +86,8 @@ class Model:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _encode(network: Sam, params: dict, images: jax.Array) -> jax.Array:
+def encode(network: Sam, params: dict, images: jax.Array) -> jax.Array:
+    """[B, S, S, 3] preprocessed images → [B, h, w, C] embeddings (jitted)."""
     return network.apply({"params": params}, images, method=Sam.encode)
 
 

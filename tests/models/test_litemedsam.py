@@ -29,21 +29,8 @@ def model(reference, tmp_path_factory):
 
 
 def _reference_decode(net, embedding, points=None, labels=None, box=None):
-    with torch.no_grad():
-        sparse, dense = net.prompt_encoder(
-            points=None
-            if points is None
-            else (torch.as_tensor(points)[None], torch.as_tensor(labels)[None]),
-            boxes=None if box is None else torch.as_tensor(box)[None],
-            masks=None,
-        )
-        low, iou = net.mask_decoder.predict_masks(
-            image_embeddings=torch.as_tensor(embedding).permute(2, 0, 1)[None],
-            image_pe=net.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-        )
-    return low[0].numpy(), iou[0].numpy()
+    features = torch.as_tensor(embedding).permute(2, 0, 1)[None]
+    return official.decode_official(net, features, points, labels, box)
 
 
 @pytest.mark.parametrize("name", ["amos_0004_75.png", "s0114_111.png"])

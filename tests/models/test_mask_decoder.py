@@ -25,19 +25,8 @@ def _decode(model, emb, points, labels, box=None, mask=None, point_mask=None):
 
 
 def _reference(sam, emb, points, labels, box=None, mask=None):
-    with torch.no_grad():
-        sparse, dense = sam.prompt_encoder(
-            points=(torch.as_tensor(points)[None], torch.as_tensor(labels)[None]),
-            boxes=None if box is None else torch.as_tensor(box)[None],
-            masks=None if mask is None else torch.as_tensor(mask)[None, None],
-        )
-        low_res, iou = sam.mask_decoder.predict_masks(
-            image_embeddings=torch.as_tensor(emb).permute(2, 0, 1)[None],
-            image_pe=sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-        )
-    return low_res[0].numpy(), iou[0].numpy()
+    features = torch.as_tensor(emb).permute(2, 0, 1)[None]
+    return official.decode_official(sam, features, points, labels, box, mask)
 
 
 def _inputs(n: int, seed: int):

@@ -1,0 +1,160 @@
+"""The experiment script end to end: records, resume after a kill, devices, bad input, report."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+QUICK = ["--grid=4", "--steps=3", "--policies=eig,oracle,error_center", "--oracle_chunk=4"]
+
+
+def _run(workdir, *args, env=None, check=True):
+    cmd = [sys.executable, "-m", "experiments.eig_vs_oracle", f"--workdir={workdir}", *QUICK, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _records(workdir):
+    lines = []
+    for name in sorted(os.listdir(os.path.join(workdir, "records"))):
+        with open(os.path.join(workdir, "records", name)) as f:
+            lines += [json.loads(line) for line in f]
+    return lines
+
+
+def _keys(records):
+    return [(r["model"], r["policy"], r["image_id"]) for r in records]
+
+
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory):
+    """The default dataset and model (LiteMedSAM, bundled samples), 3 images."""
+    workdir = tmp_path_factory.mktemp("run")
+    _run(workdir, "--num_images=3")
+    return workdir
+
+
+def test_records_tables_and_figures(bundled_run):
+    records = _records(bundled_run)
+    assert len(records) == 9 and len(set(_keys(records))) == 9  # 3 images x 3 policies
+    for r in records:
+        assert len(r["clicks"]) == 3 and len(r["dice"]) == 3 and r["max_eig"][0] is None
+        assert {"noc85", "noc90", "dice_auc", "dice_token0", "dice_mean_theta"} <= set(r)
+    report = os.path.join(bundled_run, "report")
+    for name in (
+        "summary.md",
+        "summary.csv",
+        "dice_per_step.csv",
+        "max_eig_per_step.md",
+        "fig1.png",
+    ):
+        assert os.path.getsize(os.path.join(report, name)) > 100, name
+    fig2 = [f for f in os.listdir(report) if f.startswith("fig2_")]
+    assert len(fig2) == 1 and Image.open(os.path.join(report, fig2[0])).size[0] > 300
+    assert "| litemedsam | dsb2018 | eig |" in open(os.path.join(report, "summary.md")).read()
+
+
+def test_rerun_adds_only_what_is_missing(bundled_run, tmp_path):
+    workdir = tmp_path / "w"
+    shutil.copytree(bundled_run, workdir)
+    before = _records(workdir)
+    _run(workdir, "--num_images=4")
+    after = _records(workdir)
+    assert after[: len(before)] == before and len(after) == 12
+    assert len(set(_keys(after))) == 12
+
+
+def test_killed_run_resumes_with_every_record_once(tmp_path):
+    workdir = tmp_path / "k"
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.eig_vs_oracle",
+        f"--workdir={workdir}",
+        *QUICK,
+        "--num_images=4",
+        "--fig2_images=0",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = workdir / "records" / "process_000.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (path.exists() and path.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = path.read_text().count("\n")
+    assert 2 <= written < 12
+    with open(path, "a") as f:  # A line cut mid-write, as a kill during write leaves it.
+        f.write('{"model": "litemedsam", "dataset": "bund')
+    _run(workdir, "--num_images=4", "--fig2_images=0", "--report=false")
+    records = _records(workdir)
+    assert len(records) == 12 and len(set(_keys(records))) == 12
+
+
+def test_eight_devices_give_the_records_of_one(bundled_run, tmp_path):
+    workdir = tmp_path / "d8"
+    _run(
+        workdir,
+        "--num_images=3",
+        "--report=false",
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+    )
+    strip = lambda rs: sorted(json.dumps(r, sort_keys=True) for r in rs)  # noqa: E731
+    assert strip(_records(workdir)) == strip(_records(bundled_run))
+
+
+@pytest.fixture
+def folder_dataset(tmp_path):
+    root = tmp_path / "pairs"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 80)) * 255).astype(np.uint8)
+    masks = {"a_full": (slice(10, 40), slice(20, 60)), "b_empty": None, "c_pixel": (30, 30)}
+    for name, where in masks.items():
+        Image.fromarray(img).save(root / "images" / f"{name}.png")
+        m = np.zeros((64, 80), np.uint8)
+        if where is not None:
+            m[where] = 255
+        Image.fromarray(m).save(root / "masks" / f"{name}.png")
+    return root
+
+
+def test_empty_mask_is_skipped_and_one_pixel_mask_runs(folder_dataset, tmp_path):
+    workdir = tmp_path / "f"
+    proc = _run(workdir, f"--dataset=folder:{folder_dataset}", "--fig2_images=0")
+    assert "b_empty: empty mask, skipped" in proc.stderr
+    records = {(r["image_id"], r["policy"]): r for r in _records(workdir)}
+    assert records[("b_empty", "eig")]["skipped"] == "empty mask"
+    assert records[("c_pixel", "oracle")]["clicks"][0][:2] == [30, 30]
+    assert "skipped" not in records[("a_full", "eig")]
+
+
+def test_bad_file_stops_with_its_name_and_keeps_records(folder_dataset, tmp_path):
+    workdir = tmp_path / "bad"
+    (folder_dataset / "images" / "z_bad.png").write_bytes(b"not an image")
+    shutil.copy(folder_dataset / "masks" / "a_full.png", folder_dataset / "masks" / "z_bad.png")
+    proc = _run(workdir, f"--dataset=folder:{folder_dataset}", "--fig2_images=0", check=False)
+    assert proc.returncode != 0 and "z_bad.png: unreadable image" in proc.stderr
+    assert {r["image_id"] for r in _records(workdir)} == {"a_full", "b_empty", "c_pixel"}
+
+
+def test_unknown_sub_dataset_lists_valid_ones(tmp_path):
+    proc = _run(
+        tmp_path / "u",
+        "--dataset=sa_med2d:"
+        + os.path.join(os.path.dirname(__file__), "..", "..", "eigjax", "samples"),
+        "--sub_datasets=FLARE",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "unknown sub-dataset ['FLARE']; valid: ['dsb2018', 'mni152', 'quokka']" in proc.stderr
