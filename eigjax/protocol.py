@@ -241,7 +241,9 @@ def run_batch(
     """`run` for B images of one size in lockstep: every step is one batched computation.
 
     With `mesh` (one axis, "batch"), the batch is padded to a multiple of its devices and
-    split over them; each image's record is the same as when run alone.
+    split over them. Each image's record is that of a run alone: bit for bit with one
+    image per device; with several per device, batched kernels may round differently (a
+    pixel may flip a Dice in the 4th decimal).
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
