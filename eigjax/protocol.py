@@ -179,7 +179,7 @@ def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
     repeat the last image.
     """
     images = _pad_batch(list(images), mesh)
-    x = np.stack([transforms.preprocess(transforms.to_rgb(im), model.config) for im in images])
+    x = np.stack([transforms.preprocess(im, model.config) for im in images])
     features = encode(model.network, model.params, _put(x, mesh))
     return Embedding(features=features, original_size=tuple(np.asarray(images[0]).shape[:2]))
 

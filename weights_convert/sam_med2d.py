@@ -10,7 +10,7 @@ import numpy as np
 from eigjax.models import configs
 from eigjax.models.transforms import bilinear_matrix
 from weights_convert import sam
-from weights_convert.keymap import Entry, layer_norm
+from weights_convert.keymap import Entry, conv, layer_norm, linear
 
 
 def _resize_pos_embed(grid: int):
@@ -32,24 +32,20 @@ def _resize_rel_pos(length: int):
     return fn
 
 
+def _flipped_transpose_kernel(w):
+    """ConvTranspose2d (in, out, k, k) → the flipped conv form (k, k, in, out) of
+    `layers.ConvTranspose`."""
+    return w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)
+
+
 def adapter(t: str, f: tuple) -> list[Entry]:
     """`Adapter_Layer`: channel MLP and spatial convs without biases, then a LayerNorm."""
-
-    def linear_kernel(w):
-        return w.T
-
-    def conv_kernel(w):
-        return w.transpose(2, 3, 1, 0)
-
-    def flipped_transpose_kernel(w):  # (in, out, k, k) → conv form (k, k, in, out), flipped
-        return w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)
-
     return [
-        Entry((f"{t}.channel.0.weight",), f + ("channel_fc1", "kernel"), linear_kernel),
-        Entry((f"{t}.channel.2.weight",), f + ("channel_fc2", "kernel"), linear_kernel),
-        Entry((f"{t}.spatial.0.weight",), f + ("spatial_conv", "kernel"), conv_kernel),
+        *linear(f"{t}.channel.0", f + ("channel_fc1",), bias=False),
+        *linear(f"{t}.channel.2", f + ("channel_fc2",), bias=False),
+        *conv(f"{t}.spatial.0", f + ("spatial_conv",), bias=False),
         Entry(
-            (f"{t}.spatial.2.weight",), f + ("spatial_deconv", "kernel"), flipped_transpose_kernel
+            (f"{t}.spatial.2.weight",), f + ("spatial_deconv", "kernel"), _flipped_transpose_kernel
         ),
         *layer_norm(f"{t}.norm", f + ("norm",)),
     ]

@@ -45,10 +45,9 @@ class Model:
 
     def embed(self, image: np.ndarray) -> Embedding:
         """uint8 [H, W, 3] (or [H, W] grayscale) → `Embedding`."""
-        image = transforms.to_rgb(image)
-        x = transforms.preprocess(image, self.config)
+        x = transforms.preprocess(image, self.config)  # Checks and converts to RGB.
         features = encode(self.network, self.params, jnp.asarray(x)[None])[0]
-        return Embedding(features=features, original_size=tuple(image.shape[:2]))
+        return Embedding(features=features, original_size=tuple(np.shape(image)[:2]))
 
     def predict(
         self,
