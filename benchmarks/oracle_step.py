@@ -1,12 +1,12 @@
 """One Oracle step (900 grid candidates, sam_vit_b decoder, 1024² image): eigjax vs PyTorch.
 
-  python benchmarks/oracle_step.py            # all variants, ratios at the end
+  python -m benchmarks.oracle_step            # all variants, ratios at the end
 
 Every variant runs in its own process so that its peak RSS is its own; each evaluates
 the same 900 candidate clicks (with a first click) and the Dice of each candidate's
 proposed mask (best predicted IoU among tokens 1-3) at 1024x1024:
 
-  eigjax          protocol.oracle_dice: vmap over candidates in chunks, for several chunk
+  eigjax          assess.oracle_dice: vmap over candidates in chunks, for several chunk
                   sizes; the best one is reported (and the default's time)
   torch_batched   the official decoder on batches of prompts, for several batch sizes;
                   the best one is reported
@@ -29,7 +29,6 @@ import numpy as np
 
 SIZE = 1024
 GRID = 30
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
 def _inputs():
@@ -52,8 +51,8 @@ def run_eigjax(chunk: int | None) -> dict:
     import jax.numpy as jnp
 
     import weights_convert
-    from eigjax import protocol
-    from eigjax.models import Embedding, Model, configs
+    from eigjax import assess, protocol
+    from eigjax.models import Embedding, Model, Prompt, configs
     from tests import official
 
     config = configs.get_config("sam_vit_b")
@@ -66,29 +65,21 @@ def run_eigjax(chunk: int | None) -> dict:
     emb_np, gt, first, grid = _inputs()
     emb = Embedding(features=jnp.asarray(emb_np), original_size=(SIZE, SIZE))
     chunk = chunk or protocol.Settings().oracle_chunk
-    cap = protocol.Settings().max_clicks
-    points = np.zeros((cap, 2), np.float32)
-    points[0] = first[0]
-    labels = np.zeros(cap, np.int32)
-    labels[0] = 1
-    valid = np.zeros(cap, bool)
-    valid[0] = True
+    prompt = Prompt.empty(protocol.Settings().max_clicks).add(0, first[0], 1)
+    oracle = jax.jit(assess.oracle_dice, static_argnums=(0, 7, 8))
 
-    def step():  # One image: a batch of 1.
-        return protocol.oracle_dice(
+    def step():
+        return oracle(
             model.network,
             model.params,
-            Embedding(features=emb.features[None], original_size=emb.original_size),
-            jnp.asarray(points)[None],
-            jnp.asarray(labels)[None],
-            jnp.asarray(valid)[None],
-            jnp.zeros((1, 256, 256)),
-            jnp.zeros(1, bool),
-            jnp.asarray(gt)[None],
+            emb,
+            prompt,
+            jnp.asarray(gt),
             1,
             jnp.asarray(grid),
             chunk,
-        )[0].block_until_ready()
+            "best_iou",
+        ).block_until_ready()
 
     t = time.perf_counter()
     step()
@@ -168,7 +159,10 @@ def run_torch(batch: int, limit: int | None) -> dict:
 
 def _child(args: list[str]) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "benchmarks.oracle_step", *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])

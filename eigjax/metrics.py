@@ -1,9 +1,21 @@
-"""Segmentation metrics of a click sequence: Dice, NoC@t, Dice AUC. Pure array functions."""
+"""Segmentation metrics of a click sequence, as the interactive-segmentation field reads them.
+
+  dice, iou     of bool masks; two empty masks score 1
+  noc           NoC@t on IoU (RITM, Sofiiuk et al. 2022; also f-BRS, SimpleClick): the
+                1-based index of the first click whose IoU reaches t; a sequence that
+                never reaches it counts as the number of clicks run (the cap) and fails
+  failed        whether it never reaches t (NoF@t counts these over a dataset)
+  MIOU_AT       the k of mIoU@k (IoU after click k, averaged over images by the report)
+  dice_auc      area under the Dice-vs-click curve, normalised to [0, 1]
+
+Pure array functions.
+"""
 
 import jax.numpy as jnp
 import numpy as np
 
-NOC_CAP = 20  # NoC counts at most this many clicks (the usual interactive-segmentation cap).
+NOC_THRESHOLDS = (0.85, 0.90, 0.95)
+MIOU_AT = (1, 3, 5, 10, 20)
 
 
 def dice(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
@@ -13,10 +25,22 @@ def dice(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(total == 0, 1.0, 2.0 * inter / jnp.maximum(total, 1))
 
 
-def noc(dice_per_step: np.ndarray, threshold: float, cap: int = NOC_CAP) -> int:
-    """Number of clicks until Dice ≥ threshold ([S] Dice after clicks 1..S); `cap` if never."""
-    reached = np.nonzero(np.asarray(dice_per_step[:cap]) >= threshold)[0]
-    return int(reached[0]) + 1 if reached.size else cap
+def iou(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
+    """Intersection over union of bool masks [..., H, W] → [...]; two empty masks score 1."""
+    inter = jnp.sum(pred & gt, axis=(-2, -1))
+    union = jnp.sum(pred | gt, axis=(-2, -1))
+    return jnp.where(union == 0, 1.0, inter / jnp.maximum(union, 1))
+
+
+def noc(iou_per_step: np.ndarray, threshold: float) -> int:
+    """Clicks until IoU ≥ threshold ([S] IoU after clicks 1..S); S (the cap) if never."""
+    reached = np.nonzero(np.asarray(iou_per_step) >= threshold)[0]
+    return int(reached[0]) + 1 if reached.size else len(iou_per_step)
+
+
+def failed(iou_per_step: np.ndarray, threshold: float) -> bool:
+    """True when no click of the sequence reaches `threshold` (counted by NoF)."""
+    return not bool(np.any(np.asarray(iou_per_step) >= threshold))
 
 
 def dice_auc(dice_per_step: np.ndarray) -> float:

@@ -1,7 +1,9 @@
-"""The click protocol: simulate an annotator clicking step by step, under one policy.
+"""The click protocol: simulate an annotator prompting step by step, under one policy.
 
-From the ground-truth "centre" (the pixel farthest from its boundary), each later click is
-chosen by the policy and labelled by the ground truth:
+Step 0 is the start (`Settings.start`): a positive click at the ground-truth "centre" (the
+pixel farthest from its boundary), or the ground truth's bounding box, plain or jittered
+as SAM-Med2D does, kept in every later prompt. Each later step adds one click chosen by
+the policy and labelled by the ground truth:
 
   eig           the unclicked grid point of maximal EIG (Chung & Moyer, Eq. 5)
   oracle        every unclicked grid point tried as the next click (vmap, in chunks);
@@ -10,78 +12,134 @@ chosen by the policy and labelled by the ground truth:
   random_error  SAM-Med2D: a random pixel of the error region
   random        a random unclicked grid point
 
-Per step: Dice of the proposed mask (the multimask token with the best predicted IoU)
-and of token 0 and of the mean-θ mask; max EIG over the unclicked grid before the click
-(NaN at step 0: there is no prediction yet) and EIG at the clicked pixel. Per image:
-NoC@80/85/90 and the Dice AUC.
+No pixel is ever clicked twice. Per step: Dice and IoU of the proposed mask
+(`Settings.mask_rule`), Dice of token 0 and of the mean-θ mask, the max EIG over the
+unclicked grid before the click (NaN at step 0: there is no prediction yet) and the EIG
+at the clicked pixel. Per image: NoC@85/90/95 on IoU, the Dice AUC, seconds per click.
 
-The steps run in Python around two jitted functions whose shapes depend only on the image
-size (clicks live in a fixed [max_clicks] array with a validity mask), so each compiles
-once per image size, whatever the policy, step or number of steps.
+`eig`, `oracle` and `random` run a whole sequence on the device (`lax.fori_loop` over
+steps, fixed shapes), copying back only the per-step numbers (and maps or masks when
+kept); `error_center` and `random_error` keep their distance transforms on the host and
+call the same jitted step. The step count is a run-time value: one compile per image size
+and policy, whatever the number of steps (tested).
 """
 
 import dataclasses
 import functools
+import time
 from typing import Literal
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eigjax import assess as assess_lib
 from eigjax import clicks as click_rules
-from eigjax import eig as eig_lib
 from eigjax import metrics
 from eigjax.models import transforms
-from eigjax.models.model import Embedding, Model, decode, encode, to_image
+from eigjax.models.model import Embedding, Model, encode
+from eigjax.models.prompt import Prompt
 
 Policy = Literal["eig", "oracle", "error_center", "random_error", "random"]
 POLICIES: tuple[str, ...] = ("eig", "oracle", "error_center", "random_error", "random")
-NOC_THRESHOLDS = (0.80, 0.85, 0.90)
-NO_CLICK = -1  # Label of a step where the policy had nowhere to click (no error left).
+DEVICE_POLICIES = ("eig", "oracle", "random")  # Whole sequences in one compiled loop.
+STARTS = ("center", "box", "noisy_box")
+NO_CLICK = -1  # (x, y, label) of a step without a click: a box start, or no error left.
+
+
+def _knob(default, help: str, affects_results: bool = True, flag: bool = True):
+    """A setting with its help text; `affects_results=False`: speed or output only."""
+    metadata = {"help": help, "affects_results": affects_results, "flag": flag}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """The protocol's knobs; defaults as agreed in DESIGN.md."""
+    """The protocol's knobs; defaults as agreed in DESIGN.md and the paper.
 
-    grid: int = 30  # Candidate clicks: centres of a grid x grid partition of the image.
-    heads: Literal["multimask", "all"] = "multimask"  # θ_k: tokens 1-3, or all 4.
-    eig: Literal["exact", "nmc"] = "exact"
-    nmc_outer: int = 1024
-    nmc_inner: int = 32
-    feed_mask: bool = False  # Feed the previous proposed low-res mask back in.
-    oracle_chunk: int = 8  # Oracle candidates evaluated at once (bounds memory).
-    keep_maps: bool = False  # Keep the EIG map [H, W] before each click (for figures).
-    max_clicks: int = 20  # Click-array capacity: runs of up to this many steps share a compile.
+    Fields marked `affects_results=False` change speed or what is kept, never a number
+    of a record (`identity()` leaves them out).
+    """
 
-    @property
-    def head_indexes(self) -> tuple[int, ...]:
-        return (1, 2, 3) if self.heads == "multimask" else (0, 1, 2, 3)
+    grid: int = _knob(30, "Candidate clicks: centres of a grid x grid partition of the image.")
+    start: Literal["center", "box", "noisy_box"] = _knob(
+        "center", "First prompt: the mask centre, its bounding box, or SAM-Med2D's jittered box."
+    )
+    mask_rule: assess_lib.MaskRule = _knob(
+        "best_iou", "Proposed mask: best predicted IoU of tokens 1-3, or token0 (single mask)."
+    )
+    heads: Literal["multimask", "all"] = _knob(
+        "multimask", "EIG heads θ_k: tokens 1-3 (multimask) or all four."
+    )
+    eig: Literal["exact", "nmc"] = _knob("exact", "EIG: exact mutual information, or Eq. 8 (nmc).")
+    nmc_outer: int = _knob(1024, "NMC outer samples N.")
+    nmc_inner: int = _knob(32, "NMC inner samples M.")
+    feed_mask: bool = _knob(False, "Feed the previous proposed low-res mask back in.")
+    oracle_chunk: int = _knob(8, "Oracle candidates evaluated at once.", affects_results=False)
+    keep_maps: bool = _knob(False, "EIG maps per step.", affects_results=False, flag=False)
+    keep_masks: bool = _knob(False, "Masks per step.", affects_results=False, flag=False)
+    max_clicks: int = _knob(20, "Click slots per compile.", affects_results=False, flag=False)
+
+    def identity(self) -> dict:
+        """The fields that change a record's numbers, as a JSON-ready dict."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("affects_results", True)
+        }
+
+    def check(self, steps: int) -> None:
+        """Raises ValueError naming the first invalid knob (or `steps`)."""
+        if self.grid < 1:
+            raise ValueError(f"grid must be at least 1, got {self.grid}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+        if self.mask_rule not in ("best_iou", "token0"):
+            raise ValueError(f"mask_rule must be best_iou or token0, got {self.mask_rule!r}")
+        if self.oracle_chunk < 1:
+            raise ValueError(f"oracle_chunk must be at least 1, got {self.oracle_chunk}")
+        if self.eig == "nmc" and min(self.nmc_outer, self.nmc_inner) < 1:
+            raise ValueError("nmc_outer and nmc_inner must be at least 1")
 
 
 @dataclasses.dataclass
 class Record:
-    """One image's click sequence under one policy (S steps)."""
+    """One image's prompt sequence under one policy (S steps; step 0 is the start)."""
 
     policy: str
-    clicks: np.ndarray  # int [S, 3]: x, y, label (label -1: no click was possible)
-    dice: np.ndarray  # float [S]: Dice of the proposed mask after each click
+    clicks: np.ndarray  # int [S, 3]: x, y, label; (-1, -1, -1): no click at that step
+    box: np.ndarray | None  # float [4] (x0, y0, x1, y1): the box prompt of a box start
+    dice: np.ndarray  # float [S]: Dice of the proposed mask after each step
+    iou: np.ndarray  # float [S]: IoU of the proposed mask after each step
     dice_token0: np.ndarray  # float [S]
     dice_mean_theta: np.ndarray  # float [S]: mask mean_k θ_k > 0.5
-    max_eig: np.ndarray  # float [S]: max EIG over unclicked grid before each click (nats)
+    max_eig: np.ndarray  # float [S]: max EIG over unclicked grid before each step (nats)
     eig_at_click: np.ndarray  # float [S]: EIG at the clicked pixel before the click
+    seconds_per_click: float  # the sequence's wall time / S, compilation excluded
     eig_maps: np.ndarray | None = None  # float [S, H, W] if Settings.keep_maps
+    masks: np.ndarray | None = None  # bool [S, H, W] if Settings.keep_masks
 
     @property
     def noc(self) -> dict[str, int]:
-        return {f"noc{round(t * 100)}": metrics.noc(self.dice, t) for t in NOC_THRESHOLDS}
+        """NoC@85/90/95 on IoU; S (the cap) when not reached."""
+        return {f"noc{round(t * 100)}": metrics.noc(self.iou, t) for t in metrics.NOC_THRESHOLDS}
+
+    @property
+    def failed(self) -> dict[str, bool]:
+        """Whether IoU never reaches 85/90/95 % (NoF counts these)."""
+        return {
+            f"fail{round(t * 100)}": metrics.failed(self.iou, t) for t in metrics.NOC_THRESHOLDS
+        }
 
     @property
     def dice_auc(self) -> float:
         return metrics.dice_auc(self.dice)
 
     def to_json(self) -> dict:
-        """JSON-ready: lists, NaN as None."""
+        """JSON-ready: lists, NaN as None; maps and masks are left out."""
 
         def clean(a):
             return [None if isinstance(v, float) and np.isnan(v) else v for v in a.tolist()]
@@ -89,87 +147,216 @@ class Record:
         return {
             "policy": self.policy,
             "clicks": self.clicks.tolist(),
+            "box": None if self.box is None else self.box.tolist(),
             "dice": clean(self.dice),
+            "iou": clean(self.iou),
             "dice_token0": clean(self.dice_token0),
             "dice_mean_theta": clean(self.dice_mean_theta),
             "max_eig": clean(self.max_eig),
             "eig_at_click": clean(self.eig_at_click),
+            "seconds_per_click": self.seconds_per_click,
             **self.noc,
+            **self.failed,
             "dice_auc": self.dice_auc,
         }
 
 
-def _proposed_token(iou: jax.Array) -> jax.Array:
-    """The multimask token (1-3) with the best predicted IoU."""
-    return 1 + jnp.argmax(iou[1:4])
+@flax.struct.dataclass
+class ClickState:
+    """One image's prompt so far: clicks in fixed slots, the start's box, the fed-back mask,
+    and which grid points are taken (G: grid points)."""
+
+    prompt: Prompt
+    clicked: jax.Array  # bool [G]
+
+    def add(self, slot, xy, label, grid) -> "ClickState":
+        """The state with click (x, y, label) in `slot`; every point of `grid` int [G, 2]
+        at (x, y) is taken (a small image's grid may hold one pixel twice)."""
+        taken = (grid[:, 0] == xy[0]) & (grid[:, 1] == xy[1])
+        return ClickState(self.prompt.add(slot, xy, label), self.clicked | taken)
 
 
-def _assess_one(
-    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, key, settings
-):
-    """One image's prediction after its clicks: Dice under each mask rule and the EIG map."""
-    low_res, iou = decode(network, params, emb, points, labels, None, mask_in, valid, mask_valid)
-    logits = to_image(low_res, emb.original_size, network.config)  # [4, H, W]
-    probs = jax.nn.sigmoid(logits[jnp.array(settings.head_indexes)])
-    best = _proposed_token(iou)
-    pred = logits[best] > 0
-    if settings.eig == "exact":
-        eig_map = eig_lib.eig_exact(probs)
+@flax.struct.dataclass
+class Trace:
+    """Per-step results of one image, C (capacity) slots; slot s is step s."""
+
+    clicks: jax.Array  # int32 [C, 3]
+    dice: jax.Array  # float [C], likewise the next five
+    iou: jax.Array
+    dice_token0: jax.Array
+    dice_mean_theta: jax.Array
+    max_eig: jax.Array
+    eig_at_click: jax.Array
+    eig_maps: jax.Array | None  # float [C, H, W] or None
+    masks: jax.Array | None  # bool [C, H, W] or None
+
+    @classmethod
+    def empty(cls, capacity: int, size: tuple[int, int], settings: Settings) -> "Trace":
+        nan = jnp.full(capacity, jnp.nan, jnp.float32)
+        return cls(
+            clicks=jnp.full((capacity, 3), NO_CLICK, jnp.int32),
+            dice=nan,
+            iou=nan,
+            dice_token0=nan,
+            dice_mean_theta=nan,
+            max_eig=nan,
+            eig_at_click=nan,
+            eig_maps=jnp.full((capacity, *size), jnp.nan) if settings.keep_maps else None,
+            masks=jnp.zeros((capacity, *size), bool) if settings.keep_masks else None,
+        )
+
+    def write(self, s, click, a: assess_lib.Assessment, max_eig, eig_at_click, eig_map):
+        """Step s: its click (x, y, label), the assessment after it, and the EIG before it."""
+        return Trace(
+            clicks=self.clicks.at[s].set(click),
+            dice=self.dice.at[s].set(a.dice),
+            iou=self.iou.at[s].set(a.iou),
+            dice_token0=self.dice_token0.at[s].set(a.dice_token0),
+            dice_mean_theta=self.dice_mean_theta.at[s].set(a.dice_mean_theta),
+            max_eig=self.max_eig.at[s].set(max_eig),
+            eig_at_click=self.eig_at_click.at[s].set(eig_at_click),
+            eig_maps=None if self.eig_maps is None else self.eig_maps.at[s].set(eig_map),
+            masks=None if self.masks is None else self.masks.at[s].set(a.pred),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Image:
+    """What the loop reads of one image (host): its mask and its start."""
+
+    gt: np.ndarray  # bool [H, W]
+    state: ClickState  # after the start
+    click: tuple[int, int, int]  # the start's click, or NO_CLICK x 3 for a box start
+    box: np.ndarray | None
+    rng: np.random.Generator  # the random policies' draws, after the start's
+
+
+def _start(gt, grid, capacity, mask_size, settings, seed) -> _Image:
+    """The start prompt of one image (`Settings.start`), seeded."""
+    rng = np.random.default_rng(seed)
+    box = None
+    if settings.start == "center":
+        x, y = click_rules.first_click(gt)
+        click = (x, y, 1)
     else:
-        eig_map = eig_lib.eig_nmc(key, probs, settings.nmc_outer, settings.nmc_inner)
-    return {
-        "pred": pred,
-        "low_res": low_res[best],
-        "dice": metrics.dice(pred, gt),
-        "dice_token0": metrics.dice(logits[0] > 0, gt),
-        "dice_mean_theta": metrics.dice(jnp.mean(probs, axis=0) > 0.5, gt),
-        "eig_map": eig_map,
-    }
+        box = click_rules.gt_box(gt) if settings.start == "box" else click_rules.noisy_box(gt, rng)
+        click = (NO_CLICK,) * 3
+    mask_size = mask_size if settings.feed_mask else None
+    state = ClickState(Prompt.empty(capacity, box, mask_size), jnp.zeros(len(grid), bool))
+    if click[2] != NO_CLICK:
+        state = state.add(0, click[:2], click[2], jnp.asarray(grid))
+    return _Image(gt, state, click, box, rng)
+
+
+def _unclicked_max(values, clicked):
+    return jnp.max(jnp.where(clicked, -jnp.inf, values))
+
+
+def _advance(network, params, emb, gt, grid, state, a, key, trace, s, click, moved, settings):
+    """Step s of one image: the click (x, y, label) where `moved`, its assessment, the
+    trace entry. Returns (state, assessment, key, trace); a step that did not move keeps
+    the previous state and assessment (the next steps see no change)."""
+    x, y, label = click[0], click[1], click[2]
+    grid_eig = a.eig_map[grid[:, 1], grid[:, 0]]
+    max_eig = _unclicked_max(grid_eig, state.clicked)
+    moved_state = state.add(s, jnp.stack([x, y]), label, grid)
+    key, sub = jax.random.split(key)
+    b = assess_lib.assess(network, params, emb, moved_state.prompt, gt, sub, settings)
+    if settings.feed_mask:
+        moved_state = moved_state.replace(prompt=moved_state.prompt.with_mask(b.low_res))
+    pick = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(moved, n, o))
+    state, new = pick(moved_state, state), pick(b, a)
+    eig_at_click = jnp.where(moved, a.eig_map[y, x], jnp.nan)
+    click = jnp.where(moved, jnp.stack([x, y, label]), NO_CLICK)
+    trace = trace.write(s, click, new, max_eig, eig_at_click, a.eig_map)
+    return state, new, key, trace
+
+
+def _begin(network, params, emb, gt, state, key, click, capacity, settings):
+    """Step 0 of one image: the start's assessment and trace entry."""
+    key, sub = jax.random.split(key)
+    a = assess_lib.assess(network, params, emb, state.prompt, gt, sub, settings)
+    if settings.feed_mask:
+        state = state.replace(prompt=state.prompt.with_mask(a.low_res))
+    trace = Trace.empty(capacity, emb.original_size, settings)
+    nan_map = jnp.full(emb.original_size, jnp.nan)
+    trace = trace.write(0, click, a, jnp.nan, jnp.nan, nan_map)
+    return state, a, key, trace
+
+
+def _grid_sequence(
+    network, params, emb, gt, state, key, click, uniforms, grid, steps, policy, settings
+):
+    """A whole `eig` / `oracle` / `random` sequence of one image, on the device.
+
+    uniforms float [C]: for `random`, step s clicks free grid point floor(u_s · #free).
+    """
+    capacity = state.prompt.points.shape[0]
+    state, a, key, trace = _begin(network, params, emb, gt, state, key, click, capacity, settings)
+
+    def body(s, carry):
+        state, a, key, trace = carry
+        if policy == "eig":
+            scores = a.eig_map[grid[:, 1], grid[:, 0]]
+        elif policy == "oracle":
+            scores = assess_lib.oracle_dice(
+                network,
+                params,
+                emb,
+                state.prompt,
+                gt,
+                s,
+                grid,
+                settings.oracle_chunk,
+                settings.mask_rule,
+            )
+        else:  # A uniformly random free grid point.
+            n_free = jnp.sum(~state.clicked)
+            rank = jnp.minimum(jnp.floor(uniforms[s] * n_free).astype(jnp.int32), n_free - 1)
+            free = jnp.nonzero(~state.clicked, size=grid.shape[0], fill_value=0)[0]
+            scores = jnp.arange(grid.shape[0]) == free[rank]
+        i = jnp.argmax(jnp.where(state.clicked, -jnp.inf, scores))
+        x, y = grid[i, 0], grid[i, 1]
+        click = jnp.stack([x, y, gt[y, x].astype(jnp.int32)])
+        return _advance(
+            network, params, emb, gt, grid, state, a, key, trace, s, click, True, settings
+        )
+
+    return jax.lax.fori_loop(1, steps, body, (state, a, key, trace))[3]
+
+
+@functools.partial(jax.jit, static_argnames=("network", "policy", "settings"))
+def _grid_sequences(
+    params, emb, gt, state, key, click, uniforms, grid, steps, *, network, policy, settings
+):
+    """`_grid_sequence` over a batch of images [B, ...] in lockstep."""
+
+    def one(features, g, st, k, c, u):
+        e = Embedding(features=features, original_size=emb.original_size)
+        return _grid_sequence(network, params, e, g, st, k, c, u, grid, steps, policy, settings)
+
+    return jax.vmap(one)(emb.features, gt, state, key, click, uniforms)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "settings"))
-def _assess(network, params, emb, points, labels, valid, mask_in, mask_valid, gt, keys, settings):
-    """`_assess_one` over a batch of images [B, ...] (embeddings, clicks, masks, keys)."""
+def _begin_batch(params, emb, gt, state, key, click, *, network, settings):
+    def one(features, g, st, k, c):
+        e = Embedding(features=features, original_size=emb.original_size)
+        capacity = st.prompt.points.shape[0]
+        return _begin(network, params, e, g, st, k, c, capacity, settings)
 
-    def one(e, p, lab, v, m, mv, g, k):
-        return _assess_one(network, params, e, p, lab, v, m, mv, g, k, settings)
-
-    return jax.vmap(one)(emb, points, labels, valid, mask_in, mask_valid, gt, keys)
+    return jax.vmap(one)(emb.features, gt, state, key, click)
 
 
-def _oracle_one(
-    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, slot, candidates, chunk
+@functools.partial(jax.jit, static_argnames=("network", "settings"))
+def _advance_batch(
+    params, emb, gt, grid, state, a, key, trace, s, click, moved, *, network, settings
 ):
-    cand_labels = gt[candidates[:, 1], candidates[:, 0]].astype(jnp.int32)
+    def one(features, g, st, aa, k, t, c, m):
+        e = Embedding(features=features, original_size=emb.original_size)
+        return _advance(network, params, e, g, grid, st, aa, k, t, s, c, m, settings)
 
-    def one(args):
-        xy, label = args
-        p = points.at[slot].set(xy.astype(jnp.float32))
-        lab = labels.at[slot].set(label)
-        v = valid.at[slot].set(True)
-        low_res, iou = decode(network, params, emb, p, lab, None, mask_in, v, mask_valid)
-        full = to_image(low_res[_proposed_token(iou)], emb.original_size, network.config)
-        return metrics.dice(full > 0, gt)
-
-    return jax.lax.map(one, (candidates, cand_labels), batch_size=chunk)
-
-
-@functools.partial(jax.jit, static_argnames=("network", "chunk"))
-def oracle_dice(
-    network, params, emb, points, labels, valid, mask_in, mask_valid, gt, slot, candidates, chunk
-):
-    """Dice [B, G] of each image's proposed mask after adding each candidate click in `slot`.
-
-    Batched over images (leading axis of emb, points, labels, valid, mask_in, mask_valid,
-    gt); candidates [G, 2] (x, y) are shared and labelled by each image's `gt`. They are
-    evaluated `chunk` at a time with `vmap` (the embedding is shared, not copied), so
-    memory is O(B · chunk · H · W).
-    """
-
-    def one(e, p, lab, v, m, mv, g):
-        return _oracle_one(network, params, e, p, lab, v, m, mv, g, slot, candidates, chunk)
-
-    return jax.vmap(one)(emb, points, labels, valid, mask_in, mask_valid, gt)
+    return jax.vmap(one)(emb.features, gt, state, a, key, trace, click, moved)
 
 
 def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
@@ -189,12 +376,53 @@ def _pad_batch(items: list, mesh) -> list:
     return items + [items[-1]] * ((-len(items)) % (mesh.size if mesh is not None else 1))
 
 
-def _put(x, mesh):
-    """Host array → device, its leading (batch) axis split over `mesh`'s devices."""
+def _put(tree, mesh):
+    """Host arrays → device, the leading (batch) axis of each split over `mesh`'s devices."""
     if mesh is None:
-        return jnp.asarray(x)
-    spec = jax.sharding.PartitionSpec("batch", *([None] * (np.ndim(x) - 1)))
-    return jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))
+        return jax.tree_util.tree_map(jnp.asarray, tree)
+
+    def put(x):
+        spec = jax.sharding.PartitionSpec("batch", *([None] * (np.ndim(x) - 1)))
+        return jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def _put_replicated(tree, mesh):
+    """Host arrays → device, whole on each of `mesh`'s devices (once per run)."""
+    if mesh is None:
+        return jax.device_put(tree)
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+class _Compiled:
+    """Ahead-of-time compiled jitted functions, one per (function, shapes, statics), so that
+    compiles can be counted and their time kept out of a run's clock."""
+
+    def __init__(self):
+        self.cache = {}
+        self.seconds = 0.0  # Spent compiling, in total.
+
+    def __call__(self, fn, *args, **statics):
+        leaves, treedef = jax.tree_util.tree_flatten(args)
+        avals = tuple((np.shape(x), str(x.dtype), getattr(x, "sharding", None)) for x in leaves)
+        key = (fn, treedef, avals, tuple(sorted(statics.items())))
+        if key not in self.cache:
+            clock = time.perf_counter()
+            self.cache[key] = fn.lower(*args, **statics).compile()
+            self.seconds += time.perf_counter() - clock
+        return self.cache[key](*args)
+
+    def count(self, fn) -> int:
+        """How many compiles of `fn` (one of this module's jitted functions) there were."""
+        return sum(key[0] is fn for key in self.cache)
+
+
+COMPILED = _Compiled()
 
 
 def run(
@@ -207,16 +435,16 @@ def run(
     settings: Settings = Settings(),
     embedding: Embedding | None = None,
 ) -> Record:
-    """Runs `steps` clicks of `policy` on one image.
+    """Runs `steps` steps of `policy` on one image.
 
     Args:
       model: a loaded `eigjax.models.Model`.
       image: uint8 [H, W, 3] (or [H, W]).
       mask: bool [H, W] ground truth, not empty.
       policy: one of POLICIES.
-      steps: number of clicks S (the first is the ground-truth centre).
-      seed: seeds the random policies and the NMC estimator.
-      settings: grid, heads, EIG estimator, mask feedback, Oracle chunk.
+      steps: number of steps S (step 0 is the start).
+      seed: seeds the random policies, the noisy box and the NMC estimator.
+      settings: grid, start, mask rule, heads, EIG estimator, mask feedback, Oracle chunk.
       embedding: `model.embed(image)` if already computed.
     """
     batched = None
@@ -245,10 +473,41 @@ def run_batch(
     image per device; with several per device, batched kernels may round differently (a
     pixel may flip a Dice in the 4th decimal).
     """
+    gts = _check_inputs(images, masks, policy, steps, settings)
+    n = len(gts)
+    seeds = list(range(n)) if seeds is None else list(seeds)
+    images, gts, seeds = (_pad_batch(list(x), mesh) for x in (images, gts, seeds))
+    if embeddings is None or embeddings.features.shape[0] != len(gts):
+        embeddings = embed_batch(model, images, mesh)
+    grid = click_rules.grid_points(*gts[0].shape, settings.grid)
+    capacity = max(settings.max_clicks, steps)
+    starts = [
+        _start(gt, grid, capacity, model.config.low_res_size, settings, seed)
+        for gt, seed in zip(gts, seeds, strict=True)
+    ]
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    params = _put_replicated(model.params, mesh)
+    clock, compiling = time.perf_counter(), COMPILED.seconds
+    run_loop = _run_on_device if policy in DEVICE_POLICIES else _run_on_host
+    trace = run_loop(
+        model.network, params, embeddings, starts, keys, grid, steps, policy, settings, mesh
+    )
+    elapsed = time.perf_counter() - clock - (COMPILED.seconds - compiling)
+    seconds = elapsed / (n * steps)
+    return [_record(policy, trace, i, steps, starts[i].box, seconds) for i in range(n)]
+
+
+def _check_inputs(images, masks, policy, steps, settings) -> list[np.ndarray]:
+    """The masks as bool arrays, after checking every argument (ValueError naming it)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
+    settings.check(steps)
+    if policy in DEVICE_POLICIES and steps - 1 > settings.grid**2:
+        raise ValueError(
+            f"steps={steps}: a {settings.grid}x{settings.grid} grid has too few points"
+        )
     gts = [np.asarray(m).astype(bool) for m in masks]
-    for image, gt in zip(images, gts):
+    for image, gt in zip(images, gts, strict=True):
         if gt.shape != np.asarray(image).shape[:2]:
             raise ValueError(
                 f"mask {gt.shape} and image {np.asarray(image).shape[:2]} differ in size"
@@ -257,137 +516,111 @@ def run_batch(
         raise ValueError(
             f"a lockstep batch needs one image size, got {sorted({g.shape for g in gts})}"
         )
-    for gt in gts:
-        if not gt.any():
-            raise ValueError("the ground-truth mask is empty")
-    n = len(gts)
-    seeds = list(range(n)) if seeds is None else list(seeds)
-    # Padding rows (copies of the last image) are computed and dropped.
-    images, gts, seeds = (_pad_batch(list(x), mesh) for x in (images, gts, seeds))
-    b = len(gts)
-    if embeddings is None or embeddings.features.shape[0] != b:
-        embeddings = embed_batch(model, images, mesh)
-    h, w = gts[0].shape
-    grid = click_rules.grid_points(h, w, settings.grid)
-    gt_dev = _put(np.stack(gts), mesh)
-    rngs = [np.random.default_rng(s) for s in seeds]
-    keys = [jax.random.key(s) for s in seeds]
+    if not all(gt.any() for gt in gts):
+        raise ValueError("the ground-truth mask is empty")
+    return gts
 
-    capacity = max(settings.max_clicks, steps)
-    points = np.zeros((b, capacity, 2), np.float32)
-    labels = np.zeros((b, capacity), np.int32)
-    valid = np.zeros((b, capacity), bool)
-    clicked = np.zeros((b, len(grid)), bool)
-    r = model.config.low_res_size
-    mask_in, mask_valid = np.zeros((b, r, r), np.float32), np.zeros(b, bool)
 
-    def on_device():  # The click state, batch axis over the mesh.
-        return [_put(a, mesh) for a in (points, labels, valid, mask_in, mask_valid)]
+def _run_on_device(
+    network, params, emb, starts, keys, grid, steps, policy, settings, mesh
+) -> Trace:
+    capacity = starts[0].state.prompt.points.shape[0]
+    # The random policy's draws, one uniform per step, from each image's generator.
+    uniforms = np.stack([st.rng.random(capacity, np.float32) for st in starts])
+    gt, state, key, click, uniforms = _put(
+        (
+            np.stack([st.gt for st in starts]),
+            _stack([st.state for st in starts]),
+            keys,
+            np.array([st.click for st in starts], np.int32),
+            uniforms,
+        ),
+        mesh,
+    )
+    trace = COMPILED(
+        _grid_sequences,
+        params,
+        emb,
+        gt,
+        state,
+        key,
+        click,
+        uniforms,
+        jnp.asarray(grid),
+        jnp.asarray(steps),
+        network=network,
+        policy=policy,
+        settings=settings,
+    )
+    return jax.device_get(trace)
 
-    fields = ("dice", "dice_token0", "dice_mean_theta", "max_eig", "eig_at_click")
-    out = {k: np.full((b, steps), np.nan) for k in fields}
-    record_clicks = np.full((b, steps, 3), NO_CLICK, np.int64)
-    maps = np.full((b, steps, h, w), np.nan, np.float32) if settings.keep_maps else None
-    state = None  # Host copies of the last assessment, [B, ...] per field.
-    for s in range(steps):
-        oracle = None
-        if policy == "oracle" and s > 0:
-            oracle = np.asarray(
-                oracle_dice(
-                    model.network,
-                    model.params,
-                    embeddings,
-                    *on_device(),
-                    gt_dev,
-                    s,
-                    jnp.asarray(grid),
-                    settings.oracle_chunk,
-                )
-            )
-        moved = np.zeros(b, bool)
-        for i in range(b):
-            click, grid_index = _choose(
-                policy,
-                s,
-                None if state is None else {k: v[i] for k, v in state.items()},
-                gts[i],
-                grid,
-                clicked[i],
-                rngs[i],
-                None if oracle is None else oracle[i],
-            )
-            if state is not None:
-                eig_map = state["eig_map"][i]
-                free = ~clicked[i]
-                out["max_eig"][i, s] = float(np.max(eig_map[grid[free, 1], grid[free, 0]]))
-                if maps is not None:
-                    maps[i, s] = eig_map
-            if click is None:  # Nothing left to correct: the state carries over.
-                for k in ("dice", "dice_token0", "dice_mean_theta"):
-                    out[k][i, s] = out[k][i, s - 1]
-                continue
-            x, y, label = click
-            if state is not None:
-                out["eig_at_click"][i, s] = float(state["eig_map"][i][y, x])
-            record_clicks[i, s] = (x, y, label)
-            points[i, s], labels[i, s], valid[i, s] = (x, y), label, True
-            if grid_index is not None:
-                clicked[i, grid_index] = True
-            moved[i] = True
-        subkeys = []
-        for i in range(b):
-            keys[i], sub = jax.random.split(keys[i])
-            subkeys.append(sub)
-        new = _assess(
-            model.network,
-            model.params,
-            embeddings,
-            *on_device(),
-            gt_dev,
-            jnp.stack(subkeys),
-            settings,
+
+def _run_on_host(network, params, emb, starts, keys, grid, steps, policy, settings, mesh) -> Trace:
+    """The RITM / SAM-Med2D clickers: distance maps on the host, one jitted step each."""
+    gts = np.stack([st.gt for st in starts])
+    gt, state, key, click = _put(
+        (
+            gts,
+            _stack([st.state for st in starts]),
+            keys,
+            np.array([st.click for st in starts], np.int32),
+        ),
+        mesh,
+    )
+    grid_dev = jnp.asarray(grid)
+    state, a, key, trace = COMPILED(
+        _begin_batch, params, emb, gt, state, key, click, network=network, settings=settings
+    )
+    clicked = np.zeros(gts.shape, bool)  # Every pixel clicked so far, on or off the grid.
+    for st, c in zip(starts, clicked, strict=True):
+        if st.click[2] != NO_CLICK:
+            c[st.click[1], st.click[0]] = True
+    for s in range(1, steps):
+        preds = np.asarray(a.pred)
+        picks = []
+        for i, st in enumerate(starts):
+            if policy == "error_center":
+                pick = click_rules.error_center(preds[i], st.gt, clicked[i])
+            else:
+                pick = click_rules.random_error(preds[i], st.gt, st.rng, clicked[i])
+            if pick is not None:
+                clicked[i, pick[1], pick[0]] = True
+            picks.append(pick)
+        moved = np.array([p is not None for p in picks])
+        chosen = np.array([p if p is not None else (0, 0, 0) for p in picks], np.int32)
+        state, a, key, trace = COMPILED(
+            _advance_batch,
+            params,
+            emb,
+            gt,
+            grid_dev,
+            state,
+            a,
+            key,
+            trace,
+            jnp.asarray(s),
+            *_put((chosen, moved), mesh),
+            network=network,
+            settings=settings,
         )
-        new = {k: np.asarray(v) for k, v in new.items()}
-        state = (
-            new
-            if state is None
-            else {k: np.where(_rows(moved, v), v, state[k]) for k, v in new.items()}
-        )
-        for k in ("dice", "dice_token0", "dice_mean_theta"):
-            out[k][moved, s] = state[k][moved]
-        if settings.feed_mask:
-            mask_in, mask_valid = state["low_res"].copy(), mask_valid | moved
-    return [
-        Record(
-            policy=policy,
-            clicks=record_clicks[i],
-            eig_maps=None if maps is None else maps[i],
-            **{k: out[k][i] for k in fields},
-        )
-        for i in range(n)
-    ]
+    return jax.device_get(trace)
 
 
-def _rows(selected: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """bool [B] broadcast against [B, ...]."""
-    return selected.reshape((-1,) + (1,) * (like.ndim - 1))
+def _record(policy, trace: Trace, i: int, steps: int, box, seconds: float) -> Record:
+    def field(x):
+        return None if x is None else np.asarray(x[i][:steps])
 
-
-def _choose(policy, s, state, gt, grid, clicked, rng, oracle_scores):
-    """The next click (x, y, label) or None, and its grid index (None if off the grid)."""
-    if s == 0:
-        x, y = click_rules.first_click(gt)
-        return (x, y, 1), None
-    if policy == "error_center":
-        return click_rules.error_center(state["pred"], gt), None
-    if policy == "random_error":
-        return click_rules.random_error(state["pred"], gt, rng), None
-    if policy == "eig":
-        eig_map = state["eig_map"]
-        i = click_rules.argmax_unclicked(eig_map[grid[:, 1], grid[:, 0]], clicked)
-    elif policy == "oracle":
-        i = click_rules.argmax_unclicked(oracle_scores, clicked)
-    else:
-        i = click_rules.random_unclicked(clicked, rng)
-    x, y = (int(v) for v in grid[i])
-    return (x, y, int(gt[y, x])), i
+    return Record(
+        policy=policy,
+        clicks=field(trace.clicks).astype(np.int64),
+        box=box,
+        dice=field(trace.dice).astype(np.float64),
+        iou=field(trace.iou).astype(np.float64),
+        dice_token0=field(trace.dice_token0).astype(np.float64),
+        dice_mean_theta=field(trace.dice_mean_theta).astype(np.float64),
+        max_eig=field(trace.max_eig).astype(np.float64),
+        eig_at_click=field(trace.eig_at_click).astype(np.float64),
+        seconds_per_click=seconds,
+        eig_maps=field(trace.eig_maps),
+        masks=field(trace.masks),
+    )

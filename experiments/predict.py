@@ -9,18 +9,22 @@ Writes `mask.png` (the chosen token's mask at the original resolution) and
 """
 
 import os
+import sys
 
 import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
 from eigjax import models
+from eigjax.data import read_image
 
 _MODEL = flags.DEFINE_enum("model", "litemedsam", sorted(models.CONFIGS), "Model name.")
 _PARAMS = flags.DEFINE_string(
     "params", None, "Converted params directory; not needed for litemedsam (bundled)."
 )
-_IMAGE = flags.DEFINE_string("image", None, "Image file (any format PIL reads).", required=True)
+_IMAGE = flags.DEFINE_string(
+    "image", None, "Image file (any format PIL reads; eigjax/data/images.py).", required=True
+)
 _POINTS = flags.DEFINE_list(
     "points", [], "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1."
 )
@@ -35,27 +39,41 @@ _OUTPUT = flags.DEFINE_string("output", "workspace/predict", "Output directory."
 
 def parse_points(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """["x:y:label", ...] → points float [N, 2], labels int [N]."""
-    rows = []
+    points, labels = [], []
     for spec in specs:
         parts = spec.split(":")
-        if len(parts) != 3:
-            raise app.UsageError(f"--points entry {spec!r} is not x:y:label")
-        rows.append([float(parts[0]), float(parts[1]), int(parts[2])])
-    arr = np.array(rows, np.float32).reshape(-1, 3)
-    return arr[:, :2], arr[:, 2].astype(np.int32)
+        try:
+            points.append([float(parts[0]), float(parts[1])])
+            labels.append(int(parts[2]))
+            if len(parts) != 3:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise ValueError(f"--points: entry {spec!r} is not x:y:label") from None
+    return np.array(points, np.float32).reshape(-1, 2), np.array(labels, np.int32)
+
+
+def parse_box(values: list[str]) -> np.ndarray:
+    """["x0", "y0", "x1", "y1"] → float [4]."""
+    try:
+        box = np.array([float(v) for v in values], np.float32)
+    except ValueError:
+        box = np.zeros(0)
+    if box.shape != (4,):
+        raise ValueError(f"--box: expected x0,y0,x1,y1, got {','.join(values)}")
+    return box
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
-    model = models.load(_MODEL.value, _PARAMS.value)
     try:
-        image = np.asarray(Image.open(_IMAGE.value).convert("RGB"))
-    except OSError as e:
-        raise app.UsageError(f"{_IMAGE.value}: cannot read the image ({e})") from e
-    points, labels = parse_points(_POINTS.value)
-    box = None if _BOX.value is None else np.array([float(v) for v in _BOX.value], np.float32)
-    out = model.predict(model.embed(image), points, labels, box)
+        image = read_image(_IMAGE.value)  # The datasets' reading rule (eigjax/data/images.py).
+        points, labels = parse_points(_POINTS.value)
+        box = None if _BOX.value is None else parse_box(_BOX.value)
+        model = models.load(_MODEL.value, _PARAMS.value)
+        out = model.predict(model.embed(image), points, labels, box)
+    except (ValueError, models.CheckpointError) as e:  # DataError, bad prompts, bad params.
+        sys.exit(f"error: {e}")
     iou = np.asarray(out.iou)
     token = _TOKEN.value
     if token is None:

@@ -161,9 +161,8 @@ def main():
     with open(os.path.join(out, "image2label.json"), "w") as f:
         json.dump(index, f, indent=2)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-    print(
-        f"wrote {sum(map(len, index.values()))} masks of {len(index)} images to {out} ({total / 1e6:.2f} MB)"
-    )
+    masks = sum(map(len, index.values()))
+    print(f"wrote {masks} masks of {len(index)} images to {out} ({total / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

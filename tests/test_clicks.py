@@ -1,5 +1,10 @@
+import cv2
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
 from scipy import ndimage
 
 from eigjax import clicks
@@ -48,10 +53,85 @@ def test_random_error_lies_in_the_error_region_with_the_gt_label():
     assert clicks.random_error(gt, gt, rng) is None
 
 
-def test_unclicked_choices_skip_clicked_points():
+def test_unclicked_choice_skips_clicked_points():
     clicked = np.array([True, False, True, False])
     assert clicks.argmax_unclicked(np.array([9.0, 1.0, 8.0, 2.0]), clicked) == 3
-    rng = np.random.default_rng(1)
-    assert {clicks.random_unclicked(clicked, rng) for _ in range(30)} == {1, 3}
     with pytest.raises(ValueError):
         clicks.argmax_unclicked(np.zeros(2), np.ones(2, bool))
+
+
+def _ritm_next_click(pred, gt, not_clicked):
+    """RITM's `Clicker._get_next_click` (isegm/inference/clicker.py), transcribed: cv2
+    distance transforms of the padded error regions, masked by the not-clicked map."""
+    fn = np.pad(gt & ~pred, 1).astype(np.uint8)
+    fp = np.pad(~gt & pred, 1).astype(np.uint8)
+    fn_dt = cv2.distanceTransform(fn, cv2.DIST_L2, 0)[1:-1, 1:-1] * not_clicked
+    fp_dt = cv2.distanceTransform(fp, cv2.DIST_L2, 0)[1:-1, 1:-1] * not_clicked
+    positive = fn_dt.max() > fp_dt.max()
+    ys, xs = np.where(fn_dt == fn_dt.max()) if positive else np.where(fp_dt == fp_dt.max())
+    return int(xs[0]), int(ys[0]), int(positive)
+
+
+@hyp_settings(deadline=None, max_examples=60)
+@given(
+    gt=hnp.arrays(bool, (12, 15)),
+    pred=hnp.arrays(bool, (12, 15)),
+    clicked=hnp.arrays(bool, (12, 15), elements=st.sampled_from([False] * 5 + [True])),
+)
+def test_error_center_is_ritms_rule(gt, pred, clicked):
+    """The same click as RITM's clicker whenever an unclicked error pixel remains."""
+    ours = clicks.error_center(pred, gt, clicked)
+    if not ((gt != pred) & ~clicked).any():
+        assert ours is None
+        return
+    assert ours == _ritm_next_click(pred, gt, ~clicked)
+
+
+@hyp_settings(deadline=None, max_examples=40)
+@given(gt=hnp.arrays(bool, (10, 11)), pred=hnp.arrays(bool, (10, 11)), seed=st.integers(0, 99))
+def test_clickers_never_repeat_a_pixel_for_a_model_that_ignores_clicks(gt, pred, seed):
+    """A model whose mask never changes: each clicker walks through distinct error pixels
+    (RITM's rule with its not-clicked map), then stops (None)."""
+    rng = np.random.default_rng(seed)
+    errors = int((gt != pred).sum())
+    for rule in (
+        lambda c: clicks.error_center(pred, gt, c),
+        lambda c: clicks.random_error(pred, gt, rng, c),
+    ):
+        clicked = np.zeros_like(gt)
+        for _ in range(errors):
+            x, y, label = rule(clicked)
+            assert not clicked[y, x] and pred[y, x] != gt[y, x] and label == int(gt[y, x])
+            clicked[y, x] = True
+        assert rule(clicked) is None
+
+
+def test_ritm_rule_on_a_ring_picks_the_deepest_unclicked_pixel():
+    gt = np.zeros((21, 21), bool)
+    gt[3:18, 3:18] = True
+    pred = np.zeros_like(gt)  # The whole square is a false negative; its centre (10, 10).
+    assert clicks.error_center(pred, gt) == (10, 10, 1)
+    clicked = np.zeros_like(gt)
+    clicked[10, 10] = True
+    x, y, label = clicks.error_center(pred, gt, clicked)
+    assert (x, y) != (10, 10) and label == 1 and max(abs(x - 10), abs(y - 10)) == 1
+
+
+def test_gt_box_and_sam_med2d_jitter():
+    gt = np.zeros((100, 120), bool)
+    gt[20:61, 30:91] = True  # 41 rows, 61 columns.
+    np.testing.assert_array_equal(clicks.gt_box(gt), [30, 20, 90, 60])
+    # m = min(5, int(0.1 * 41 * 5)) = 5: both corners shift together by [-5, 5) per axis.
+    shifts = set()
+    for seed in range(200):
+        box = clicks.noisy_box(gt, np.random.default_rng(seed))
+        d = box - clicks.gt_box(gt)
+        assert d[0] == d[2] and d[1] == d[3] and -5 <= d[0] < 5 and -5 <= d[1] < 5
+        shifts.add((d[0], d[1]))
+    assert len(shifts) > 50
+    a = clicks.noisy_box(gt, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, clicks.noisy_box(gt, np.random.default_rng(3)))
+    small = np.zeros((10, 10), bool)
+    small[4:6, 4:6] = True  # min side 2: m = int(0.1 * 2 * 5) = 1, shifts in {-1, 0}.
+    d = clicks.noisy_box(small, np.random.default_rng(0)) - clicks.gt_box(small)
+    assert set(d.tolist()) <= {-1.0, 0.0}

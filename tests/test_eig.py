@@ -91,7 +91,10 @@ def test_nmc_matches_numpy_eq8_from_the_same_draws():
         for i in range(n):
             theta0 = probs[int(s.outer_heads[i]), d]
             y = float(s.uniforms(i, (4,))[d]) < theta0
-            like = lambda t: t if y else 1 - t  # noqa: E731  Eq. 7
+
+            def like(t, y=y):  # Eq. 7
+                return t if y else 1 - t
+
             inner = np.mean([like(p[j, d]) for j in inner_heads[i]])
             total += np.log(like(p[int(s.outer_heads[i]), d])) - np.log(inner)
         ref[d] = total / n

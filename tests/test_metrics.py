@@ -9,28 +9,34 @@ masks = hnp.arrays(bool, (2, 6, 5))
 
 @settings(deadline=None, max_examples=80)
 @given(pair=masks)
-def test_dice_is_bounded_symmetric_and_one_on_itself(pair):
+def test_dice_and_iou_are_bounded_symmetric_one_on_themselves_and_related(pair):
     a, b = pair
-    d = float(metrics.dice(a, b))
-    assert 0.0 <= d <= 1.0
-    assert d == float(metrics.dice(b, a))
-    assert float(metrics.dice(a, a)) == 1.0
-    inter, total = (a & b).sum(), a.sum() + b.sum()
+    d, j = float(metrics.dice(a, b)), float(metrics.iou(a, b))
+    assert 0.0 <= j <= d <= 1.0
+    assert d == float(metrics.dice(b, a)) and j == float(metrics.iou(b, a))
+    assert float(metrics.dice(a, a)) == 1.0 == float(metrics.iou(a, a))
+    inter, total, union = (a & b).sum(), a.sum() + b.sum(), (a | b).sum()
     assert np.isclose(d, 1.0 if total == 0 else 2 * inter / total)
+    assert np.isclose(j, 1.0 if union == 0 else inter / union)
+    assert np.isclose(j, d / (2 - d))  # The identity that makes Dice 0.90 IoU 0.82.
 
 
 def test_empty_masks():
     empty, full = np.zeros((4, 4), bool), np.ones((4, 4), bool)
-    assert float(metrics.dice(empty, empty)) == 1.0
-    assert float(metrics.dice(empty, full)) == 0.0
+    assert float(metrics.dice(empty, empty)) == 1.0 == float(metrics.iou(empty, empty))
+    assert float(metrics.dice(empty, full)) == 0.0 == float(metrics.iou(empty, full))
 
 
-def test_noc_counts_clicks_and_caps():
-    d = np.array([0.5, 0.82, 0.86, 0.95])
-    assert metrics.noc(d, 0.80) == 2 and metrics.noc(d, 0.85) == 3 and metrics.noc(d, 0.90) == 4
-    assert metrics.noc(np.full(30, 0.5), 0.9) == metrics.NOC_CAP
-    late = np.concatenate([np.zeros(25), np.ones(5)])  # Reached after the cap: still capped.
-    assert metrics.noc(late, 0.9) == metrics.NOC_CAP
+def test_noc_is_the_first_click_reaching_the_iou_with_the_cap_and_failures():
+    iou = np.array([0.5, 0.86, 0.84, 0.91, 0.96])  # Reached at clicks 2, 4, 5.
+    assert [metrics.noc(iou, t) for t in (0.85, 0.90, 0.95)] == [2, 4, 5]
+    assert not any(metrics.failed(iou, t) for t in (0.85, 0.90, 0.95))
+    never = np.array([0.5, 0.6, 0.89])  # Never 0.90: the cap (3 clicks run) and a failure.
+    assert metrics.noc(never, 0.90) == 3 and metrics.failed(never, 0.90)
+    # Reached at the last click also counts 3, but is no failure: NoF tells them apart.
+    assert metrics.noc(never, 0.85) == 3 and not metrics.failed(never, 0.85)
+    assert metrics.noc(np.full(20, 0.1), 0.85) == 20
+    assert metrics.noc(np.array([0.95]), 0.95) == 1  # Reaching the threshold counts.
 
 
 def test_dice_auc_is_the_normalised_trapezoid():

@@ -38,7 +38,8 @@ def convert_state_dict(
 
 def convert(model: str, checkpoint_path: str, output: str, allow_pickle: bool = False) -> dict:
     """Reads `checkpoint_path`, converts it for `model` and saves the params to `output`."""
-    configs.get_config(model)  # Unknown names fail before any reading.
+    configs.get_config(model)  # Unknown names and used outputs fail before any reading.
+    checkpoint.check_output(output)
     state_dict = load_state_dict(checkpoint_path, allow_pickle=allow_pickle)
     params = convert_state_dict(model, state_dict, what=checkpoint_path)
     checkpoint.save(output, model, params, source=checkpoint_path)

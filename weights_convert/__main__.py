@@ -6,6 +6,7 @@ import sys
 from absl import app, flags, logging
 
 import weights_convert
+from eigjax.models import CheckpointError
 
 _MODEL = flags.DEFINE_enum("model", None, sorted(weights_convert.KEYMAPS), "Model name.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Official .pth checkpoint.")
@@ -24,7 +25,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
         weights_convert.convert(_MODEL.value, _CHECKPOINT.value, _OUTPUT.value, _ALLOW_PICKLE.value)
-    except (weights_convert.CheckpointReadError, weights_convert.ConversionError) as e:
+    except (
+        weights_convert.CheckpointReadError,
+        weights_convert.ConversionError,
+        CheckpointError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     print(f"converted {_CHECKPOINT.value} ({_MODEL.value}) → {_OUTPUT.value}")

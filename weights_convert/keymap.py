@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 import jax
 import numpy as np
 
+from eigjax.tree_compare import TreeDiff
+
 Path = tuple[str, ...]
 
 
@@ -138,18 +140,21 @@ def apply(
         except ValueError:
             value = None
         if value is None or tuple(value.shape) != want:
-            got = ", ".join(f"{k} {tuple(a.shape)}" for k, a in zip(entry.sources, arrays))
+            got = ", ".join(
+                f"{k} {tuple(a.shape)}" for k, a in zip(entry.sources, arrays, strict=True)
+            )
             misshaped.append(f"{got} → {'/'.join(entry.target)} expects {want}")
             continue
         _set(params, entry.target, np.asarray(value, np.float32))
         produced.add(entry.target)
     unexpected = sorted(k for k in state_dict if k not in used and not ignored(k))
-    if missing or unexpected or misshaped:
-        lines = [f"{what} does not fit the model:"]
-        lines += [f"  missing: {k}" for k in missing]
-        lines += [f"  unexpected: {k} {tuple(state_dict[k].shape)}" for k in unexpected]
-        lines += [f"  mis-shaped: {m}" for m in misshaped]
-        raise ConversionError("\n".join(lines))
+    diff = TreeDiff(
+        missing=tuple(missing),
+        unexpected=tuple(f"{k} {tuple(state_dict[k].shape)}" for k in unexpected),
+        misshaped=tuple(misshaped),
+    )
+    if diff:
+        raise ConversionError(diff.report(f"{what} does not fit the model:"))
     unmapped = sorted(set(expected) - produced)
     if unmapped:  # A bug in the key map, not in the checkpoint.
         raise AssertionError(f"key map leaves Flax params unset: {unmapped}")

@@ -66,6 +66,31 @@ def _unwrap(obj, path: str) -> dict:
     return obj
 
 
+# torch.save(..., _use_new_zipfile_serialization=False) files start with a pickled magic
+# number (torch/serialization.py: MAGIC_NUMBER), after the pickle protocol header.
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def _is_legacy(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(32)
+    return _LEGACY_MAGIC in head
+
+
+def _check_crcs(path: str) -> None:
+    """Every archive member against its zip CRC-32: flipped bytes in tensor data are caught
+    here, before conversion, instead of becoming wrong weights."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointReadError(f"{path}: corrupt or truncated checkpoint ({e})") from None
+    if bad is not None:
+        raise CheckpointReadError(
+            f"{path}: corrupt checkpoint: archive member {bad!r} fails its CRC-32 check"
+        )
+
+
 def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarray]:
     """Reads a checkpoint's state_dict as float32 arrays, without a `module.` prefix.
 
@@ -77,9 +102,12 @@ def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarr
 
     if not os.path.isfile(path):
         raise CheckpointReadError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):
+    if zipfile.is_zipfile(path):
+        _check_crcs(path)
+    elif not _is_legacy(path):
         raise CheckpointReadError(
-            f"{path}: not a PyTorch checkpoint (no zip archive; truncated or another format)"
+            f"{path}: not a PyTorch checkpoint (neither a zip archive nor the legacy "
+            "torch.save format; truncated or another format)"
         )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

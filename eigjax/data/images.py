@@ -6,7 +6,15 @@ Conversion rule for images (`to_uint8_rgb`), whatever the file holds:
   RGBA [H, W, 4]                  → RGB (alpha dropped, not composited)
   any other dtype (16-bit, int, float, bool) → min-max scaled to 0..255 over the whole
                                     image and rounded (a constant image becomes 0)
-Masks: any non-zero value (in any channel) is foreground.
+Conversion rule for masks (`mask_from_pil`), foreground = True:
+  1-bit, L, 16-bit (I;16), I, F   → value ≠ 0
+  RGB                             → any channel ≠ 0 (black is background)
+  LA, RGBA                        → the gray / colour channels as above; alpha is ignored
+                                    unless it is the only channel that varies over the
+                                    image (a shape drawn in alpha alone), then alpha ≠ 0
+  P (palette), PA                 → its colours (and alpha), then the RGB(A) rule: what
+                                    the image looks like, whatever the palette order
+  any other mode                  → PIL's RGB conversion, then the RGB rule
 """
 
 import dataclasses
@@ -64,12 +72,36 @@ def read_image(path: str) -> np.ndarray:
         raise DataError(f"{path}: {e}") from None
 
 
+def mask_from_pil(im: Image.Image) -> np.ndarray:
+    """bool [H, W] from a PIL image, by the mask rule above."""
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    elif im.mode not in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "RGB", "RGBA"):
+        im = im.convert("RGB")
+    a = np.asarray(im)
+    if a.ndim == 2:
+        return a != 0
+    colour, alpha = (a[..., :-1], a[..., -1]) if im.mode in ("LA", "RGBA") else (a, None)
+    if alpha is not None and _constant(colour) and not _constant(alpha):
+        return alpha != 0
+    return np.any(colour != 0, axis=-1)
+
+
+def _constant(a: np.ndarray) -> bool:
+    return bool(np.all(a == a.reshape(-1, *a.shape[2:])[0]))
+
+
 def read_mask(
     path: str, image_shape: tuple[int, ...] | None = None, image_path: str = ""
 ) -> np.ndarray:
-    """bool [H, W]; checks it matches `image_shape` [H, W, ...] if given."""
-    m = _open(path)
-    m = m.any(axis=-1) if m.ndim == 3 else m != 0
+    """bool [H, W] by the mask rule; checks it matches `image_shape` [H, W, ...] if given."""
+    try:
+        with Image.open(path) as im:
+            m = mask_from_pil(im)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable mask ({e})") from None
     if image_shape is not None and m.shape != tuple(image_shape[:2]):
         raise DataError(
             f"{path}: mask is {m.shape[0]}x{m.shape[1]} but its image {image_path} is "

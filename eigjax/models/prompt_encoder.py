@@ -10,6 +10,7 @@ import numpy as np
 
 from eigjax.models import configs
 from eigjax.models.layers import PRECISION, gelu, layer_norm
+from eigjax.models.prompt import Prompt
 
 NUM_POINT_EMBEDDINGS = 4  # Negative point, positive point, box top-left, box bottom-right.
 
@@ -23,7 +24,7 @@ def fourier_features(coords: jax.Array, gaussian_matrix: jax.Array) -> jax.Array
 
 
 class PromptEncoder(nn.Module):
-    """Encodes points, a box and a mask prompt into sparse and dense embeddings."""
+    """Encodes a `Prompt` (points, box, mask input) into sparse and dense embeddings."""
 
     config: configs.PromptEncoderConfig
     embedding_size: int  # Side of the image embedding grid.
@@ -69,9 +70,9 @@ class PromptEncoder(nn.Module):
             labels = jnp.concatenate([labels, -jnp.ones((1,), labels.dtype)], axis=0)
         emb = self._encode_coords(points)
         labels = labels[:, None]
-        emb = jnp.where(labels == -1, self.not_a_point_embed, emb)
-        emb = emb + jnp.where(labels == 0, self.point_embeddings[0], 0.0)
-        return emb + jnp.where(labels == 1, self.point_embeddings[1], 0.0)
+        emb = jnp.where(labels == -1, self.not_a_point_embed[None], emb)
+        emb = emb + jnp.where(labels == 0, self.point_embeddings[:1], 0.0)
+        return emb + jnp.where(labels == 1, self.point_embeddings[1:2], 0.0)
 
     def embed_box(self, box: jax.Array) -> jax.Array:
         """[4] box (x0, y0, x1, y1), input frame → [2, C] corner embeddings."""
@@ -85,27 +86,24 @@ class PromptEncoder(nn.Module):
         x = gelu(self.mask_ln2(self.mask_conv2(x)))
         return self.mask_conv3(x)
 
-    def __call__(
-        self,
-        points: jax.Array,
-        labels: jax.Array,
-        box: jax.Array | None = None,
-        mask: jax.Array | None = None,
-        mask_valid: jax.Array | None = None,
-    ) -> tuple[jax.Array, jax.Array]:
-        """Returns sparse [T, C] (points, then box corners) and dense [h, w, C] embeddings.
+    def __call__(self, prompt: Prompt) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """One prompt set in the input frame → sparse [T, C] (points, then a pad point or the
+        box corners), their mask bool [T] (False drops a token exactly) and dense [h, w, C].
 
-        `mask_valid` (bool scalar) selects between `mask` and no mask at run time, so that
+        `prompt.mask_valid` selects between `prompt.mask` and no mask at run time, so that
         one compiled loop serves steps with and without a previous mask.
         """
-        sparse = self.embed_points(points, labels, pad=box is None)
-        if box is not None:
-            sparse = jnp.concatenate([sparse, self.embed_box(box)], axis=0)
+        has_box = prompt.box is not None
+        sparse = self.embed_points(prompt.points, prompt.labels, pad=not has_box)
+        if has_box:
+            sparse = jnp.concatenate([sparse, self.embed_box(prompt.box)], axis=0)
+        extra = sparse.shape[0] - prompt.valid.shape[0]  # The pad point or the box corners.
+        sparse_mask = jnp.concatenate([prompt.valid, jnp.ones(extra, bool)])
         n = self.embedding_size
         no_mask = jnp.broadcast_to(self.no_mask_embed, (n, n, self.config.embed_dim))
-        if mask is None:
-            return sparse, no_mask
-        dense = self.embed_mask(mask)
-        if mask_valid is not None:
-            dense = jnp.where(mask_valid, dense, no_mask)
-        return sparse, dense
+        if prompt.mask is None:
+            return sparse, sparse_mask, no_mask
+        dense = self.embed_mask(prompt.mask)
+        if prompt.mask_valid is not None:
+            dense = jnp.where(prompt.mask_valid, dense, no_mask)
+        return sparse, sparse_mask, dense

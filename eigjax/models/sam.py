@@ -7,12 +7,14 @@ import jax.numpy as jnp
 from eigjax.models import configs
 from eigjax.models.image_encoder import ImageEncoderViT
 from eigjax.models.mask_decoder import MaskDecoder
+from eigjax.models.prompt import Prompt
 from eigjax.models.prompt_encoder import PromptEncoder
 from eigjax.models.tiny_vit import TinyViT
 
 
 class Sam(nn.Module):
-    """`encode` maps images to embeddings; `decode` maps one prompt set to mask logits."""
+    """`encode` maps images to embeddings; `decode_input_frame` maps one prompt set (in the
+    encoder input's frame) to mask logits."""
 
     config: configs.ModelConfig
 
@@ -29,42 +31,26 @@ class Sam(nn.Module):
         """[B, S, S, 3] preprocessed → [B, h, w, C] embeddings."""
         return self.image_encoder(images)
 
-    def decode(
-        self,
-        embedding: jax.Array,
-        points: jax.Array,
-        labels: jax.Array,
-        box: jax.Array | None = None,
-        mask_input: jax.Array | None = None,
-        point_mask: jax.Array | None = None,
-        mask_valid: jax.Array | None = None,
+    def decode_input_frame(
+        self, embedding: jax.Array, prompt: Prompt
     ) -> tuple[jax.Array, jax.Array]:
         """One prompt set, every mask token.
 
         Args:
           embedding: [h, w, C] image embedding.
-          points: [N, 2] (x, y) in the encoder input's frame; labels: int [N].
-          box: [4] (x0, y0, x1, y1) in the input frame, or None.
-          mask_input: [4h, 4w] low-res logits, or None.
-          point_mask: bool [N]; False drops a point exactly as if it were not given.
-          mask_valid: bool scalar; False ignores `mask_input` (run-time choice).
+          prompt: coordinates in the encoder input's frame (`Prompt`).
 
         Returns:
           low-res logits [M, 4h, 4w] and predicted IoU [M] for the M mask tokens.
         """
-        sparse, dense = self.prompt_encoder(points, labels, box, mask_input, mask_valid)
-        sparse_mask = None
-        if point_mask is not None:
-            extra = sparse.shape[0] - point_mask.shape[0]  # The pad point or box corners.
-            sparse_mask = jnp.concatenate([point_mask, jnp.ones(extra, bool)])
+        sparse, sparse_mask, dense = self.prompt_encoder(prompt)
         return self.mask_decoder(
             embedding, self.prompt_encoder.dense_pe(), sparse, dense, sparse_mask
         )
 
-    def __call__(self, images, points, labels, box=None, mask_input=None):
+    def __call__(self, images: jax.Array, prompt: Prompt):
         """Both paths, for `init`: embeddings of images[0] decoded with one prompt set."""
-        emb = self.encode(images)
-        return self.decode(emb[0], points, labels, box, mask_input)
+        return self.decode_input_frame(self.encode(images)[0], prompt)
 
 
 def init_params(config: configs.ModelConfig, key: jax.Array) -> dict:
@@ -72,9 +58,8 @@ def init_params(config: configs.ModelConfig, key: jax.Array) -> dict:
     s = config.image_size
     images = jnp.zeros((1, s, s, 3))
     mask = jnp.zeros((config.low_res_size,) * 2)
-    variables = Sam(config).init(
-        key, images, jnp.zeros((1, 2)), jnp.ones((1,), jnp.int32), jnp.zeros(4), mask
-    )
+    prompt = Prompt.create(jnp.zeros((1, 2)), jnp.ones(1, jnp.int32), jnp.zeros(4), mask)
+    variables = Sam(config).init(key, images, prompt)
     return variables["params"]
 
 

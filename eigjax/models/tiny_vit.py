@@ -87,7 +87,7 @@ class Attention(nn.Module):
         qkv = dense(3 * c, "qkv")(x).reshape(b, n, self.num_heads, 3 * key_dim)
         q, k, v = jnp.split(qkv, 3, axis=-1)  # Per head: [q | k | v], as the reference.
         attn = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=PRECISION) * key_dim**-0.5
-        attn = jax.nn.softmax(attn + biases[:, index], axis=-1)
+        attn = jax.nn.softmax(attn + biases[None, :, index], axis=-1)
         out = jnp.einsum("bhqk,bkhd->bqhd", attn, v, precision=PRECISION)
         return dense(c, "proj")(out.reshape(b, n, c))
 

@@ -4,22 +4,14 @@ Host-side numpy/PIL for the image (it runs once per image); post-processing is t
 interpolation matrices so that upsampling many candidates' logits is one batched matmul.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from eigjax.data.images import to_uint8_rgb
 from eigjax.models import configs
-
-
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """uint8 [H, W] or [H, W, 1] or [H, W, 3] → uint8 [H, W, 3]."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(f"expected an image [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
-    return np.broadcast_to(image, (*image.shape[:2], 3)).copy()
+from eigjax.models.layers import PRECISION
 
 
 def longest_side_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
@@ -36,8 +28,12 @@ def input_size(original_size: tuple[int, int], config: configs.ModelConfig) -> t
 
 
 def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
-    """uint8 [H, W, 3] → float32 [S, S, 3], the encoder input for `config`'s family."""
-    image = to_rgb(image)
+    """An image → float32 [S, S, 3], the encoder input for `config`'s family.
+
+    uint8 [H, W, 3] as is; any other image array (gray, alpha, 16-bit, float) is first
+    converted by the reading rule of `eigjax.data.images.to_uint8_rgb`.
+    """
+    image = to_uint8_rgb(image)
     size = config.image_size
     if config.preprocess == "longest_side":
         h, w = input_size(image.shape[:2], config)
@@ -123,3 +119,11 @@ def postprocess_matrices(
         cols = bilinear_matrix(in_w, w) @ up[:in_w]
         return rows.astype(np.float32), cols.astype(np.float32)
     raise ValueError(f"unknown post-processing rule {config.postprocess!r}")
+
+
+def postprocess(
+    low_res: jax.Array, original_size: tuple[int, int], config: configs.ModelConfig
+) -> jax.Array:
+    """Low-res logits [..., r, r] → [..., H, W] at the original size (traceable)."""
+    rows, cols = postprocess_matrices(original_size, config)
+    return jnp.einsum("hi,...ij,wj->...hw", rows, low_res, cols, precision=PRECISION)

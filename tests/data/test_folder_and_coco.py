@@ -7,7 +7,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from eigjax.data import DataError, coco, folder
-from tests.conftest import DEMO_DIR, demo_image
+from tests.helpers import DEMO_DIR, demo_image
 
 
 def test_folder_pairs_by_stem(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eigjax.data import DataError, sa_med2d
-from tests.conftest import DEMO_DIR
+from tests.helpers import DEMO_DIR
 
 
 @pytest.fixture
@@ -70,7 +70,8 @@ def test_mask_of_another_size_names_both(root, tmp_path):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask)
     with pytest.raises(
         DataError,
-        match=r"amos_0006_90_liver_000.png: mask is 10x10 but its image .*amos_0006_90.png is 512x512",
+        match=r"amos_0006_90_liver_000.png: mask is 10x10 but its image "
+        r".*amos_0006_90.png is 512x512",
     ):
         list(sa_med2d.samples(str(copy), labels=["liver"]))
     index = json.loads((copy / "image2label_train.json").read_text())

@@ -8,7 +8,7 @@ from eigjax import models
 from eigjax.models.image_encoder import window_partition, window_unpartition
 from eigjax.models.sam import Sam
 from tests import official
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def _encode(model, x_nchw: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image
 from eigjax import models
 from eigjax.models import configs, transforms
 from tests import official
-from tests.conftest import DEMO_DIR, demo_image, run_converter
+from tests.helpers import DEMO_DIR, demo_image, run_converter
 
 
 @pytest.fixture(scope="module")

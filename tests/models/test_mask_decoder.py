@@ -6,21 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
 from tests import official
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
-def _decode(model, emb, points, labels, box=None, mask=None, point_mask=None):
+def _decode(model, emb, points, labels, box=None, mask=None, valid=None):
+    prompt = Prompt.create(points, jnp.asarray(labels, jnp.int32), box, mask, valid)
     return model.network.apply(
-        {"params": model.params},
-        jnp.asarray(emb),
-        jnp.asarray(points),
-        jnp.asarray(labels, jnp.int32),
-        None if box is None else jnp.asarray(box),
-        None if mask is None else jnp.asarray(mask),
-        point_mask,
-        method=Sam.decode,
+        {"params": model.params}, jnp.asarray(emb), prompt, method=Sam.decode_input_frame
     )
 
 
@@ -54,20 +49,20 @@ def test_decoder_matches_official(tiny_official, tiny_model, n, with_box, with_m
 
 
 def test_masked_points_are_exactly_absent(tiny_model):
-    """Padding clicks with point_mask=False gives the prediction of the shorter prompt."""
+    """Padding clicks with valid=False gives the prediction of the shorter prompt."""
     emb, points, labels = _inputs(5, seed=7)
     short = _decode(tiny_model, emb, points[:2], labels[:2])
-    padded = _decode(tiny_model, emb, points, labels, point_mask=jnp.arange(5) < 2)
-    for a, b in zip(padded, short):
+    padded = _decode(tiny_model, emb, points, labels, valid=jnp.arange(5) < 2)
+    for a, b in zip(padded, short, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    full = _decode(tiny_model, emb, points, labels, point_mask=jnp.ones(5, bool))
+    full = _decode(tiny_model, emb, points, labels, valid=jnp.ones(5, bool))
     assert not np.allclose(full[0], short[0], atol=1e-3)
 
 
 def test_vmap_over_prompts_equals_loop(tiny_model):
     emb, points, labels = _inputs(5, seed=11)
     batch = np.stack([points, points[::-1]]), np.stack([labels, labels[::-1]])
-    fn = jax.vmap(lambda p, lab: _decode(tiny_model, emb, p, lab), in_axes=(0, 0))
+    fn = jax.vmap(lambda p, lab: _decode(tiny_model, emb, p, lab))
     low_res, iou = fn(jnp.asarray(batch[0]), jnp.asarray(batch[1], jnp.int32))
     for i in range(2):
         ref = _decode(tiny_model, emb, batch[0][i], batch[1][i])

@@ -7,7 +7,7 @@ import pytest
 
 from eigjax import models
 from tests import official
-from tests.conftest import demo_image
+from tests.helpers import demo_image
 
 # (image, clicks (x, y, label), box): real CT slices of several sizes, non-square included.
 CASES = [

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from eigjax.models.prompt import Prompt
 from eigjax.models.prompt_encoder import PromptEncoder
 from tests import official
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def _apply(model, method, *args):
@@ -30,12 +31,10 @@ def test_sparse_embeddings_match_official(tiny_official, tiny_model, n, with_box
     points, labels = _prompts(n, seed=n)
     box = np.array([10.5, 20.0, 200.0, 180.25], np.float32) if with_box else None
     pe = PromptEncoder(TINY.prompt_encoder, TINY.embedding_size, TINY.image_size)
-    sparse, dense = pe.apply(
-        {"params": tiny_model.params["prompt_encoder"]},
-        jnp.asarray(points),
-        jnp.asarray(labels, jnp.int32),
-        None if box is None else jnp.asarray(box),
+    sparse, sparse_mask, dense = pe.apply(
+        {"params": tiny_model.params["prompt_encoder"]}, Prompt.create(points, labels, box)
     )
+    assert sparse_mask.shape == (sparse.shape[0],) and bool(sparse_mask.all())
     with torch.no_grad():
         ref_sparse, ref_dense = tiny_official.prompt_encoder(
             points=(torch.as_tensor(points)[None], torch.as_tensor(labels)[None]),

@@ -9,7 +9,7 @@ import weights_convert
 from eigjax import models
 from eigjax.models import configs
 from tests import official
-from tests.conftest import demo_image, run_converter
+from tests.helpers import demo_image, run_converter
 
 CONFIG = configs.get_config("sam_med2d")
 

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from PIL import Image
 from skimage import transform as sk_transform
 
+from eigjax.data import to_uint8_rgb
 from eigjax.models import configs, transforms
 from tests import official
-from tests.conftest import demo_image
+from tests.helpers import demo_image
 
 
 @pytest.mark.parametrize("n_in,n_out", [(256, 1024), (1024, 290), (7, 3), (5, 13), (256, 256)])
@@ -77,8 +78,13 @@ def test_medsam_coords_are_stretched_per_axis():
     np.testing.assert_allclose(out, [[256.0, 256.0]])
 
 
-def test_to_rgb_rejects_what_it_cannot_read():
-    with pytest.raises(ValueError, match="uint8"):
-        transforms.to_rgb(np.zeros((4, 4), np.float32))
-    with pytest.raises(ValueError, match=r"\[H, W, 3\]"):
-        transforms.to_rgb(np.zeros((4, 4, 4), np.uint8))
+def test_model_input_follows_the_one_reading_rule():
+    """Images reach the encoder through `to_uint8_rgb`, the rule datasets use too."""
+    config = configs.get_config("litemedsam")
+    image = np.random.default_rng(0).random((40, 50)).astype(np.float32) * 3000
+    np.testing.assert_array_equal(
+        transforms.preprocess(image, config),
+        transforms.preprocess(to_uint8_rgb(image), config),
+    )
+    with pytest.raises(ValueError, match="cannot read an image of shape"):
+        transforms.preprocess(np.zeros((4, 4, 5), np.uint8), config)

@@ -1,0 +1,164 @@
+"""The study's records on disk: runs keyed by their settings, one JSONL per process, locks.
+
+  WORKDIR/runs/<run>.json               the full settings of one run, written once; <run>
+                                        is the first 12 hex digits of their SHA-256
+  WORKDIR/records/process_NNN.jsonl     one line per (run, policy, image), flushed and
+                                        fsynced; each process writes only its own file
+  WORKDIR/records/process_NNN.lock      held (flock) by the process writing that file
+
+Guarantees:
+  - A record belongs to exactly one run, and a run is its settings: resuming continues
+    only the same settings; other settings in the same workdir are a new run beside it.
+  - A killed writer loses no finished record; a line cut by the kill is dropped when the
+    file is next opened for writing. Two writers can never hold one file: the second is
+    refused with the first's pid and host. A lock whose process died is free again (the
+    kernel releases it), so a stale lock is taken over safely.
+  - A malformed line elsewhere (a damaged file) is skipped with a warning naming
+    `file:line`; every other record is kept, nothing is rewritten.
+"""
+
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import socket
+import time
+import warnings
+
+import numpy as np
+
+KEY = ("run", "policy", "image_id")
+
+
+class WorkdirBusy(RuntimeError):
+    """Another live process writes this workdir's records file."""
+
+
+def run_id(spec: dict) -> str:
+    """The id of the run `spec` describes (its settings as canonical JSON, hashed)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _read_lines(path: str):
+    """(line number, record) of each well-formed complete line; warns about the others."""
+    with open(path, "rb") as f:
+        data = f.read()
+    # The last piece is empty after a final newline, or a line cut by a kill: no record.
+    for number, raw in enumerate(data.split(b"\n")[:-1], 1):
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict) or not all(k in record for k in KEY):
+                raise ValueError("not a record")
+        except ValueError as e:
+            warnings.warn(f"{path}:{number}: malformed record skipped ({e})", stacklevel=2)
+            continue
+        yield number, record
+
+
+def load_records(workdir: str) -> list[dict]:
+    """All complete records of the workdir's processes, one per (run, policy, image)."""
+    merged = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "records", "*.jsonl"))):
+        for _, record in _read_lines(path):
+            merged[tuple(record[k] for k in KEY)] = record
+    return [merged[k] for k in sorted(merged)]
+
+
+def load_runs(workdir: str) -> dict[str, dict]:
+    """{run id: settings} of every run written to the workdir."""
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "runs", "*.json"))):
+        try:
+            with open(path) as f:
+                runs[os.path.basename(path)[:-5]] = json.load(f)
+        except (OSError, ValueError) as e:
+            warnings.warn(f"{path}: unreadable run settings skipped ({e})", stacklevel=2)
+    return runs
+
+
+class RecordStore:
+    """This process's records file (locked while open) and the keys any process finished."""
+
+    def __init__(self, workdir: str, process_index: int):
+        self.workdir = workdir
+        self.dir = os.path.join(workdir, "records")
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
+        self.path = os.path.join(self.dir, f"process_{process_index:03d}.jsonl")
+        self._lock = self._acquire(self.path[: -len(".jsonl")] + ".lock")
+        self._drop_cut_line()
+        self.done = {tuple(r[k] for k in KEY) for r in load_records(workdir)}
+
+    def _acquire(self, path: str) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise WorkdirBusy(
+                f"{self.workdir}: its records are being written by {owner}; wait for it "
+                "to finish or use another --workdir"
+            ) from None
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.ctime()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        return fd
+
+    def close(self) -> None:
+        """Releases the lock (also released when the process ends, however it ends)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _drop_cut_line(self) -> None:
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if data and not data.endswith(b"\n"):  # Killed mid-write: keep whole lines only.
+            tmp = self.path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(data[: data.rfind(b"\n") + 1])
+            os.replace(tmp, self.path)
+
+    def register_run(self, spec: dict) -> str:
+        """Writes `runs/<id>.json` once and returns the run's id."""
+        rid = run_id(spec)
+        path = os.path.join(self.workdir, "runs", f"{rid}.json")
+        if not os.path.exists(path):
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump(spec, f, indent=2, sort_keys=True)
+            os.replace(tmp, path)
+        return rid
+
+    def add(self, record: dict) -> None:
+        key = tuple(record[k] for k in KEY)
+        if key in self.done:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.done.add(key)
+
+
+def masks_to_rle(masks: np.ndarray) -> list[dict]:
+    """bool [S, H, W] → one COCO RLE per step (`pycocotools.mask.encode`), counts as text."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for m in masks:
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        out.append({"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()})
+    return out
+
+
+def per_step(recs: list[dict], field: str) -> np.ndarray:
+    """float [images, S] of a per-step field of records (NaN where absent or None)."""
+    rows = [[np.nan if v is None else v for v in r[field]] for r in recs]
+    n = max(len(r) for r in rows)
+    return np.array([r + [np.nan] * (n - len(r)) for r in rows], float)

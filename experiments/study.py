@@ -1,0 +1,199 @@
+"""The EIG-vs-Oracle study as a library function: `run_study(config)`.
+
+For every model and every protocol setting of the config (a run, keyed by its settings:
+`records.py`), every policy runs on every non-empty mask of the dataset. Images of one
+size go in lockstep batches sharded over the local devices; with several processes
+(`jax.distributed`) each takes every process_count-th image and writes its own file. The
+first `fig2_images` masks of each run also keep their EIG maps and masks for Fig. 2.
+"""
+
+import dataclasses
+import json
+import os
+import zlib
+
+import jax
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from eigjax import models, protocol
+from eigjax.data import Sample
+from eigjax.data import spec as dataset_spec
+from eigjax.models import bundled, checkpoint
+from experiments import config_flags, records, summarize
+from experiments.config import StudyConfig
+
+RECORD_FORMAT = 2  # Bumped whenever a record's fields change meaning.
+FIG2_POLICIES = ("eig", "oracle")  # The sequences Fig. 2 shows.
+
+
+def run_spec(cfg: StudyConfig, model: str, params_dir: str, dataset, settings) -> dict:
+    """Everything that decides a run's numbers (its id is their hash)."""
+    return {
+        "format": RECORD_FORMAT,
+        "model": model,
+        "params": os.path.realpath(params_dir),
+        "weights": checkpoint.fingerprint(params_dir),
+        "dataset": dataset.identity,
+        "protocol": settings.identity(),
+        "steps": cfg.steps,
+        "seed": cfg.seed,
+        "save_masks": cfg.save_masks,
+    }
+
+
+def run_study(cfg: StudyConfig) -> str | None:
+    """Runs the study; returns the report directory (process 0 with `cfg.report`) or None.
+
+    Raises ValueError (a setting), DataError (an input file, named) or WorkdirBusy; every
+    record written before the error is kept.
+    """
+    cfg.check()
+    dataset = dataset_spec.parse(cfg.dataset)
+    if cfg.distributed:
+        jax.distributed.initialize()
+    store = records.RecordStore(cfg.workdir, jax.process_index())
+    try:
+        if jax.process_index() == 0:
+            _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
+        for name, params_dir in zip(cfg.models, cfg.params or ("",) * len(cfg.models), strict=True):
+            model = models.load(name, params_dir or None)
+            params_dir = params_dir or bundled.converted_params(name)
+            for settings in cfg.settings:
+                spec = run_spec(cfg, name, params_dir, dataset, settings)
+                run = store.register_run(spec)
+                _run(cfg, model, run, settings, dataset, store, mesh)
+    finally:
+        store.close()
+    if cfg.report and jax.process_index() == 0:
+        return summarize.write_report(cfg.workdir)
+    return None
+
+
+def _mine(cfg: StudyConfig, dataset):
+    """(sample, keeps Fig. 2 maps) for this process's share of the samples, in order."""
+    samples = dataset_spec.samples(
+        dataset, cfg.num_images, cfg.seed, cfg.sub_datasets, cfg.labels, cfg.categories
+    )
+    nonempty = 0
+    for i, s in enumerate(samples):
+        fig2 = bool(s.mask.any()) and nonempty < cfg.fig2_images
+        nonempty += bool(s.mask.any())
+        if i % jax.process_count() == jax.process_index():
+            yield s, fig2
+
+
+def _run(cfg, model, run, settings, dataset, store, mesh) -> None:
+    """One run: every policy on this process's samples, batched by image size."""
+    per_batch = mesh.size * cfg.batch_per_device
+    maps_dir = os.path.join(cfg.workdir, "maps", run)
+    buckets: dict[tuple[int, int], list[Sample]] = {}
+
+    def pending(s: Sample) -> list[str]:
+        return [p for p in cfg.policies if (run, p, s.id) not in store.done]
+
+    progress = tqdm(desc=f"{model.config.name} {run}", unit="image")
+    for s, fig2 in _mine(cfg, dataset):
+        if not s.mask.any():
+            logging.warning("%s: empty mask, skipped", s.id)
+            for p in pending(s):
+                store.add(
+                    {
+                        "run": run,
+                        "policy": p,
+                        "image_id": s.id,
+                        "group": s.meta["group"],
+                        "skipped": "empty mask",
+                    }
+                )
+            progress.update(1)
+            continue
+        maps_path = os.path.join(maps_dir, f"{s.id}.npz")
+        if fig2 and not os.path.exists(maps_path):
+            # Kept maps change the compiled step: these images go in a batch of their own.
+            _batch(cfg, model, run, settings, [s], store, mesh, maps_dir)
+        elif pending(s):
+            bucket = buckets.setdefault(s.mask.shape, [])
+            bucket.append(s)
+            if len(bucket) == per_batch:
+                _batch(cfg, model, run, settings, buckets.pop(s.mask.shape), store, mesh)
+        progress.update(1)
+    for batch in buckets.values():
+        _batch(cfg, model, run, settings, batch, store, mesh)
+    progress.close()
+
+
+def _batch(cfg, model, run, settings, batch, store, mesh, maps_dir=None) -> None:
+    """Every pending policy on a batch of equal-size samples (all of Fig. 2's with maps)."""
+    keep = maps_dir is not None
+    settings = dataclasses.replace(
+        settings, keep_maps=keep, keep_masks=keep or cfg.save_masks, max_clicks=max(20, cfg.steps)
+    )
+    policies = [
+        p
+        for p in cfg.policies
+        if (keep and p in FIG2_POLICIES) or any((run, p, s.id) not in store.done for s in batch)
+    ]
+    images = [s.image for s in batch]
+    embeddings = protocol.embed_batch(model, images, mesh)
+    seeds = [cfg.seed + zlib.crc32(s.id.encode()) for s in batch]
+    kept = {}
+    for policy in policies:
+        recs = protocol.run_batch(
+            model,
+            images,
+            [s.mask for s in batch],
+            policy,
+            cfg.steps,
+            seeds,
+            settings,
+            mesh,
+            embeddings,
+        )
+        for s, seed, rec in zip(batch, seeds, recs, strict=True):
+            line = {
+                "run": run,
+                "policy": policy,
+                "image_id": s.id,
+                "group": s.meta["group"],
+                "meta": {k: str(v) for k, v in s.meta.items()},
+                "seed": seed,
+                **rec.to_json(),
+            }
+            if cfg.save_masks:
+                line["masks"] = records.masks_to_rle(rec.masks)
+            store.add(line)
+            kept.setdefault(s.id, {})[policy] = rec
+    if keep:
+        os.makedirs(maps_dir, exist_ok=True)
+        for s in batch:
+            _save_maps(os.path.join(maps_dir, f"{s.id}.npz"), s, kept[s.id])
+
+
+def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record]) -> None:
+    """Everything Fig. 2 draws for one image (float16 maps, bit-packed masks)."""
+    arrays = {"image": sample.image, "gt": sample.mask}
+    for policy, rec in recs.items():
+        arrays.update(
+            {
+                f"{policy}_maps": rec.eig_maps.astype(np.float16),
+                f"{policy}_masks": rec.masks,
+                f"{policy}_clicks": rec.clicks,
+                f"{policy}_dice": rec.dice,
+                f"{policy}_max_eig": rec.max_eig,
+                f"{policy}_box": np.full(4, np.nan) if rec.box is None else rec.box,
+            }
+        )
+    tmp = path + ".tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _write_json(path: str, data) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)

@@ -1,0 +1,63 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eigjax.data import read_image, read_mask
+from eigjax.models import configs
+
+SHARED_DATA = os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data", "sam-med2d-demo"
+)
+DEMO_DIR = os.environ.get("EIGJAX_DEMO_DATA", SHARED_DATA)
+
+# A reduced-size SAM for fast parity tests: 256 px input (16x16 embedding, 64x64 logits),
+# 3 blocks (windowed, global, windowed; window 7 pads 16 → 21), narrower ViT. The decoder
+# is the real one.
+TINY = dataclasses.replace(
+    configs.get_config("sam_vit_b"),
+    name="tiny_test",
+    image_size=256,
+    encoder=dataclasses.replace(
+        configs.VIT_B, embed_dim=96, depth=3, num_heads=4, global_attn_indexes=(1,), window_size=7
+    ),
+)
+
+
+def demo_path(kind: str, name: str) -> str:
+    """Path of a file of the SA-Med2D demo data (kind: "images" or "masks"); skips if absent."""
+    path = os.path.join(DEMO_DIR, "data_demo", kind, name)
+    if not os.path.exists(path):
+        pytest.skip(f"SA-Med2D demo data not found at {DEMO_DIR}")
+    return path
+
+
+def demo_image(name: str = "amos_0507_31.png") -> np.ndarray:
+    """A real CT slice (uint8 [H, W, 3]) from the SA-Med2D demo data; skips if absent."""
+    return read_image(demo_path("images", name))
+
+
+def demo_mask(image: str, organ: str) -> np.ndarray:
+    """bool [H, W]: the demo mask of `organ` on `image` (e.g. "s0114_111.png", "aorta")."""
+    stem = os.path.splitext(image)[0]
+    return read_mask(demo_path("masks", f"{stem}_{organ}_000.png"))
+
+
+def run_module(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS`, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def run_converter(*args: str) -> subprocess.CompletedProcess:
+    """`python -m weights_convert ARGS`."""
+    return run_module("weights_convert", *args)
