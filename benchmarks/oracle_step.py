@@ -1,20 +1,25 @@
-"""One Oracle step (900 grid candidates, sam_vit_b decoder, 1024² image): eigjax vs PyTorch.
+"""One Oracle step (900 grid candidates) against the official PyTorch decoder, and against
+eigjax before this optimisation, measured in the same run.
 
-  python -m benchmarks.oracle_step            # all variants, ratios at the end
+  python -m benchmarks.oracle_step --case=litemedsam:512     # real weights, a 512² CT slice
+  python -m benchmarks.oracle_step --case=sam_vit_b:1024     # seeded random weights, 1024²
 
-Every variant runs in its own process so that its peak RSS is its own; each evaluates
-the same 900 candidate clicks (with a first click) and the Dice of each candidate's
-proposed mask (best predicted IoU among tokens 1-3) at 1024x1024:
+The step is the protocol's step 1: a centre click placed, each of the 900 grid points
+tried as the second click, the Dice of each candidate's proposed mask (best predicted IoU
+of tokens 1-3) at the original resolution, the best one chosen. Variants, each in its own
+process (its peak RSS is its own):
 
-  eigjax          assess.oracle_dice: vmap over candidates in chunks, for several chunk
-                  sizes; the best one is reported (and the default's time)
-  torch_batched   the official decoder on batches of prompts, for several batch sizes;
-                  the best one is reported
-  torch_loop      the official decoder one prompt at a time (timed on a subset of
-                  candidates and scaled to 900; marked as such)
+  eigjax          this tree: `protocol._oracle_clicks` as the protocol calls it
+                  (`--precisions` adds the other arithmetics)
+  eigjax@REV      the same step in the tree of git revision `--baseline` (default: main
+                  before this work), through its own `protocol.oracle_dice`
+  torch loop      the official decoder + post-processing, one prompt at a time (timed on
+                  `--loop_limit` candidates, scaled to 900)
+  torch batched   the same on batches of 10 prompts
 
-Weights are seeded random, the same for every variant (converted for eigjax), so the
-best Dice printed must agree across variants; the embedding is random.
+The matmul bound is the decoder's multiply-adds × 900 at this machine's float32 matmul
+rate, measured here (a 2048³ JAX matmul). Every variant reports the best candidate and
+its Dice: they must agree.
 """
 
 import argparse
@@ -23,63 +28,165 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-SIZE = 1024
 GRID = 30
-
-
-def _inputs():
-    from eigjax import clicks
-
-    rng = np.random.default_rng(0)
-    emb = rng.standard_normal((64, 64, 256)).astype(np.float32)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    gt = (yy - 500) ** 2 / 300**2 + (xx - 480) ** 2 / 200**2 < 1
-    first = np.array([[480.0, 500.0]], np.float32)
-    return emb, gt, first, clicks.grid_points(SIZE, SIZE, GRID)
+DEMO = os.environ.get(
+    "EIGJAX_DEMO_DATA",
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sam-med2d-demo"),
+)
+DEMO = os.path.join(DEMO, "data_demo")
+BASELINE = "cd87e97"  # main before the Oracle work (issue 9)
 
 
 def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run_eigjax(chunk: int | None) -> dict:
+def case_arrays(case: str):
+    """(model name, image uint8 or None, gt bool [S, S], first click (x, y), embedding seed)."""
+    from eigjax import clicks
+    from eigjax.data import read_image, read_mask
+
+    name, size = case.split(":")
+    size = int(size)
+    if name == "litemedsam":
+        image = read_image(os.path.join(DEMO, "images", "amos_0004_75.png"))  # 512², real CT
+        gt = read_mask(os.path.join(DEMO, "masks", "amos_0004_75_liver_000.png"))
+        step = image.shape[0] // size
+        image, gt = image[::step, ::step], gt[::step, ::step]
+    else:
+        image = None
+        yy, xx = np.mgrid[:size, :size]
+        gt = (yy - 0.49 * size) ** 2 / (0.3 * size) ** 2 + (xx - 0.47 * size) ** 2 / (
+            0.2 * size
+        ) ** 2 < 1
+    return name, image, gt, clicks.first_click(gt)
+
+
+def _weights(name: str):
+    """Official torch modules (prompt encoder, decoder) and their state dict as numpy."""
+    from tests import official
+
+    if name == "litemedsam":
+        net, _ = official.lite_medsam()
+    else:
+        from eigjax.models import configs
+
+        net = official.build_official(configs.get_config(name), seed=0)
+    return net, official.state_dict_numpy(net)
+
+
+def _embedding(name, image, net):
+    """The image embedding [h, w, C] (numpy): the model's for a real image, else random."""
+    import torch
+
+    from eigjax.models import configs, transforms
+
+    config = configs.get_config(name)
+    if image is None:
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((config.embedding_size,) * 2 + (256,)).astype(np.float32)
+    x = torch.as_tensor(transforms.preprocess(image, config)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return net.image_encoder(x)[0].permute(1, 2, 0).numpy()
+
+
+def run_eigjax(case: str, precision: str, chunk: int) -> dict:
     import jax
     import jax.numpy as jnp
 
     import weights_convert
-    from eigjax import assess, protocol
-    from eigjax.models import Embedding, Model, Prompt, configs
-    from tests import official
+    from eigjax import clicks, protocol
+    from eigjax.models import Embedding, Model, configs
+    from eigjax.models.sam import Sam, decoder_params
 
-    config = configs.get_config("sam_vit_b")
-    torch_sam = official.build_official(config, seed=0)  # The torch variants' weights.
-    model = Model(
-        config,
-        weights_convert.convert_state_dict("sam_vit_b", official.state_dict_numpy(torch_sam)),
-    )
-    del torch_sam
-    emb_np, gt, first, grid = _inputs()
-    emb = Embedding(features=jnp.asarray(emb_np), original_size=(SIZE, SIZE))
-    chunk = chunk or protocol.Settings().oracle_chunk
-    prompt = Prompt.empty(protocol.Settings().max_clicks).add(0, first[0], 1)
-    oracle = jax.jit(assess.oracle_dice, static_argnums=(0, 7, 8))
+    name, image, gt, first = case_arrays(case)
+    net, state_dict = _weights(name)
+    features = _embedding(name, image, net)
+    del net
+    config = configs.get_config(name)
+    model = Model(config, weights_convert.convert_state_dict(name, state_dict))
+    settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
+    grid = clicks.grid_points(*gt.shape, GRID)
+    start = protocol._start(gt, grid, protocol.click_capacity(20), 256, settings, 0)
+    emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
+    params = jax.device_put(decoder_params(model.params, precision))
+    args = (params, emb, jnp.asarray(gt)[None], protocol._stack([start.state]), jnp.asarray(1))
+    args += (jnp.asarray(grid),)
+    kw = {
+        "network": Sam(config, precision),
+        "capacity": 2,
+        "settings": settings,
+    }
+    t = time.perf_counter()
+    step = protocol.COMPILED.get(protocol._oracle_clicks, *args, **kw)
+    compile_s = time.perf_counter() - t
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        click = np.asarray(step(*args))[0]
+        times.append(time.perf_counter() - t)
+    # The chosen candidate's Dice, predicted again on its own.
+    emb1 = Embedding(features=jnp.asarray(features), original_size=gt.shape)
+    points = np.array([first, click[:2]], np.float32)
+    out = model.predict(emb1, points, np.array([1, click[2]]))
+    pred = np.asarray(out.logits[1 + int(np.argmax(np.asarray(out.iou)[1:]))]) > 0
+    best_dice = 2 * (pred & gt).sum() / (pred.sum() + gt.sum())
+    return {
+        "variant": f"eigjax {precision}, chunk {chunk}",
+        "seconds": min(times),
+        "compile_s": compile_s,
+        "peak_rss_gib": _peak_rss_gib(),
+        "click": [int(click[0]), int(click[1])],
+        "best_dice": float(best_dice),
+    }
+
+
+def run_baseline(case: str) -> dict:
+    """The Oracle step of the tree this process imports `eigjax` from (an older revision)."""
+    import jax.numpy as jnp
+
+    import weights_convert
+    from eigjax import clicks, protocol
+    from eigjax.models import Embedding, Model, configs
+
+    name, image, gt, first = case_arrays(case)
+    net, state_dict = _weights(name)
+    features = _embedding(name, image, net)
+    del net
+    config = configs.get_config(name)
+    model = Model(config, weights_convert.convert_state_dict(name, state_dict))
+    settings = protocol.Settings()
+    cap = settings.max_clicks
+    points = np.zeros((1, cap, 2), np.float32)
+    points[0, 0] = first
+    labels = np.zeros((1, cap), np.int32)
+    labels[0, 0] = 1
+    valid = np.zeros((1, cap), bool)
+    valid[0, 0] = True
+    grid = clicks.grid_points(*gt.shape, GRID)
+    r = config.low_res_size
+    emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
 
     def step():
-        return oracle(
+        return protocol.oracle_dice(
             model.network,
             model.params,
             emb,
-            prompt,
-            jnp.asarray(gt),
+            jnp.asarray(points),
+            jnp.asarray(labels),
+            jnp.asarray(valid),
+            jnp.zeros((1, r, r)),
+            jnp.zeros(1, bool),
+            jnp.asarray(gt)[None],
             1,
             jnp.asarray(grid),
-            chunk,
-            "best_iou",
-        ).block_until_ready()
+            settings.oracle_chunk,
+        )[0].block_until_ready()
 
     t = time.perf_counter()
     step()
@@ -87,131 +194,174 @@ def run_eigjax(chunk: int | None) -> dict:
     times = []
     for _ in range(2):
         t = time.perf_counter()
-        dice = step()
+        dice = np.asarray(step())
         times.append(time.perf_counter() - t)
+    best = int(np.argmax(dice))
     return {
-        "variant": f"eigjax chunk={chunk}",
+        "variant": f"eigjax@{os.environ.get('EIGJAX_REV', 'baseline')}",
         "seconds": min(times),
         "compile_s": compile_s,
         "peak_rss_gib": _peak_rss_gib(),
-        "best_dice": float(np.max(dice)),
-        "device": str(jax.devices()[0]),
+        "click": [int(v) for v in grid[best]],
+        "best_dice": float(dice[best]),
     }
 
 
-def _torch_sam():
+def run_torch(case: str, batch: int, limit: int | None) -> dict:
     import torch
 
-    from eigjax.models import configs
+    from eigjax import clicks
+    from eigjax.models import configs, transforms
     from tests import official
 
-    sam = official.build_official(configs.get_config("sam_vit_b"), seed=0)
-    del sam.image_encoder  # Only the prompt encoder and decoder run per candidate.
-    return sam, torch
-
-
-def _torch_dice(sam, torch, emb, gt_t, first, cands, labels):
-    """Dice [B] of each candidate's proposed mask; the official decoder and postprocessing."""
-    b = len(cands)
-    coords = torch.as_tensor(np.concatenate([np.repeat(first[None], b, 0), cands[:, None]], 1))
-    labs = torch.as_tensor(np.stack([np.ones(b, np.int64), labels], 1))
-    sparse, dense = sam.prompt_encoder(points=(coords.float(), labs), boxes=None, masks=None)
-    low, iou = sam.mask_decoder.predict_masks(
-        image_embeddings=emb,
-        image_pe=sam.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-    )
-    best = 1 + iou[:, 1:].argmax(1)
-    chosen = low[torch.arange(b), best][:, None]
-    full = torch.nn.functional.interpolate(
-        chosen, (SIZE, SIZE), mode="bilinear", align_corners=False
-    )
-    pred = full[:, 0] > 0
-    inter = (pred & gt_t).sum((1, 2)).float()
-    return 2 * inter / (pred.sum((1, 2)) + gt_t.sum()).float()
-
-
-def run_torch(batch: int, limit: int | None) -> dict:
-    sam, torch = _torch_sam()
-    emb_np, gt, first, grid = _inputs()
-    emb = torch.as_tensor(emb_np).permute(2, 0, 1)[None]
-    gt_t = torch.as_tensor(gt)
+    name, image, gt, first = case_arrays(case)
+    net, _ = _weights(name)
+    emb = torch.as_tensor(_embedding(name, image, net)).permute(2, 0, 1)[None]
+    config = configs.get_config(name)
+    grid = clicks.grid_points(*gt.shape, GRID)
     cands = grid[:limit] if limit else grid
     labels = gt[cands[:, 1], cands[:, 0]].astype(np.int64)
+    scale = transforms.transform_coords(np.ones(2), gt.shape, config)
+    in_h, in_w = transforms.input_size(gt.shape, config)
+    gt_t = torch.as_tensor(gt)
+    post = official.sam_methods(config).postprocess_masks
+
+    def dice(c, lab):
+        b = len(c)
+        coords = np.concatenate([np.repeat(np.asarray(first)[None, None], b, 0), c[:, None]], 1)
+        coords = torch.as_tensor(coords * scale, dtype=torch.float)
+        labs = torch.as_tensor(np.stack([np.ones(b, np.int64), lab], 1))
+        sparse, dense = net.prompt_encoder(points=(coords, labs), boxes=None, masks=None)
+        low, iou = net.mask_decoder.predict_masks(
+            image_embeddings=emb,
+            image_pe=net.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+        chosen = low[torch.arange(b), 1 + iou[:, 1:].argmax(1)][:, None]
+        pred = post(chosen, (in_h, in_w), gt.shape)[:, 0] > 0
+        inter = (pred & gt_t).sum((1, 2)).float()
+        return 2 * inter / (pred.sum((1, 2)) + gt_t.sum()).float()
+
     with torch.no_grad():
-        _torch_dice(sam, torch, emb, gt_t, first, cands[:batch], labels[:batch])  # Warm-up.
+        dice(cands[:batch], labels[:batch])  # Warm-up.
         t = time.perf_counter()
-        out = [
-            _torch_dice(sam, torch, emb, gt_t, first, cands[i : i + batch], labels[i : i + batch])
-            for i in range(0, len(cands), batch)
-        ]
+        out = torch.cat(
+            [dice(cands[i : i + batch], labels[i : i + batch]) for i in range(0, len(cands), batch)]
+        )
         seconds = time.perf_counter() - t
-    scale = len(grid) / len(cands)
+    best = int(out.argmax())
     return {
-        "variant": f"torch batch={batch}" + (f" ({len(cands)} timed, x{scale:g})" if limit else ""),
-        "seconds": seconds * scale,
+        "variant": f"torch batch {batch}"
+        + (f" ({len(cands)} timed, ×{len(grid) / len(cands):g})" if limit else ""),
+        "seconds": seconds * len(grid) / len(cands),
         "peak_rss_gib": _peak_rss_gib(),
-        "best_dice": float(torch.cat(out).max()),
+        "click": [int(v) for v in cands[best]] if not limit else None,
+        "best_dice": float(out.max()) if not limit else None,
         "threads": torch.get_num_threads(),
     }
 
 
-def _child(args: list[str]) -> dict:
+def matmul_bound(case: str) -> dict:
+    """Decoder MACs per candidate × 900 at the measured float32 matmul rate."""
+    import jax
+    import jax.numpy as jnp
+
+    from eigjax.models import configs
+
+    a = jnp.ones((2048, 2048), jnp.float32)
+    f = jax.jit(lambda a: jnp.dot(a, a, precision="highest"))
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(5):
+        f(a).block_until_ready()
+    rate = 5 * 2 * 2048**3 / (time.perf_counter() - t)
+    macs = configs.decoder_macs(configs.get_config(case.split(":")[0]))
+    return {"macs_per_candidate": macs, "gflops": rate / 1e9, "seconds": 900 * 2 * macs / rate}
+
+
+def _child(args: list[str], cwd=None, env=None) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.oracle_step", *args],
         capture_output=True,
         text=True,
         check=False,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
     )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _baseline(case: str, rev: str) -> dict:
+    """Runs `run_baseline` with eigjax imported from a worktree of `rev`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "tree")
+        subprocess.run(
+            ["git", "-C", root, "worktree", "add", "-q", "--detach", tree, rev], check=True
+        )
+        try:
+            # cwd = the old tree (its eigjax, weights_convert, tests come first on sys.path);
+            # this benchmark package, which the old tree lacks as a package, from PYTHONPATH.
+            return _child(
+                [f"--case={case}", "--variant=baseline"],
+                cwd=tree,
+                env={"PYTHONPATH": root, "EIGJAX_REV": rev},
+            )
+        finally:
+            subprocess.run(["git", "-C", root, "worktree", "remove", "--force", tree], check=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=["eigjax", "torch"])
+    parser.add_argument("--case", default="litemedsam:512")
+    parser.add_argument("--variant", choices=["eigjax", "baseline", "torch", "bound"])
+    parser.add_argument("--precision", default="highest")
+    parser.add_argument("--precisions", default="highest")
+    parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--chunk", type=int, default=None)
-    parser.add_argument("--eigjax_chunks", default="4,8,16")
-    parser.add_argument("--torch_batches", default="10,30,90")
     parser.add_argument("--loop_limit", type=int, default=60)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision ('' to skip)")
     args = parser.parse_args()
-    if args.variant == "eigjax":
-        print(json.dumps(run_eigjax(args.chunk)))
+    if args.variant:
+        run = {
+            "eigjax": lambda: run_eigjax(args.case, args.precision, args.chunk),
+            "baseline": lambda: run_baseline(args.case),
+            "torch": lambda: run_torch(args.case, args.batch, args.limit),
+            "bound": lambda: matmul_bound(args.case),
+        }[args.variant]
+        print(json.dumps(run()))
         return
-    if args.variant == "torch":
-        print(json.dumps(run_torch(args.batch, args.limit)))
-        return
-
-    ours_all = [
-        _child(["--variant=eigjax", f"--chunk={c}"])
-        for c in map(int, args.eigjax_chunks.split(","))
+    case = [f"--case={args.case}"]
+    ours = [
+        _child(case + ["--variant=eigjax", f"--precision={p}", f"--chunk={args.chunk}"])
+        for p in args.precisions.split(",")
     ]
-    batched = [
-        _child(["--variant=torch", f"--batch={b}"]) for b in map(int, args.torch_batches.split(","))
-    ]
-    loop = _child(["--variant=torch", "--batch=1", f"--limit={args.loop_limit}"])
-    results = ours_all + batched + [loop]
-    for r in results:
+    base = [_baseline(args.case, args.baseline)] if args.baseline else []
+    loop = _child(case + ["--variant=torch", "--batch=1", f"--limit={args.loop_limit}"])
+    batched = _child(case + ["--variant=torch", f"--batch={args.batch}"])
+    bound = _child(case + ["--variant=bound"])
+    print(f"case {args.case}; {os.cpu_count()} CPUs; torch {batched['threads']} threads")
+    for r in ours + base + [loop, batched]:
+        extra = f"  compile {r['compile_s']:.0f} s" if "compile_s" in r else ""
         print(
-            f"{r['variant']:<40} {r['seconds']:8.2f} s   peak RSS {r['peak_rss_gib']:.2f} GiB"
-            f"   best Dice {r['best_dice']:.4f}"
+            f"{r['variant']:<34} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_gib']:.2f} GiB"
+            f"  click {r['click']}  best Dice {r['best_dice']}{extra}"
         )
-    ours = min(ours_all, key=lambda r: r["seconds"])
-    best_torch = min(batched, key=lambda r: r["seconds"])
+    fastest_torch = min(loop["seconds"], batched["seconds"])
     print(
-        f"\nmachine: {os.cpu_count()} CPUs, eigjax on {ours['device']}, "
-        f"torch {best_torch['threads']} threads; eigjax compile {ours['compile_s']:.1f} s (once)"
+        f"matmul bound: {bound['macs_per_candidate'] / 1e9:.2f} GMAC per candidate at "
+        f"{bound['gflops']:.0f} GFLOP/s → {bound['seconds']:.2f} s"
     )
-    print(f"best eigjax: {ours['variant']}")
-    print(
-        f"speed-up vs best batched torch ({best_torch['variant']}): "
-        f"{best_torch['seconds'] / ours['seconds']:.2f}x"
-    )
-    print(f"speed-up vs per-click torch loop: {loop['seconds'] / ours['seconds']:.2f}x")
+    for r in ours:
+        ratios = f"{fastest_torch / r['seconds']:.2f}x vs the faster torch driver"
+        if base:
+            ratios += f", {base[0]['seconds'] / r['seconds']:.2f}x vs {base[0]['variant']}"
+        ratios += f", {r['seconds'] / bound['seconds']:.2f}x the matmul bound"
+        print(f"{r['variant']}: {ratios}")
 
 
 if __name__ == "__main__":

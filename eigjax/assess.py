@@ -68,19 +68,22 @@ def assess(
     probs = jax.nn.sigmoid(logits[jnp.array(head_indexes(settings.heads))])
     token = proposed_token(iou, settings.mask_rule)
     pred = logits[token] > 0
-    if settings.eig == "exact":
-        eig_map = eig_lib.eig_exact(probs)
-    else:
-        eig_map = eig_lib.eig_nmc(key, probs, settings.nmc_outer, settings.nmc_inner)
-    return Assessment(
-        pred=pred,
-        low_res=low_res[token],
-        dice=metrics.dice(pred, gt),
-        iou=metrics.iou(pred, gt),
-        dice_token0=metrics.dice(logits[0] > 0, gt),
-        dice_mean_theta=metrics.dice(jnp.mean(probs, axis=0) > 0.5, gt),
-        eig_map=eig_map,
-    )
+    with jax.named_scope("eig"):
+        if settings.eig == "exact":
+            eig_map = eig_lib.eig_exact(probs)
+        else:
+            eig_map = eig_lib.eig_nmc(key, probs, settings.nmc_outer, settings.nmc_inner)
+    with jax.named_scope("dice"):
+        dice, iou = metrics.dice_iou(pred, gt)
+        return Assessment(
+            pred=pred,
+            low_res=low_res[token],
+            dice=dice,
+            iou=iou,
+            dice_token0=metrics.dice_iou(logits[0] > 0, gt)[0],
+            dice_mean_theta=metrics.dice_iou(jnp.mean(probs, axis=0) > 0.5, gt)[0],
+            eig_map=eig_map,
+        )
 
 
 def oracle_dice(
@@ -107,6 +110,7 @@ def oracle_dice(
         low_res, iou = decode_original(network, params, embedding, prompt.add(slot, xy, label))
         token = proposed_token(iou, mask_rule)
         full = upsample_to_original(low_res[token], embedding.original_size, network.config)
-        return metrics.dice(full > 0, gt)
+        with jax.named_scope("dice"):
+            return metrics.dice_iou(full > 0, gt)[0]
 
     return jax.lax.map(one, (candidates, labels), batch_size=chunk)

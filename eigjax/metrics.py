@@ -32,6 +32,24 @@ def iou(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(union == 0, 1.0, inter / jnp.maximum(union, 1))
 
 
+def overlap(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """|pred ∩ gt| and |pred| of bool masks [H, W] (unbatched; `vmap` it), as one float32
+    matrix product: XLA then computes `pred` (e.g. thresholded upsampled logits) once,
+    where two reductions would each fuse and recompute it. Exact below 2^24 pixels."""
+    weights = jnp.stack([gt.reshape(-1), jnp.ones(gt.size, bool)], axis=1).astype(jnp.float32)
+    counts = jnp.dot(pred.reshape(-1).astype(jnp.float32), weights, precision="highest")
+    return counts[0], counts[1]
+
+
+def dice_iou(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Dice and IoU of bool masks [H, W] (unbatched), through `overlap`; empty pairs score 1."""
+    inter, size = overlap(pred, gt)
+    total = size + jnp.sum(gt, dtype=jnp.float32)
+    dice = jnp.where(total == 0, 1.0, 2.0 * inter / jnp.maximum(total, 1))
+    iou = jnp.where(total == 0, 1.0, inter / jnp.maximum(total - inter, 1))
+    return dice, iou
+
+
 def noc(iou_per_step: np.ndarray, threshold: float) -> int:
     """Clicks until IoU ≥ threshold ([S] IoU after clicks 1..S); S (the cap) if never."""
     reached = np.nonzero(np.asarray(iou_per_step) >= threshold)[0]

@@ -17,11 +17,14 @@ No pixel is ever clicked twice. Per step: Dice and IoU of the proposed mask
 unclicked grid before the click (NaN at step 0: there is no prediction yet) and the EIG
 at the clicked pixel. Per image: NoC@85/90/95 on IoU, the Dice AUC, seconds per click.
 
-`eig`, `oracle` and `random` run a whole sequence on the device (`lax.fori_loop` over
-steps, fixed shapes), copying back only the per-step numbers (and maps or masks when
-kept); `error_center` and `random_error` keep their distance transforms on the host and
-call the same jitted step. The step count is a run-time value: one compile per image size
-and policy, whatever the number of steps (tested).
+`eig` and `random` run a whole sequence on the device (`lax.fori_loop` over steps, fixed
+shapes), copying back only the per-step numbers (and maps or masks when kept). The other
+policies call one jitted step per click, all on the device but for the distance
+transforms of `error_center` and `random_error`; the Oracle's candidates carry only the
+click slots their step needs (s + 1 at step s: a compile each, a few seconds), since
+every empty slot costs a masked token in each of the 900 decoder passes. Otherwise the
+step count is a run-time value: one compile per image size, policy and click capacity
+(4 · ⌈steps / 4⌉ slots), whatever the number of steps (tested).
 """
 
 import dataclasses
@@ -38,12 +41,15 @@ from eigjax import assess as assess_lib
 from eigjax import clicks as click_rules
 from eigjax import metrics
 from eigjax.models import transforms
+from eigjax.models.layers import Precision
 from eigjax.models.model import Embedding, Model, encode
 from eigjax.models.prompt import Prompt
+from eigjax.models.sam import Sam, decoder_params
 
 Policy = Literal["eig", "oracle", "error_center", "random_error", "random"]
 POLICIES: tuple[str, ...] = ("eig", "oracle", "error_center", "random_error", "random")
-DEVICE_POLICIES = ("eig", "oracle", "random")  # Whole sequences in one compiled loop.
+DEVICE_POLICIES = ("eig", "random")  # Whole sequences in one compiled loop.
+GRID_POLICIES = ("eig", "oracle", "random")  # They click grid points.
 STARTS = ("center", "box", "noisy_box")
 NO_CLICK = -1  # (x, y, label) of a step without a click: a box start, or no error left.
 
@@ -76,10 +82,16 @@ class Settings:
     nmc_outer: int = _knob(1024, "NMC outer samples N.")
     nmc_inner: int = _knob(32, "NMC inner samples M.")
     feed_mask: bool = _knob(False, "Feed the previous proposed low-res mask back in.")
-    oracle_chunk: int = _knob(8, "Oracle candidates evaluated at once.", affects_results=False)
+    precision: Precision = _knob(
+        "highest", "Decoder arithmetic: highest (float32, parity), default, or bfloat16."
+    )
+    oracle_chunk: int = _knob(
+        0,
+        "Oracle candidates evaluated at once; 0: from the device (oracle_chunk).",
+        affects_results=False,
+    )
     keep_maps: bool = _knob(False, "EIG maps per step.", affects_results=False, flag=False)
     keep_masks: bool = _knob(False, "Masks per step.", affects_results=False, flag=False)
-    max_clicks: int = _knob(20, "Click slots per compile.", affects_results=False, flag=False)
 
     def identity(self) -> dict:
         """The fields that change a record's numbers, as a JSON-ready dict."""
@@ -99,8 +111,8 @@ class Settings:
             raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
         if self.mask_rule not in ("best_iou", "token0"):
             raise ValueError(f"mask_rule must be best_iou or token0, got {self.mask_rule!r}")
-        if self.oracle_chunk < 1:
-            raise ValueError(f"oracle_chunk must be at least 1, got {self.oracle_chunk}")
+        if self.oracle_chunk < 0:
+            raise ValueError(f"oracle_chunk must be 0 (automatic) or more, got {self.oracle_chunk}")
         if self.eig == "nmc" and min(self.nmc_outer, self.nmc_inner) < 1:
             raise ValueError("nmc_outer and nmc_inner must be at least 1")
 
@@ -287,7 +299,7 @@ def _begin(network, params, emb, gt, state, key, click, capacity, settings):
 def _grid_sequence(
     network, params, emb, gt, state, key, click, uniforms, grid, steps, policy, settings
 ):
-    """A whole `eig` / `oracle` / `random` sequence of one image, on the device.
+    """A whole `eig` / `random` sequence of one image, on the device.
 
     uniforms float [C]: for `random`, step s clicks free grid point floor(u_s · #free).
     """
@@ -298,18 +310,6 @@ def _grid_sequence(
         state, a, key, trace = carry
         if policy == "eig":
             scores = a.eig_map[grid[:, 1], grid[:, 0]]
-        elif policy == "oracle":
-            scores = assess_lib.oracle_dice(
-                network,
-                params,
-                emb,
-                state.prompt,
-                gt,
-                s,
-                grid,
-                settings.oracle_chunk,
-                settings.mask_rule,
-            )
         else:  # A uniformly random free grid point.
             n_free = jnp.sum(~state.clicked)
             rank = jnp.minimum(jnp.floor(uniforms[s] * n_free).astype(jnp.int32), n_free - 1)
@@ -336,6 +336,63 @@ def _grid_sequences(
         return _grid_sequence(network, params, e, g, st, k, c, u, grid, steps, policy, settings)
 
     return jax.vmap(one)(emb.features, gt, state, key, click, uniforms)
+
+
+def _oracle_click(network, params, emb, gt, state, s, grid, capacity, settings):
+    """The Oracle's click for step s of one image: every unclicked grid point tried in slot
+    s, the best Dice taken. Only the first `capacity` (s + 1) click slots are carried: the
+    later ones are empty, and each would cost a masked token per candidate."""
+    prompt = state.prompt.truncated(capacity)
+    scores = assess_lib.oracle_dice(
+        network, params, emb, prompt, gt, s, grid, settings.oracle_chunk, settings.mask_rule
+    )
+    i = jnp.argmax(jnp.where(state.clicked, -jnp.inf, scores))
+    x, y = grid[i, 0], grid[i, 1]
+    return jnp.stack([x, y, gt[y, x].astype(jnp.int32)])
+
+
+CPU_CHUNK = 4  # Measured best on CPUs: small chunks stay in cache (README, benchmarks).
+MEMORY_FRACTION = 0.5  # Of the accelerator's free memory, for the Oracle's candidates.
+
+
+def chunk_for_memory(free_bytes: int, per_candidate_bytes: int, candidates: int) -> int:
+    """The Oracle's chunk on an accelerator: every candidate at once where they fit in
+    MEMORY_FRACTION of the free memory, else as many as do (at least 1)."""
+    fit = int(MEMORY_FRACTION * free_bytes // max(per_candidate_bytes, 1))
+    return max(1, min(candidates, fit))
+
+
+def oracle_chunk(settings: Settings, args, kw) -> int:
+    """`settings.oracle_chunk`, or when 0: CPU_CHUNK on a CPU; on an accelerator, the
+    `chunk_for_memory` of its free memory (`memory_stats`) and the per-candidate temporary
+    memory of `_oracle_clicks`, read from XLA's memory analysis of chunks of 1 and 2."""
+    if settings.oracle_chunk:
+        return settings.oracle_chunk
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if not stats or "bytes_limit" not in stats:
+        return CPU_CHUNK
+
+    def temp_bytes(chunk):
+        probe = dataclasses.replace(settings, oracle_chunk=chunk)
+        compiled = _oracle_clicks.lower(*args, **{**kw, "settings": probe}).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    per_candidate = temp_bytes(2) - temp_bytes(1)
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    candidates = int(args[-1].shape[0])  # The grid.
+    return chunk_for_memory(free, per_candidate, candidates)
+
+
+@functools.partial(jax.jit, static_argnames=("network", "capacity", "settings"))
+def _oracle_clicks(params, emb, gt, state, s, grid, *, network, capacity, settings):
+    """`_oracle_click` over a batch of images [B, ...]: int [B, 3]."""
+
+    def one(features, g, st):
+        e = Embedding(features=features, original_size=emb.original_size)
+        return _oracle_click(network, params, e, g, st, s, grid, capacity, settings)
+
+    return jax.vmap(one)(emb.features, gt, state)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "settings"))
@@ -407,7 +464,8 @@ class _Compiled:
         self.cache = {}
         self.seconds = 0.0  # Spent compiling, in total.
 
-    def __call__(self, fn, *args, **statics):
+    def get(self, fn, *args, **statics):
+        """`fn` (jitted, `statics` its static arguments) compiled for `args`' shapes."""
         leaves, treedef = jax.tree_util.tree_flatten(args)
         avals = tuple((np.shape(x), str(x.dtype), getattr(x, "sharding", None)) for x in leaves)
         key = (fn, treedef, avals, tuple(sorted(statics.items())))
@@ -415,7 +473,10 @@ class _Compiled:
             clock = time.perf_counter()
             self.cache[key] = fn.lower(*args, **statics).compile()
             self.seconds += time.perf_counter() - clock
-        return self.cache[key](*args)
+        return self.cache[key]
+
+    def __call__(self, fn, *args, **statics):
+        return self.get(fn, *args, **statics)(*args)
 
     def count(self, fn) -> int:
         """How many compiles of `fn` (one of this module's jitted functions) there were."""
@@ -423,6 +484,12 @@ class _Compiled:
 
 
 COMPILED = _Compiled()
+
+
+def click_capacity(steps: int) -> int:
+    """Click slots for a run of `steps` steps: a multiple of 4, so that runs of 1-4, 5-8, …
+    steps share one compile while padding tokens (computed, then masked) stay few."""
+    return 4 * -(-steps // 4)
 
 
 def run(
@@ -480,18 +547,17 @@ def run_batch(
     if embeddings is None or embeddings.features.shape[0] != len(gts):
         embeddings = embed_batch(model, images, mesh)
     grid = click_rules.grid_points(*gts[0].shape, settings.grid)
-    capacity = max(settings.max_clicks, steps)
+    capacity = click_capacity(steps)
     starts = [
         _start(gt, grid, capacity, model.config.low_res_size, settings, seed)
         for gt, seed in zip(gts, seeds, strict=True)
     ]
     keys = jnp.stack([jax.random.key(s) for s in seeds])
-    params = _put_replicated(model.params, mesh)
+    network = Sam(model.config, settings.precision)
+    params = _put_replicated(decoder_params(model.params, settings.precision), mesh)
     clock, compiling = time.perf_counter(), COMPILED.seconds
-    run_loop = _run_on_device if policy in DEVICE_POLICIES else _run_on_host
-    trace = run_loop(
-        model.network, params, embeddings, starts, keys, grid, steps, policy, settings, mesh
-    )
+    run_loop = _run_on_device if policy in DEVICE_POLICIES else _run_stepwise
+    trace = run_loop(network, params, embeddings, starts, keys, grid, steps, policy, settings, mesh)
     elapsed = time.perf_counter() - clock - (COMPILED.seconds - compiling)
     seconds = elapsed / (n * steps)
     return [_record(policy, trace, i, steps, starts[i].box, seconds) for i in range(n)]
@@ -502,7 +568,7 @@ def _check_inputs(images, masks, policy, steps, settings) -> list[np.ndarray]:
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
     settings.check(steps)
-    if policy in DEVICE_POLICIES and steps - 1 > settings.grid**2:
+    if policy in GRID_POLICIES and steps - 1 > settings.grid**2:
         raise ValueError(
             f"steps={steps}: a {settings.grid}x{settings.grid} grid has too few points"
         )
@@ -555,8 +621,9 @@ def _run_on_device(
     return jax.device_get(trace)
 
 
-def _run_on_host(network, params, emb, starts, keys, grid, steps, policy, settings, mesh) -> Trace:
-    """The RITM / SAM-Med2D clickers: distance maps on the host, one jitted step each."""
+def _run_stepwise(network, params, emb, starts, keys, grid, steps, policy, settings, mesh):
+    """A jitted step per click: the Oracle's choice on the device (its own compile per
+    step: s + 1 click slots), the RITM / SAM-Med2D clickers' on the host."""
     gts = np.stack([st.gt for st in starts])
     gt, state, key, click = _put(
         (
@@ -575,19 +642,19 @@ def _run_on_host(network, params, emb, starts, keys, grid, steps, policy, settin
     for st, c in zip(starts, clicked, strict=True):
         if st.click[2] != NO_CLICK:
             c[st.click[1], st.click[0]] = True
+    oracle_settings = settings  # Its chunk chosen once a run, at the first Oracle step.
     for s in range(1, steps):
-        preds = np.asarray(a.pred)
-        picks = []
-        for i, st in enumerate(starts):
-            if policy == "error_center":
-                pick = click_rules.error_center(preds[i], st.gt, clicked[i])
-            else:
-                pick = click_rules.random_error(preds[i], st.gt, st.rng, clicked[i])
-            if pick is not None:
-                clicked[i, pick[1], pick[0]] = True
-            picks.append(pick)
-        moved = np.array([p is not None for p in picks])
-        chosen = np.array([p if p is not None else (0, 0, 0) for p in picks], np.int32)
+        if policy == "oracle":
+            args = (params, emb, gt, state, jnp.asarray(s), grid_dev)
+            kw = {"network": network, "capacity": s + 1}
+            if not oracle_settings.oracle_chunk:
+                chunk = oracle_chunk(settings, args, {**kw, "settings": settings})
+                oracle_settings = dataclasses.replace(settings, oracle_chunk=chunk)
+            chosen = COMPILED(_oracle_clicks, *args, **kw, settings=oracle_settings)
+            moved = np.ones(len(starts), bool)
+        else:
+            chosen, moved = _host_clicks(policy, a, starts, clicked)
+            chosen = _put(chosen, mesh)
         state, a, key, trace = COMPILED(
             _advance_batch,
             params,
@@ -599,11 +666,30 @@ def _run_on_host(network, params, emb, starts, keys, grid, steps, policy, settin
             key,
             trace,
             jnp.asarray(s),
-            *_put((chosen, moved), mesh),
+            chosen,
+            _put(moved, mesh),
             network=network,
             settings=settings,
         )
     return jax.device_get(trace)
+
+
+def _host_clicks(policy, a, starts, clicked) -> tuple[jax.Array, np.ndarray]:
+    """The RITM / SAM-Med2D clicks int [B, 3] and which images have one (bool [B]); marks
+    them in `clicked` (bool [B, H, W], every pixel clicked so far)."""
+    preds = np.asarray(a.pred)
+    picks = []
+    for i, st in enumerate(starts):
+        if policy == "error_center":
+            pick = click_rules.error_center(preds[i], st.gt, clicked[i])
+        else:
+            pick = click_rules.random_error(preds[i], st.gt, st.rng, clicked[i])
+        if pick is not None:
+            clicked[i, pick[1], pick[0]] = True
+        picks.append(pick)
+    moved = np.array([p is not None for p in picks])
+    chosen = np.array([p if p is not None else (0, 0, 0) for p in picks], np.int32)
+    return chosen, moved
 
 
 def _record(policy, trace: Trace, i: int, steps: int, box, seconds: float) -> Record:

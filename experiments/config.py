@@ -49,7 +49,12 @@ class StudyConfig:
     fig2_images: int = field(1, "Images per run whose EIG maps and masks are kept for Fig. 2.")
     save_masks: bool = field(False, "Keep every step's proposed mask in the records (COCO RLE).")
     batch_per_device: int = field(1, "Images per device in a lockstep batch.")
-    distributed: bool = field(False, "Call jax.distributed.initialize() (one process per host).")
+    distributed: bool = field(False, "Run as one of several processes (jax.distributed).")
+    coordinator_address: str = field(
+        "", "With --distributed: host:port of process 0's coordinator ('' = detect: SLURM, …)."
+    )
+    num_processes: int = field(0, "With --distributed: how many processes (0 = detect).")
+    process_id: int = field(-1, "With --distributed: this process's index (-1 = detect).")
     workdir: str = field("workspace/eig_vs_oracle", "Output directory.")
     report: bool = field(True, "Write tables and figures at the end.")
 
@@ -74,7 +79,7 @@ class StudyConfig:
                 settings.check(self.steps)
             except ValueError as e:
                 raise ValueError(f"--{e}") from None
-            grid_policies = set(self.policies) & set(protocol.DEVICE_POLICIES)
+            grid_policies = set(self.policies) & set(protocol.GRID_POLICIES)
             if grid_policies and self.steps - 1 > settings.grid**2:
                 raise ValueError(
                     f"--steps={self.steps}: a {settings.grid}x{settings.grid} grid has too few "

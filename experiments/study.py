@@ -10,22 +10,58 @@ first `fig2_images` masks of each run also keep their EIG maps and masks for Fig
 import dataclasses
 import json
 import os
+import time
 import zlib
 
 import jax
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from eigjax import models, protocol
 from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
-from eigjax.models import bundled, checkpoint
+from eigjax.models import bundled, checkpoint, configs
 from experiments import config_flags, records, summarize
 from experiments.config import StudyConfig
 
 RECORD_FORMAT = 2  # Bumped whenever a record's fields change meaning.
 FIG2_POLICIES = ("eig", "oracle")  # The sequences Fig. 2 shows.
+# One Oracle candidate costs its decoder multiply-adds at the device's matmul rate times
+# this at step 1 (2 click slots), and 5 % more per further slot; a single decode (every
+# other policy's step) about 5 candidates. Measured on 2 CPU cores (README, Benchmarks).
+CANDIDATE_OVERHEAD, PER_SLOT, SINGLE_DECODE = 1.55, 0.05, 5.0
+
+
+def matmul_rate() -> float:
+    """FLOP/s of a 1024³ float32 matmul on the default device (best of 3)."""
+    a = jax.numpy.ones((1024, 1024), jax.numpy.float32)
+    f = jax.jit(lambda a: jax.numpy.dot(a, a, precision="highest"))
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(3):
+        clock = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - clock)
+    return 2 * 1024**3 / best
+
+
+def estimate_seconds(cfg: StudyConfig, images: int, rate: float) -> float:
+    """The decoder work of the study (image embeddings not included), from a cost model."""
+    total = 0.0
+    for name in cfg.models:
+        candidate = 2 * configs.decoder_macs(configs.get_config(name)) / rate * CANDIDATE_OVERHEAD
+        for settings in cfg.settings:
+            for policy in cfg.policies:
+                per_image = SINGLE_DECODE * candidate * cfg.steps
+                if policy == "oracle":
+                    slots = [s - 1 for s in range(1, cfg.steps)]
+                    per_image += sum(
+                        settings.grid**2 * candidate * (1 + PER_SLOT * k) for k in slots
+                    )
+                total += images * per_image
+    return total
 
 
 def run_spec(cfg: StudyConfig, model: str, params_dir: str, dataset, settings) -> dict:
@@ -52,11 +88,22 @@ def run_study(cfg: StudyConfig) -> str | None:
     cfg.check()
     dataset = dataset_spec.parse(cfg.dataset)
     if cfg.distributed:
-        jax.distributed.initialize()
+        _initialize_distributed(cfg)
     store = records.RecordStore(cfg.workdir, jax.process_index())
     try:
         if jax.process_index() == 0:
             _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
+            images = dataset_spec.count(
+                dataset, cfg.num_images, cfg.sub_datasets, cfg.labels, cfg.categories
+            )
+            minutes = estimate_seconds(cfg, images, matmul_rate()) / 60 / jax.process_count()
+            print(
+                f"{images} masks × {len(cfg.models)} model(s) × {len(cfg.settings)} setting(s) × "
+                f"{len(cfg.policies)} policies × {cfg.steps} steps: about {minutes:.0f} min of "
+                "decoder work on this device (a cost model, ±50 %; image embeddings and "
+                "finished records not counted)",
+                flush=True,
+            )
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
         for name, params_dir in zip(cfg.models, cfg.params or ("",) * len(cfg.models), strict=True):
             model = models.load(name, params_dir or None)
@@ -67,9 +114,23 @@ def run_study(cfg: StudyConfig) -> str | None:
                 _run(cfg, model, run, settings, dataset, store, mesh)
     finally:
         store.close()
+    if cfg.distributed:  # Every process's records are written before process 0 reports.
+        multihost_utils.sync_global_devices("eigjax study: records written")
     if cfg.report and jax.process_index() == 0:
         return summarize.write_report(cfg.workdir)
     return None
+
+
+def _initialize_distributed(cfg: StudyConfig) -> None:
+    """`jax.distributed.initialize` with the config's coordinator (each None: detected from
+    SLURM, Open MPI, TPU pods, …). The study itself runs on each process's local devices;
+    only the final barrier crosses processes (on CPUs through gloo)."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        cfg.coordinator_address or None,
+        cfg.num_processes or None,
+        cfg.process_id if cfg.process_id >= 0 else None,
+    )
 
 
 def _mine(cfg: StudyConfig, dataset):
@@ -128,9 +189,7 @@ def _run(cfg, model, run, settings, dataset, store, mesh) -> None:
 def _batch(cfg, model, run, settings, batch, store, mesh, maps_dir=None) -> None:
     """Every pending policy on a batch of equal-size samples (all of Fig. 2's with maps)."""
     keep = maps_dir is not None
-    settings = dataclasses.replace(
-        settings, keep_maps=keep, keep_masks=keep or cfg.save_masks, max_clicks=max(20, cfg.steps)
-    )
+    settings = dataclasses.replace(settings, keep_maps=keep, keep_masks=keep or cfg.save_masks)
     policies = [
         p
         for p in cfg.policies

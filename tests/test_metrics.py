@@ -42,3 +42,11 @@ def test_noc_is_the_first_click_reaching_the_iou_with_the_cap_and_failures():
 def test_dice_auc_is_the_normalised_trapezoid():
     assert metrics.dice_auc(np.array([0.4])) == 0.4
     assert np.isclose(metrics.dice_auc(np.array([0.0, 1.0, 1.0])), 0.75)
+
+
+@settings(deadline=None, max_examples=60)
+@given(pair=masks)
+def test_dice_iou_by_matrix_product_equals_the_reductions(pair):
+    a, b = pair
+    dice, iou = metrics.dice_iou(a, b)
+    assert float(dice) == float(metrics.dice(a, b)) and float(iou) == float(metrics.iou(a, b))

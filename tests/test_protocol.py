@@ -8,7 +8,7 @@ from eigjax import assess, clicks, eig, protocol
 from eigjax.models import Prompt
 from tests.helpers import demo_image, demo_mask
 
-SMALL = protocol.Settings(grid=8, oracle_chunk=8)
+SMALL = protocol.Settings(grid=8)
 
 
 def _case(image="s0114_111.png", organ="heart_ventricle_left"):
@@ -147,24 +147,27 @@ def test_nmc_eig_is_seeded_and_close_to_exact(tiny_model, case):
     np.testing.assert_allclose(a.max_eig[1:], exact.max_eig[1:], atol=0.1)
 
 
-def test_loop_compiles_once_per_image_size_and_policy(tiny_model):
-    """The number of steps is a run-time value: it never recompiles."""
+def test_loop_compiles_once_per_image_size_policy_and_click_capacity(tiny_model):
+    """The number of steps is a run-time value: runs of 2-4 steps share a compile (4 click
+    slots), as do runs of 5-8; another image of the same size reuses it."""
     image, gt = _case("s0114_111.png", "aorta")
     other_image, other_gt = _case("s0114_111.png", "heart_atrium_left")
     crop = (slice(0, 171), slice(0, 233))  # A size no other test uses.
     compiled = protocol.COMPILED
-    sequences, steps_ = (
-        compiled.count(protocol._grid_sequences),
-        compiled.count(protocol._advance_batch),
-    )
-    for policy, steps in (("eig", 3), ("eig", 5), ("error_center", 2), ("error_center", 4)):
+
+    def counts():
+        return compiled.count(protocol._grid_sequences), compiled.count(protocol._advance_batch)
+
+    before = counts()
+    for policy, steps in (("eig", 2), ("eig", 4), ("error_center", 2), ("error_center", 3)):
         protocol.run(tiny_model, image[crop], gt[crop], policy, steps=steps, settings=SMALL)
-    protocol.run(tiny_model, other_image[crop], other_gt[crop], "eig", steps=4, settings=SMALL)
-    assert compiled.count(protocol._grid_sequences) - sequences == 1
-    assert compiled.count(protocol._advance_batch) - steps_ == 1
+    protocol.run(tiny_model, other_image[crop], other_gt[crop], "eig", steps=3, settings=SMALL)
+    assert np.subtract(counts(), before).tolist() == [1, 1]
+    protocol.run(tiny_model, image[crop], gt[crop], "eig", steps=6, settings=SMALL)
+    assert np.subtract(counts(), before).tolist() == [2, 1]
     crop = (slice(0, 163), slice(0, 229))
     protocol.run(tiny_model, image[crop], gt[crop], "eig", steps=3, settings=SMALL)
-    assert compiled.count(protocol._grid_sequences) - sequences == 2
+    assert np.subtract(counts(), before).tolist() == [3, 1]
 
 
 def test_records_on_litemedsam_real_weights(case):
@@ -223,3 +226,12 @@ def test_lockstep_batch_equals_single_runs(tiny_model):
                 np.testing.assert_allclose(getattr(rec, field), getattr(alone, field), atol=1e-3)
     with pytest.raises(ValueError, match="one image size"):
         protocol.run_batch(tiny_model, [images[0], cases[0][0]], [masks[0], cases[0][1]], "eig")
+
+
+def test_oracle_chunk_from_memory():
+    """Every candidate at once where half the free memory holds them, else what fits."""
+    assert protocol.chunk_for_memory(80 * 2**30, 40 * 2**20, 900) == 900
+    assert protocol.chunk_for_memory(8 * 2**30, 40 * 2**20, 900) == 102
+    assert protocol.chunk_for_memory(2**20, 40 * 2**20, 900) == 1
+    assert protocol.oracle_chunk(protocol.Settings(oracle_chunk=7), None, None) == 7
+    assert protocol.oracle_chunk(protocol.Settings(), None, None) == protocol.CPU_CHUNK  # CPU

@@ -30,6 +30,30 @@ def _coco(annotation_file: str):
         raise DataError(f"{annotation_file}: not a COCO annotation file ({e!r})") from None
 
 
+def _instances(coco, annotation_file: str, categories, min_area: float, include_crowd: bool):
+    names = {c["name"]: c["id"] for c in coco.loadCats(coco.getCatIds())}
+    unknown = sorted(set(categories) - set(names))
+    if unknown:
+        raise DataError(f"{annotation_file}: unknown categories {unknown}; valid: {sorted(names)}")
+    ids = sorted(coco.getAnnIds(catIds=[names[c] for c in categories], iscrowd=None))
+    return [
+        a
+        for a in coco.loadAnns(ids)
+        if (include_crowd or not a.get("iscrowd", 0)) and a.get("area", 0) >= min_area
+    ]
+
+
+def count(
+    annotation_file: str,
+    categories: Sequence[str],
+    min_area: float = 0.0,
+    include_crowd: bool = False,
+) -> int:
+    """How many instances `samples` can draw from (before `num_instances`)."""
+    coco = _coco(annotation_file)
+    return len(_instances(coco, annotation_file, categories, min_area, include_crowd))
+
+
 def samples(
     annotation_file: str,
     images_dir: str,
@@ -40,16 +64,7 @@ def samples(
     include_crowd: bool = False,
 ) -> Iterator[Sample]:
     coco = _coco(annotation_file)
-    names = {c["name"]: c["id"] for c in coco.loadCats(coco.getCatIds())}
-    unknown = sorted(set(categories) - set(names))
-    if unknown:
-        raise DataError(f"{annotation_file}: unknown categories {unknown}; valid: {sorted(names)}")
-    ids = sorted(coco.getAnnIds(catIds=[names[c] for c in categories], iscrowd=None))
-    anns = [
-        a
-        for a in coco.loadAnns(ids)
-        if (include_crowd or not a.get("iscrowd", 0)) and a.get("area", 0) >= min_area
-    ]
+    anns = _instances(coco, annotation_file, categories, min_area, include_crowd)
     if num_instances is not None and num_instances < len(anns):
         chosen = np.random.default_rng(seed).choice(len(anns), num_instances, replace=False)
         anns = [anns[i] for i in sorted(chosen)]

@@ -58,6 +58,24 @@ def parse(spec: str) -> DatasetSpec:
     return DatasetSpec(kind, tuple(os.path.realpath(p) for p in parts))
 
 
+def count(
+    spec: DatasetSpec,
+    num_images: int = 0,
+    sub_datasets: Sequence[str] = (),
+    labels: Sequence[str] = (),
+    categories: Sequence[str] = ("person",),
+) -> int:
+    """How many samples `samples` yields, from the index alone (no image is read)."""
+    if spec.kind in ("bundled", "sa_med2d"):
+        filters = {"datasets": sub_datasets or None, "labels": labels or None}
+        n = len(sa_med2d.entries(spec.paths[0], **(filters if spec.kind == "sa_med2d" else {})))
+    elif spec.kind == "folder":
+        n = len(folder.pairs(spec.paths[0]))
+    else:
+        n = coco.count(spec.paths[0], categories)
+    return min(n, num_images) if num_images else n
+
+
 def samples(
     spec: DatasetSpec,
     num_images: int = 0,

@@ -120,15 +120,15 @@ def restore(directory: str, config: configs.ModelConfig, require_checksums: bool
     expected = {"params": abstract_params(config)}
     with ocp.StandardCheckpointer() as ckptr:
         try:
-            stored = ckptr.metadata(path).item_metadata
-        except Exception as e:  # orbax raises several types for missing/corrupt metadata.
+            stored = tree_compare.flat_shapes(ckptr.metadata(path).item_metadata)
+        except Exception:  # orbax raises several types for missing/corrupt metadata.
+            stored = {}
+        if not stored:
             raise CheckpointError(
-                f"{path}: orbax metadata missing or unreadable ({type(e).__name__}); "
-                "the directory is incomplete or damaged: reconvert the checkpoint"
-            ) from None
-        diff = tree_compare.compare(
-            tree_compare.flat_shapes(expected), tree_compare.flat_shapes(stored)
-        )
+                f"{path}: orbax metadata missing or unreadable; the directory is incomplete "
+                "or damaged: reconvert the checkpoint"
+            )
+        diff = tree_compare.compare(tree_compare.flat_shapes(expected), stored)
         if diff:
             raise CheckpointError(
                 diff.report(f"{directory}: params do not match model {config.name!r}")

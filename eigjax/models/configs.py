@@ -175,6 +175,18 @@ CONFIGS: dict[str, ModelConfig] = {
 }
 
 
+def decoder_macs(config: ModelConfig) -> int:
+    """Multiply-adds of one prompt's decoder pass over the image rows, as the reference
+    computes it: the two-way transformer's seven image-side projections (k, v of the later
+    token-to-image attentions, q and out of the image-to-token ones, out of the first) and
+    the two transposed convs. What the Oracle repeats per candidate; the token-side work is
+    small beside it."""
+    d = config.mask_decoder
+    rows, c = config.embedding_size**2, d.transformer_dim
+    internal = c // d.attention_downsample_rate
+    return 7 * rows * c * internal + rows * c * (c // 4) * 4 + 4 * rows * (c // 4) * (c // 8) * 4
+
+
 def get_config(name: str) -> ModelConfig:
     """Returns the config registered under `name`; the error lists the valid names."""
     try:

@@ -14,9 +14,10 @@ from eigjax.models.layers import (
     MLP,
     PRECISION,
     ConvTranspose2x2,
+    Linear,
     MLPBlock,
-    dense,
     gelu,
+    interleave,
     layer_norm,
 )
 
@@ -24,44 +25,126 @@ from eigjax.models.layers import (
 class Attention(nn.Module):
     """Multi-head attention whose q/k/v projections may shrink the width by `downsample_rate`.
 
-    `key_mask` (bool [Nk], optional) drops keys; used to exclude padding tokens exactly.
+    Three forms with the same weights (`q_proj`, `k_proj`, `v_proj`, `out_proj`):
+      __call__          the reference's: project, attend, project back
+      tokens_to_image   T tokens attend to N image rows that differ per prompt: the token
+                        queries go to the image's width (q W_kᵀ, [T·heads, C]) instead of
+                        projecting N rows, and the attention-weighted image is projected,
+                        not each row; for T·heads < C·heads/head_dim this is fewer MACs
+      image_to_tokens   N image rows attend to T tokens: each token's value is taken
+                        through `out_proj` once (Σ_t a_t v_t) W_o = Σ_t a_t (v_t W_o); the
+                        image queries are projected as usual when `image_shared` (under
+                        `vmap` over prompts that projection is computed once), else the
+                        token keys go to the image width
+    The rearranged forms equal the reference to float32 rounding: a bias term that is
+    constant over the softmax axis cancels, and attention weights sum to one.
+
+    `key_mask` (bool [T], optional) drops token keys; used to exclude padding exactly.
     """
 
+    dim: int
     num_heads: int
     downsample_rate: int = 1
+    precision: jax.lax.Precision = PRECISION
 
-    @nn.compact
+    def setup(self):
+        internal = self.dim // self.downsample_rate
+        self.q_proj = Linear(self.dim, internal, self.precision)
+        self.k_proj = Linear(self.dim, internal, self.precision)
+        self.v_proj = Linear(self.dim, internal, self.precision)
+        self.out_proj = Linear(internal, self.dim, self.precision)
+
+    @property
+    def _head_dim(self) -> int:
+        return self.dim // self.downsample_rate // self.num_heads
+
+    def _heads(self, x: jax.Array) -> jax.Array:
+        return x.reshape(x.shape[0], self.num_heads, self._head_dim)
+
+    def _by_head(self, kernel: jax.Array) -> jax.Array:
+        """[C, internal] → [C, heads, head_dim]."""
+        return kernel.reshape(kernel.shape[0], self.num_heads, self._head_dim)
+
+    def _softmax(self, scores, key_mask, axis):
+        scores = scores / jnp.sqrt(jnp.asarray(self._head_dim, scores.dtype))
+        if key_mask is not None:
+            shape = [1] * scores.ndim
+            shape[axis] = -1
+            scores = jnp.where(key_mask.reshape(shape), scores, -jnp.inf)
+        return jax.nn.softmax(scores, axis=axis)
+
     def __call__(
         self, q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array | None = None
     ) -> jax.Array:
-        dim = q.shape[-1]
-        internal = dim // self.downsample_rate
-        head_dim = internal // self.num_heads
-        q = dense(internal, "q_proj")(q).reshape(-1, self.num_heads, head_dim)
-        k = dense(internal, "k_proj")(k).reshape(-1, self.num_heads, head_dim)
-        v = dense(internal, "v_proj")(v).reshape(-1, self.num_heads, head_dim)
-        attn = jnp.einsum("qhd,khd->hqk", q, k, precision=PRECISION) / jnp.sqrt(
-            jnp.float32(head_dim)
+        p = self.precision
+        q, k, v = (
+            self._heads(self.q_proj(q)),
+            self._heads(self.k_proj(k)),
+            self._heads(self.v_proj(v)),
         )
-        if key_mask is not None:
-            attn = jnp.where(key_mask[None, None, :], attn, -jnp.inf)
-        attn = jax.nn.softmax(attn, axis=-1)
-        out = jnp.einsum("hqk,khd->qhd", attn, v, precision=PRECISION)
-        return dense(dim, "out_proj")(out.reshape(-1, internal))
+        attn = self._softmax(jnp.einsum("qhd,khd->hqk", q, k, precision=p), key_mask, -1)
+        out = jnp.einsum("hqk,khd->qhd", attn, v, precision=p)
+        return self.out_proj(out.reshape(out.shape[0], -1))
+
+    def tokens_to_image(self, q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
+        """q: tokens [T, C]; k, v: image rows [N, C] → [T, C]."""
+        p, t, h = self.precision, q.shape[0], self.num_heads
+        q = self._heads(self.q_proj(q))  # [T, h, d]
+        qk = jnp.einsum("thd,chd->cht", q, self._by_head(self.k_proj.kernel), precision=p)
+        # Image rows first throughout: transposing [N, C] per prompt would cost more than
+        # the products.
+        scores = jnp.dot(k, qk.reshape(k.shape[1], h * t), precision=p)  # [N, h·T]
+        attn = self._softmax(scores, None, 0)
+        weighted = jnp.einsum("nx,nc->xc", attn, v, precision=p).reshape(h, t, -1)
+        out = jnp.einsum("htc,chd->thd", weighted, self._by_head(self.v_proj.kernel), precision=p)
+        out = out + self.v_proj.bias.reshape(1, h, -1)
+        return self.out_proj(out.reshape(t, -1))
+
+    def image_to_tokens(
+        self,
+        q: jax.Array,
+        k: jax.Array,
+        v: jax.Array,
+        key_mask: jax.Array | None = None,
+        image_shared: bool = False,
+    ) -> jax.Array:
+        """q: image rows [N, C]; k, v: tokens [T, C] → [N, C]."""
+        p, h = self.precision, self.num_heads
+        k, v = self._heads(self.k_proj(k)), self._heads(self.v_proj(v))  # [T, h, d]
+        t = k.shape[0]
+        if image_shared:
+            scores = jnp.einsum("nhd,thd->nht", self._heads(self.q_proj(q)), k, precision=p)
+        else:
+            kq = jnp.einsum("thd,chd->cht", k, self._by_head(self.q_proj.kernel), precision=p)
+            bias = jnp.einsum("hd,thd->ht", self.q_proj.bias.reshape(h, -1), k, precision=p)
+            scores = jnp.dot(q, kq.reshape(q.shape[1], h * t), precision=p).reshape(-1, h, t)
+            scores = scores + bias[None]
+        attn = self._softmax(scores, key_mask, -1)  # [N, h, T]
+        out_w = self.out_proj.kernel.reshape(h, self._head_dim, -1)
+        vo = jnp.einsum("thd,hdc->htc", v, out_w, precision=p).reshape(h * t, -1)
+        return (
+            jnp.dot(attn.reshape(attn.shape[0], h * t), vo, precision=p) + self.out_proj.bias[None]
+        )
 
 
 class TwoWayAttentionBlock(nn.Module):
-    """Token self-attention, token→image, MLP, image→token; each residual then LayerNorm."""
+    """Token self-attention, token→image, MLP, image→token; each residual then LayerNorm.
+
+    In the first block the image rows are the embedding itself (the same for every prompt):
+    its projections keep the reference's form, which `vmap` over prompts computes once.
+    """
 
     config: configs.MaskDecoderConfig
     skip_first_layer_pe: bool
+    precision: jax.lax.Precision = PRECISION
 
     @nn.compact
     def __call__(self, queries, keys, query_pe, key_pe, token_mask=None):
         cfg = self.config
-        eps, rate = cfg.norm_eps, cfg.attention_downsample_rate
-        self_attn = Attention(cfg.transformer_heads, name="self_attn")
-        if self.skip_first_layer_pe:
+        eps, rate, dim = cfg.norm_eps, cfg.attention_downsample_rate, cfg.transformer_dim
+        p, first = self.precision, self.skip_first_layer_pe
+        self_attn = Attention(dim, cfg.transformer_heads, precision=p, name="self_attn")
+        if first:
             queries = self_attn(queries, queries, queries, token_mask)
         else:
             q = queries + query_pe
@@ -69,14 +152,15 @@ class TwoWayAttentionBlock(nn.Module):
         queries = layer_norm(eps, "norm1")(queries)
 
         k = keys + key_pe
-        t2i = Attention(cfg.transformer_heads, rate, name="cross_attn_token_to_image")
-        queries = layer_norm(eps, "norm2")(queries + t2i(queries + query_pe, k, keys))
+        t2i = Attention(dim, cfg.transformer_heads, rate, p, name="cross_attn_token_to_image")
+        attend = t2i if first else t2i.tokens_to_image
+        queries = layer_norm(eps, "norm2")(queries + attend(queries + query_pe, k, keys))
 
-        mlp = MLPBlock(cfg.transformer_mlp_dim, activation=jax.nn.relu, name="mlp")
+        mlp = MLPBlock(cfg.transformer_mlp_dim, jax.nn.relu, p, name="mlp")
         queries = layer_norm(eps, "norm3")(queries + mlp(queries))
 
-        i2t = Attention(cfg.transformer_heads, rate, name="cross_attn_image_to_token")
-        keys = keys + i2t(k, queries + query_pe, queries, token_mask)
+        i2t = Attention(dim, cfg.transformer_heads, rate, p, name="cross_attn_image_to_token")
+        keys = keys + i2t.image_to_tokens(k, queries + query_pe, queries, token_mask, first)
         keys = layer_norm(eps, "norm4")(keys)
         return queries, keys
 
@@ -85,18 +169,23 @@ class TwoWayTransformer(nn.Module):
     """Tokens [T, C] and image [h*w, C] → updated tokens [T, C] and image [h*w, C]."""
 
     config: configs.MaskDecoderConfig
+    precision: jax.lax.Precision = PRECISION
 
     @nn.compact
     def __call__(self, image, image_pe, tokens, token_mask=None):
         cfg = self.config
         queries, keys = tokens, image
         for i in range(cfg.transformer_depth):
-            block = TwoWayAttentionBlock(cfg, skip_first_layer_pe=i == 0, name=f"layers_{i}")
+            block = TwoWayAttentionBlock(cfg, i == 0, self.precision, name=f"layers_{i}")
             queries, keys = block(queries, keys, tokens, image_pe, token_mask)
         final = Attention(
-            cfg.transformer_heads, cfg.attention_downsample_rate, name="final_attn_token_to_image"
+            cfg.transformer_dim,
+            cfg.transformer_heads,
+            cfg.attention_downsample_rate,
+            self.precision,
+            name="final_attn_token_to_image",
         )
-        queries = queries + final(queries + tokens, keys + image_pe, keys)
+        queries = queries + final.tokens_to_image(queries + tokens, keys + image_pe, keys)
         return layer_norm(cfg.norm_eps, "norm_final_attn")(queries), keys
 
 
@@ -104,6 +193,7 @@ class MaskDecoder(nn.Module):
     """Predicts every mask token's low-res logits [M, 4h, 4w] and IoU [M] for one prompt set."""
 
     config: configs.MaskDecoderConfig
+    precision: jax.lax.Precision = PRECISION
 
     @nn.compact
     def __call__(
@@ -129,23 +219,29 @@ class MaskDecoder(nn.Module):
 
         h, w, _ = image_embedding.shape
         src = (image_embedding + dense_prompt).reshape(h * w, dim)
-        hs, src = TwoWayTransformer(cfg, name="transformer")(
+        p = self.precision
+        hs, src = TwoWayTransformer(cfg, p, name="transformer")(
             src, image_pe.reshape(h * w, dim), tokens, token_mask
         )
         iou_token_out = hs[0]
         mask_tokens_out = hs[1 : 1 + num_masks]
 
-        x = ConvTranspose2x2(dim // 4, name="upscale_conv1")(src.reshape(h, w, dim))
-        x = gelu(layer_norm(cfg.upscale_eps, "upscale_ln")(x))
-        x = gelu(ConvTranspose2x2(dim // 8, name="upscale_conv2")(x))  # [4h, 4w, dim/8]
-        hyper_in = jnp.stack(
-            [
-                MLP(dim, dim // 8, 3, name=f"output_hypernetworks_mlps_{i}")(mask_tokens_out[i])
-                for i in range(num_masks)
-            ]
-        )  # [M, dim/8]
-        masks = jnp.einsum("mc,ijc->mij", hyper_in, x, precision=PRECISION)
+        with jax.named_scope("upscaling"):  # Sub-pixel layout: [h, w, 2, 2, 2, 2, dim / 8].
+            x = ConvTranspose2x2(dim // 4, p, name="upscale_conv1")(src.reshape(h, w, dim))
+            x = gelu(layer_norm(cfg.upscale_eps, "upscale_ln")(x))
+            x = gelu(ConvTranspose2x2(dim // 8, p, name="upscale_conv2")(x))
+        with jax.named_scope("hypernetwork"):
+            hyper_in = jnp.stack(
+                [
+                    MLP(dim, dim // 8, 3, p, name=f"output_hypernetworks_mlps_{i}")(
+                        mask_tokens_out[i]
+                    )
+                    for i in range(num_masks)
+                ]
+            )  # [M, dim/8]
+            masks = jnp.einsum("mc,ijabdec->mijabde", hyper_in, x, precision=p)
+            masks = interleave(masks, levels=2)  # [M, 4h, 4w]
         iou = MLP(
-            cfg.iou_head_hidden_dim, num_masks, cfg.iou_head_depth, name="iou_prediction_head"
+            cfg.iou_head_hidden_dim, num_masks, cfg.iou_head_depth, p, name="iou_prediction_head"
         )(iou_token_out)
         return masks, iou

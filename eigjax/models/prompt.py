@@ -39,14 +39,13 @@ class Prompt:
           ValueError naming the argument: wrong shapes or lengths, non-finite coordinates,
           labels outside {-1, 0, 1}, a box with x0 > x1 or y0 > y1, a non-square mask.
         """
-        labels_in = labels
         points = jnp.asarray(points, jnp.float32)
         if points.size == 0:
             points = points.reshape(0, 2)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"points: expected [N, 2] (x, y), got shape {points.shape}")
         n = points.shape[0]
-        labels_arr = jnp.asarray(labels_in)
+        labels_arr = labels if not _concrete(labels) else np.asarray(labels)
         if labels_arr.shape != (n,):
             raise ValueError(
                 f"labels: expected [{n}] (one per point), got shape {labels_arr.shape}"
@@ -72,7 +71,7 @@ class Prompt:
                 )
             _check_finite("mask_input", mask)
             mask_valid = jnp.asarray(True)
-        return cls(points, labels_arr.astype(jnp.int32), valid, box, mask, mask_valid)
+        return cls(points, jnp.asarray(labels_arr, jnp.int32), valid, box, mask, mask_valid)
 
     @classmethod
     def empty(cls, capacity: int, box=None, mask_size: int | None = None) -> "Prompt":
@@ -94,6 +93,14 @@ class Prompt:
             points=self.points.at[slot].set(jnp.asarray(xy, jnp.float32)),
             labels=self.labels.at[slot].set(label),
             valid=self.valid.at[slot].set(True),
+        )
+
+    def truncated(self, capacity: int) -> "Prompt":
+        """The first `capacity` click slots (a static size), the rest dropped."""
+        return self.replace(
+            points=self.points[:capacity],
+            labels=self.labels[:capacity],
+            valid=self.valid[:capacity],
         )
 
     def with_mask(self, mask, use=True) -> "Prompt":

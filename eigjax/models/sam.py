@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from eigjax.models import configs
 from eigjax.models.image_encoder import ImageEncoderViT
+from eigjax.models.layers import MATMUL_PRECISION, Precision
 from eigjax.models.mask_decoder import MaskDecoder
 from eigjax.models.prompt import Prompt
 from eigjax.models.prompt_encoder import PromptEncoder
@@ -17,6 +18,7 @@ class Sam(nn.Module):
     encoder input's frame) to mask logits."""
 
     config: configs.ModelConfig
+    precision: Precision = "highest"  # The decoder's arithmetic (layers.Precision).
 
     def setup(self):
         cfg = self.config
@@ -25,7 +27,7 @@ class Sam(nn.Module):
         else:
             self.image_encoder = ImageEncoderViT(cfg.encoder, cfg.image_size)
         self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, cfg.embedding_size, cfg.image_size)
-        self.mask_decoder = MaskDecoder(cfg.mask_decoder)
+        self.mask_decoder = MaskDecoder(cfg.mask_decoder, MATMUL_PRECISION[self.precision])
 
     def encode(self, images: jax.Array) -> jax.Array:
         """[B, S, S, 3] preprocessed → [B, h, w, C] embeddings."""
@@ -44,9 +46,11 @@ class Sam(nn.Module):
           low-res logits [M, 4h, 4w] and predicted IoU [M] for the M mask tokens.
         """
         sparse, sparse_mask, dense = self.prompt_encoder(prompt)
-        return self.mask_decoder(
-            embedding, self.prompt_encoder.dense_pe(), sparse, dense, sparse_mask
-        )
+        inputs = (embedding, self.prompt_encoder.dense_pe(), sparse, dense)
+        if self.precision == "bfloat16":  # The params too: `decoder_params`.
+            inputs = tuple(x.astype(jnp.bfloat16) for x in inputs)
+        masks, iou = self.mask_decoder(*inputs, sparse_mask)
+        return masks.astype(jnp.float32), iou.astype(jnp.float32)
 
     def __call__(self, images: jax.Array, prompt: Prompt):
         """Both paths, for `init`: embeddings of images[0] decoded with one prompt set."""
@@ -66,3 +70,12 @@ def init_params(config: configs.ModelConfig, key: jax.Array) -> dict:
 def abstract_params(config: configs.ModelConfig) -> dict:
     """The params tree of `config` as `jax.ShapeDtypeStruct`s, without computing anything."""
     return jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
+
+
+def decoder_params(params: dict, precision: Precision) -> dict:
+    """`params` as `Sam(config, precision)` computes with them: the mask decoder's cast to
+    bfloat16 for "bfloat16" (the encoders and the prompt encoder stay float32)."""
+    if precision != "bfloat16":
+        return params
+    cast = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.bfloat16), params["mask_decoder"])
+    return {**params, "mask_decoder": cast}

@@ -1,7 +1,7 @@
 """Pre- and post-processing per model family, as each reference implementation does it.
 
-Host-side numpy/PIL for the image (it runs once per image); post-processing is two
-interpolation matrices so that upsampling many candidates' logits is one batched matmul.
+Host-side numpy/PIL for the image (it runs once per image); post-processing composes the
+reference's interpolations into two resampling matrices, applied by their few taps.
 """
 
 import jax
@@ -11,13 +11,13 @@ from PIL import Image
 
 from eigjax.data.images import to_uint8_rgb
 from eigjax.models import configs
-from eigjax.models.layers import PRECISION
 
 
 def longest_side_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
-    """(h, w) scaled so the longest side is `long_side`, rounded as `ResizeLongestSide`."""
+    """(h, w) scaled so the longest side is `long_side`, rounded as `ResizeLongestSide`;
+    a side the reference would round to 0 pixels (a 1 x 1000 image at 256) keeps 1."""
     scale = long_side * 1.0 / max(h, w)
-    return int(h * scale + 0.5), int(w * scale + 0.5)
+    return max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1)
 
 
 def input_size(original_size: tuple[int, int], config: configs.ModelConfig) -> tuple[int, int]:
@@ -121,9 +121,38 @@ def postprocess_matrices(
     raise ValueError(f"unknown post-processing rule {config.postprocess!r}")
 
 
+def taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A resampling matrix [out, in] as its non-zero taps: source indexes and weights, each
+    [out, T] (T: the most taps of any row; unused taps have weight 0)."""
+    count = max(int(np.max(np.sum(matrix != 0, axis=1))), 1)
+    index = np.zeros((matrix.shape[0], count), np.int32)
+    weight = np.zeros((matrix.shape[0], count), matrix.dtype)
+    for i, row in enumerate(matrix):
+        (nz,) = np.nonzero(row)
+        index[i, : nz.size], weight[i, : nz.size] = nz, row[nz]
+    return index, weight
+
+
 def postprocess(
     low_res: jax.Array, original_size: tuple[int, int], config: configs.ModelConfig
 ) -> jax.Array:
-    """Low-res logits [..., r, r] → [..., H, W] at the original size (traceable)."""
-    rows, cols = postprocess_matrices(original_size, config)
-    return jnp.einsum("hi,...ij,wj->...hw", rows, low_res, cols, precision=PRECISION)
+    """Low-res logits [..., r, r] → [..., H, W] at the original size (traceable).
+
+    Applies `postprocess_matrices` by their 2-4 non-zero taps per output pixel (gathers
+    and a few multiply-adds) rather than as dense [H, r] and [W, r] products: the same
+    float32 weights, a few MFLOP per mask instead of ~0.34 GMAC at 1024².
+    """
+    rows, cols = (taps(m) for m in postprocess_matrices(original_size, config))
+    with jax.named_scope("postprocess"):
+        x = _resample(low_res, *rows, axis=-2)
+        return _resample(x, *cols, axis=-1)
+
+
+def _resample(x: jax.Array, index: np.ndarray, weight: np.ndarray, axis: int) -> jax.Array:
+    """Σ_t weight[:, t] · x[index[:, t]] along `axis` (-2: rows, -1: columns)."""
+    out = 0.0
+    for t in range(index.shape[1]):
+        picked = jnp.take(x, index[:, t], axis=axis)
+        w = weight[:, t] if axis == -1 else weight[:, t, None]
+        out = out + picked * w.reshape((1,) * (picked.ndim - w.ndim) + w.shape)
+    return out

@@ -47,3 +47,59 @@ def test_mask_size_mismatch_names_both_files(tmp_path):
     rgb = tmp_path / "rgb.png"
     Image.fromarray(np.array([[[0, 0, 0], [0, 9, 0]]], np.uint8)).save(rgb)
     np.testing.assert_array_equal(read_mask(str(rgb)), [[False, True]])
+
+
+def _shape_mask():
+    m = np.zeros((20, 25), bool)
+    m[5:12, 4:15] = True  # 77 of 500 pixels: 15 % foreground.
+    return m
+
+
+def _mask_file(tmp_path, mode: str):
+    """A foreground rectangle written the way a user's tool writes masks of `mode`."""
+    fg = _shape_mask()
+    u8 = fg.astype(np.uint8) * 255
+    if mode == "1":
+        im = Image.fromarray(fg)
+    elif mode == "L":
+        im = Image.fromarray(u8)
+    elif mode == "LA-opaque":  # White shape on an opaque black background.
+        im = Image.fromarray(np.stack([u8, np.full_like(u8, 255)], -1), "LA")
+    elif mode == "LA-alpha":  # The shape drawn in alpha alone, gray constant.
+        im = Image.fromarray(np.stack([np.full_like(u8, 200), u8], -1), "LA")
+    elif mode == "RGB":
+        im = Image.fromarray(np.stack([u8 * 0, u8 // 2, u8], -1))
+    elif mode == "RGBA-opaque":  # The reported case: opaque black background.
+        im = Image.fromarray(np.stack([u8, u8, u8, np.full_like(u8, 255)], -1), "RGBA")
+    elif mode == "RGBA-alpha":  # A white layer whose alpha is the shape.
+        im = Image.fromarray(np.stack([np.full_like(u8, 255)] * 3 + [u8], -1), "RGBA")
+    elif mode == "P":  # Palette black (0), red (1).
+        im = Image.fromarray(fg.astype(np.uint8), "P")
+        im.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    elif mode == "P-reversed":  # Index 0 is white: the colours, not the indexes, decide.
+        im = Image.fromarray((~fg).astype(np.uint8), "P")
+        im.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    elif mode == "I;16":
+        im = Image.fromarray(fg.astype(np.uint16) * 40000)
+    path = tmp_path / f"{mode}.png"
+    im.save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "1",
+        "L",
+        "LA-opaque",
+        "LA-alpha",
+        "RGB",
+        "RGBA-opaque",
+        "RGBA-alpha",
+        "P",
+        "P-reversed",
+        "I;16",
+    ],
+)
+def test_masks_are_read_as_users_mean_them(tmp_path, mode):
+    np.testing.assert_array_equal(read_mask(_mask_file(tmp_path, mode)), _shape_mask())

@@ -131,3 +131,23 @@ def test_cli_reports_errors_in_one_line_without_traceback(tmp_path):
     assert proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and str(bad) in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_zeroed_bytes_inside_tensor_data_fail_the_zip_crc(tmp_path):
+    """The reported case: 1000 bytes zeroed inside a tensor's data converted with exit 0."""
+    path = tmp_path / "z.pth"
+    torch.save({"w": torch.randn(5000)}, path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if "/data/" in i.filename)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 4000
+    data[start : start + 1000] = bytes(1000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(weights_convert.CheckpointReadError, match="fails its CRC-32 check"):
+        load_state_dict(str(path))
+
+
+def test_legacy_torch_save_files_are_read(tmp_path):
+    path = tmp_path / "legacy.pth"
+    torch.save({"w": torch.arange(3.0)}, path, _use_new_zipfile_serialization=False)
+    np.testing.assert_array_equal(load_state_dict(str(path))["w"], [0.0, 1.0, 2.0])

@@ -1,0 +1,203 @@
+"""Where one Oracle step spends its time, by stage, from a `jax.profiler` trace.
+
+  python -m benchmarks.profile_oracle                       # LiteMedSAM 256², 512²; sam_vit_b 1024²
+  python -m benchmarks.profile_oracle --cases=litemedsam:512
+
+One Oracle step is what the protocol runs at step 1 (a centre click placed): the Oracle's
+900 candidates (`protocol._oracle_clicks`, 4 click slots) and the assessment of the chosen
+click (`protocol._advance_batch`: decode, post-processing, Dice, the EIG map). Each runs
+once to compile, then once under `jax.profiler.trace`; every XLA op of the trace is
+attributed to a stage by the `jax.named_scope` / Flax module path in its HLO metadata:
+
+  two-way transformer   mask_decoder/transformer
+  upscaling             mask_decoder/upscaling (the two transposed convs, LayerNorm, GELUs)
+  hypernetwork product  mask_decoder/hypernetwork (the token MLPs, the mask product)
+  post-processing       postprocess (low-res logits to the original size)
+  Dice, EIG             dice, eig
+  prompt encoder, IoU head, other (loop control, copies, selection)
+
+Host transfers are timed apart: copying the step's outputs back (`jax.device_get`).
+LiteMedSAM uses its real weights on a real CT slice; sam_vit_b seeded random weights.
+"""
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eigjax import clicks, protocol
+from eigjax.data import read_image, read_mask
+from eigjax.models import Embedding, Model, configs
+from eigjax.models.sam import abstract_params
+from tests.helpers import DEMO_DIR
+
+STAGES = (
+    ("two-way transformer", "mask_decoder/transformer"),
+    ("upscaling", "upscaling"),
+    ("hypernetwork product", "hypernetwork"),
+    ("IoU head", "iou_prediction_head"),
+    ("post-processing", "postprocess"),
+    ("Dice", "dice"),
+    ("EIG", "eig"),
+    ("prompt encoder", "prompt_encoder"),
+)
+
+
+def case_inputs(model_name: str, size: int):
+    """(model, image uint8 [S, S, 3] or None, gt bool [S, S], embedding)."""
+    if model_name == "litemedsam":
+        from eigjax import models
+
+        model = models.load("litemedsam")
+        root = os.path.join(DEMO_DIR, "data_demo")
+        image = read_image(os.path.join(root, "images", "amos_0004_75.png"))  # 512 x 512
+        gt = read_mask(os.path.join(root, "masks", "amos_0004_75_liver_000.png"))
+        if size != image.shape[0]:
+            step = image.shape[0] // size
+            image, gt = image[::step, ::step], gt[::step, ::step]
+        return model, image, gt, model.embed(image)
+    config = configs.get_config(model_name)
+    leaves, tree = jax.tree_util.tree_flatten(abstract_params(config))
+    keys = jax.random.split(jax.random.key(0), len(leaves))
+    params = jax.tree_util.tree_unflatten(
+        tree,
+        [0.05 * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)],
+    )
+    model = Model(config, params)
+    yy, xx = np.mgrid[:size, :size]
+    gt = (yy - 0.49 * size) ** 2 / (0.3 * size) ** 2 + (xx - 0.47 * size) ** 2 / (
+        0.2 * size
+    ) ** 2 < 1
+    emb = Embedding(
+        features=jax.random.normal(jax.random.key(1), (config.embedding_size,) * 2 + (256,)),
+        original_size=(size, size),
+    )
+    return model, None, gt, emb
+
+
+def step_functions(model, gt, emb, settings):
+    """The Oracle's choice and the assessment after it, as the protocol calls them at step 1,
+    each a zero-argument callable returning device arrays."""
+    grid = clicks.grid_points(*gt.shape, settings.grid)
+    start = protocol._start(gt, grid, protocol.click_capacity(20), 256, settings, 0)
+    network = protocol.Sam(model.config, settings.precision)
+    params = jax.device_put(protocol.decoder_params(model.params, settings.precision))
+    batch = Embedding(features=emb.features[None], original_size=emb.original_size)
+    gt_b, state, key, click = (
+        jnp.asarray(gt)[None],
+        protocol._stack([start.state]),
+        jnp.stack([jax.random.key(0)]),
+        jnp.array([start.click], jnp.int32),
+    )
+    state, a, key, trace = protocol.COMPILED(
+        protocol._begin_batch,
+        params,
+        batch,
+        gt_b,
+        state,
+        key,
+        click,
+        network=network,
+        settings=settings,
+    )
+    grid = jnp.asarray(grid)
+    s = jnp.asarray(1)
+    oracle_args = (params, batch, gt_b, state, s, grid)
+    oracle_kw = {"network": network, "capacity": 2, "settings": settings}
+    chosen = protocol.COMPILED(protocol._oracle_clicks, *oracle_args, **oracle_kw)
+    advance_args = (params, batch, gt_b, grid, state, a, key, trace, s, chosen, jnp.ones(1, bool))
+    advance_kw = {"network": network, "settings": settings}
+    return {
+        "oracle": (protocol._oracle_clicks, oracle_args, oracle_kw),
+        "assess": (protocol._advance_batch, advance_args, advance_kw),
+    }
+
+
+def _hlo_metadata(fn, args, kw) -> dict[str, str]:
+    """{HLO instruction name: op_name} of the compiled function."""
+    text = fn.lower(*args, **kw).compile().as_text()
+    pattern = r'^\s*(?:ROOT )?%?([\w.\-]+) = .*?metadata=\{op_name="([^"]*)"'
+    return {m.group(1): m.group(2) for m in re.finditer(pattern, text, re.M)}
+
+
+def _stage(op_name: str) -> str:
+    for stage, key in STAGES:
+        if key in op_name:
+            return stage
+    return "other (loop, copies, selection)"
+
+
+def profile(functions, top: int = 0) -> tuple[dict[str, float], float, float]:
+    """({stage: seconds}, wall seconds, host-transfer seconds) of one call of each function;
+    prints the `top` most expensive ops with their op_name."""
+    per_stage: dict[str, float] = collections.defaultdict(float)
+    wall = transfers = 0.0
+    for fn, args, kw in functions.values():
+        compiled = protocol.COMPILED.get(fn, *args, **kw)
+        jax.block_until_ready(compiled(*args))  # Warm.
+        meta = _hlo_metadata(fn, args, kw)
+        with tempfile.TemporaryDirectory() as tmp:
+            jax.profiler.start_trace(tmp, create_perfetto_trace=True)
+            t = time.perf_counter()
+            out = jax.block_until_ready(compiled(*args))
+            seconds_fn = time.perf_counter() - t
+            jax.profiler.stop_trace()
+            (path,) = glob.glob(os.path.join(tmp, "**", "perfetto_trace.json.gz"), recursive=True)
+            events = json.load(gzip.open(path))
+        wall += seconds_fn
+        events = events["traceEvents"] if isinstance(events, dict) else events
+        op_time = collections.defaultdict(float)
+        for e in events:
+            if e.get("ph") == "X" and e["name"] in meta:
+                op_time[e["name"]] += e["dur"] * 1e-6
+        total = sum(op_time.values())
+        for name, seconds in op_time.items():  # Ops overlap on threads: scale to the wall.
+            per_stage[_stage(meta[name])] += seconds / total * seconds_fn
+        for name, seconds in sorted(op_time.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{seconds:8.3f} s  {name:30s} {meta[name].split('decode_input_frame)/')[-1]}")
+        t = time.perf_counter()
+        jax.device_get(out)
+        transfers += time.perf_counter() - t
+    return dict(per_stage), wall, transfers
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="litemedsam:256,litemedsam:512,sam_vit_b:1024")
+    parser.add_argument("--precision", default="highest")
+    parser.add_argument("--ops", type=int, default=0, help="Print the most expensive ops.")
+    args = parser.parse_args()
+    settings = protocol.Settings(precision=args.precision)
+    rows = {}
+    for case in args.cases.split(","):
+        name, size = case.split(":")
+        model, _, gt, emb = case_inputs(name, int(size))
+        rows[case] = profile(step_functions(model, gt, emb, settings), args.ops)
+    print(
+        f"device {jax.devices()[0]}, {os.cpu_count()} CPUs; jax {jax.__version__}; "
+        f"precision {args.precision}; tool: jax.profiler trace, ops by HLO op_name"
+    )
+    stages = [s for s, _ in STAGES] + ["other (loop, copies, selection)"]
+    print("| stage | " + " | ".join(f"{c} (s)" for c in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for stage in stages:
+        cells = [
+            f"{r[0].get(stage, 0.0):.2f} ({100 * r[0].get(stage, 0.0) / r[1]:.0f} %)"
+            for r in rows.values()
+        ]
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+    print("| host transfers | " + " | ".join(f"{r[2] * 1e3:.1f} ms" for r in rows.values()) + " |")
+    print("| **one Oracle step** | " + " | ".join(f"**{r[1]:.2f}**" for r in rows.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
