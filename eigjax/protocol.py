@@ -555,6 +555,8 @@ def run_batch(
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     network = Sam(model.config, settings.precision)
     params = _put_replicated(decoder_params(model.params, settings.precision), mesh)
+    # Dispatch is asynchronous: the clock starts once the embeddings and starts exist.
+    jax.block_until_ready((embeddings, params, [st.state for st in starts]))
     clock, compiling = time.perf_counter(), COMPILED.seconds
     run_loop = _run_on_device if policy in DEVICE_POLICIES else _run_stepwise
     trace = run_loop(network, params, embeddings, starts, keys, grid, steps, policy, settings, mesh)

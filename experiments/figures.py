@@ -90,9 +90,10 @@ def figure1(grouped: dict, path: str) -> None:
         ncol=min(len(handles), 4),
         fontsize=8,
         frameon=False,
+        title="lines: mean over images; bands: interquartile range",
+        title_fontsize=7,
     )
-    fig.text(0.01, 0.005, "lines: mean over images; bands: interquartile range", fontsize=7)
-    fig.tight_layout(rect=(0, 0.08 if len(rows) == 1 else 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.12 if len(rows) == 1 else 0.06, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -189,9 +190,10 @@ def figure2(maps_path: str, run: str, path: str) -> None:
             cax.tick_params(labelsize=6)
         else:
             cax.axis("off")
+    box_note = ", box (dashed)" if not np.isnan(data[f"{policies[0]}_box"]).any() else ""
     fig.suptitle(
         f"{run}: ground truth (cyan), proposed mask (yellow), clicks (green: "
-        "positive, red: negative; the newest large, ringed white), box (dashed)",
+        f"positive, red: negative; the newest large, ringed white){box_note}",
         fontsize=8,
     )
     fig.tight_layout()

@@ -99,7 +99,7 @@ def run_study(cfg: StudyConfig) -> str | None:
             minutes = estimate_seconds(cfg, images, matmul_rate()) / 60 / jax.process_count()
             print(
                 f"{images} masks × {len(cfg.models)} model(s) × {len(cfg.settings)} setting(s) × "
-                f"{len(cfg.policies)} policies × {cfg.steps} steps: about {minutes:.0f} min of "
+                f"{len(cfg.policies)} policies × {cfg.steps} steps: about {minutes:.1f} min of "
                 "decoder work on this device (a cost model, ±50 %; image embeddings and "
                 "finished records not counted)",
                 flush=True,

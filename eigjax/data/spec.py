@@ -68,7 +68,7 @@ def count(
     """How many samples `samples` yields, from the index alone (no image is read)."""
     if spec.kind in ("bundled", "sa_med2d"):
         filters = {"datasets": sub_datasets or None, "labels": labels or None}
-        n = len(sa_med2d.entries(spec.paths[0], **(filters if spec.kind == "sa_med2d" else {})))
+        n = len(sa_med2d.entries(spec.paths[0], **filters))
     elif spec.kind == "folder":
         n = len(folder.pairs(spec.paths[0]))
     else:
@@ -86,9 +86,7 @@ def samples(
 ) -> Iterator[Sample]:
     """The spec's samples (the first `num_images`, 0 = all), each with `meta["group"]`: its
     sub-dataset, COCO category, or the dataset's name (the report's rows)."""
-    if spec.kind == "bundled":
-        it = sa_med2d.samples(spec.paths[0])
-    elif spec.kind == "sa_med2d":
+    if spec.kind in ("bundled", "sa_med2d"):  # The bundled samples are in this layout too.
         it = sa_med2d.samples(spec.paths[0], datasets=sub_datasets or None, labels=labels or None)
     elif spec.kind == "folder":
         it = folder.samples(spec.paths[0])

@@ -1,0 +1,54 @@
+"""What `Settings(precision=...)` changes: clicks, Dice and speed, on the bundled samples.
+
+  python -m benchmarks.precision                  # LiteMedSAM, every bundled mask
+  python -m benchmarks.precision --oracle_grid=30 --steps=5
+
+Each precision runs the EIG-guided sequence (the paper's 30x30 grid) and the Oracle
+(`--oracle_grid`, 12x12 by default to keep the run short) from the centre click; clicks
+and Dice are compared with `highest` (float32, the parity setting) step by step, and the
+seconds per click (compilation excluded) are reported beside.
+"""
+
+import argparse
+
+import numpy as np
+
+from eigjax import models, protocol
+from eigjax.data import spec
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precisions", default="highest,default,bfloat16")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--oracle_grid", type=int, default=12)
+    args = parser.parse_args()
+    model = models.load("litemedsam")
+    samples = list(spec.samples(spec.parse("bundled")))
+    results = {}
+    for precision in args.precisions.split(","):
+        for policy, grid in (("eig", 30), ("oracle", args.oracle_grid)):
+            settings = protocol.Settings(grid=grid, precision=precision)
+            results[precision, policy] = [
+                protocol.run(model, s.image, s.mask, policy, args.steps, 0, settings)
+                for s in samples
+            ]
+    print(f"{len(samples)} bundled masks, LiteMedSAM, {args.steps} steps from the centre click")
+    print("| precision | policy | clicks equal to highest | max abs Dice change | s / click |")
+    print("|---|---|---|---|---|")
+    for (precision, policy), recs in results.items():
+        ref = results["highest", policy]
+        same = np.mean([np.array_equal(a.clicks, b.clicks) for a, b in zip(recs, ref, strict=True)])
+        steps_same = np.mean(
+            [np.mean(np.all(a.clicks == b.clicks, axis=1)) for a, b in zip(recs, ref, strict=True)]
+        )
+        change = max(float(np.max(np.abs(a.dice - b.dice))) for a, b in zip(recs, ref, strict=True))
+        seconds = np.mean([r.seconds_per_click for r in recs])
+        print(
+            f"| {precision} | {policy} | {same:.0%} of sequences, {steps_same:.0%} of steps | "
+            f"{change:.2g} | {seconds:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
