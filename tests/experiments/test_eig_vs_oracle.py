@@ -76,7 +76,12 @@ def test_records_tables_and_figures(bundled_run):
     fig2 = [f for f in os.listdir(report) if f.startswith("fig2_")]
     assert len(fig2) == 1 and Image.open(os.path.join(report, fig2[0])).size[0] > 300
     summary = open(os.path.join(report, "summary.md")).read()
-    assert "| litemedsam | dsb2018 | eig | 3 | 3 |" in summary and "NoC@90, ≤ 3 clicks" in summary
+    assert "NoC@90, ≤ 3 clicks" in summary
+    counts: dict = {}
+    for r in records:
+        counts[(r["group"], r["policy"])] = counts.get((r["group"], r["policy"]), 0) + 1
+    for (group, policy), n in counts.items():
+        assert f"| litemedsam | {group} | {policy} | {n} | 3 |" in summary
 
 
 def test_rerun_adds_only_what_is_missing(bundled_run, tmp_path):
