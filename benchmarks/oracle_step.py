@@ -95,21 +95,30 @@ def _embedding(name, image, net):
         return net.image_encoder(x)[0].permute(1, 2, 0).numpy()
 
 
-def run_eigjax(case: str, precision: str, chunk: int) -> dict:
-    import jax
-    import jax.numpy as jnp
-
+def _case_model(case: str):
+    """(name, gt, first click, embedding features, Model) of `case`, in whichever eigjax
+    tree this process imports (this one, or the baseline's)."""
     import weights_convert
-    from eigjax import clicks, protocol
-    from eigjax.models import Embedding, Model, configs
-    from eigjax.models.sam import Sam, decoder_params
+    from eigjax.models import Model, configs
 
     name, image, gt, first = case_arrays(case)
     net, state_dict = _weights(name)
     features = _embedding(name, image, net)
     del net
-    config = configs.get_config(name)
-    model = Model(config, weights_convert.convert_state_dict(name, state_dict))
+    model = Model(configs.get_config(name), weights_convert.convert_state_dict(name, state_dict))
+    return name, gt, first, features, model
+
+
+def run_eigjax(case: str, precision: str, chunk: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from eigjax import clicks, protocol
+    from eigjax.models import Embedding
+    from eigjax.models.sam import Sam, decoder_params
+
+    name, gt, first, features, model = _case_model(case)
+    config = model.config
     settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
     grid = clicks.grid_points(*gt.shape, GRID)
     start = protocol._start(gt, grid, protocol.click_capacity(20), 256, settings, 0)
@@ -148,16 +157,11 @@ def run_baseline(case: str) -> dict:
     """The Oracle step of the tree this process imports `eigjax` from (an older revision)."""
     import jax.numpy as jnp
 
-    import weights_convert
     from eigjax import clicks, protocol
-    from eigjax.models import Embedding, Model, configs
+    from eigjax.models import Embedding
 
-    name, image, gt, first = case_arrays(case)
-    net, state_dict = _weights(name)
-    features = _embedding(name, image, net)
-    del net
-    config = configs.get_config(name)
-    model = Model(config, weights_convert.convert_state_dict(name, state_dict))
+    name, gt, first, features, model = _case_model(case)
+    config = model.config
     settings = protocol.Settings()
     cap = settings.max_clicks
     points = np.zeros((1, cap, 2), np.float32)

@@ -4,7 +4,7 @@
   python -m benchmarks.profile_oracle --cases=litemedsam:512
 
 One Oracle step is what the protocol runs at step 1 (a centre click placed): the Oracle's
-900 candidates (`protocol._oracle_clicks`, 4 click slots) and the assessment of the chosen
+900 candidates (`protocol._oracle_clicks`, 2 click slots) and the assessment of the chosen
 click (`protocol._advance_batch`: decode, post-processing, Dice, the EIG map). Each runs
 once to compile, then once under `jax.profiler.trace`; every XLA op of the trace is
 attributed to a stage by the `jax.named_scope` / Flax module path in its HLO metadata:

@@ -28,6 +28,8 @@ class Assessment:
     """One image's prediction after a prompt (H, W: the original size; r: low-res side)."""
 
     pred: jax.Array  # bool [H, W]: the proposed mask
+    token: jax.Array  # int []: its mask token (`proposed_token`)
+    predicted_iou: jax.Array  # float [M]: the model's own IoU estimate per token
     low_res: jax.Array  # float [r, r]: its low-res logits (fed back with `feed_mask`)
     dice: jax.Array  # float []: Dice of the proposed mask
     iou: jax.Array  # float []: IoU of the proposed mask
@@ -63,10 +65,10 @@ def assess(
     `settings` (a `protocol.Settings`) gives the mask rule, the EIG heads and estimator;
     `key` seeds the NMC estimator.
     """
-    low_res, iou = decode_original(network, params, embedding, prompt)
+    low_res, predicted_iou = decode_original(network, params, embedding, prompt)
     logits = upsample_to_original(low_res, embedding.original_size, network.config)  # [4, H, W]
     probs = jax.nn.sigmoid(logits[jnp.array(head_indexes(settings.heads))])
-    token = proposed_token(iou, settings.mask_rule)
+    token = proposed_token(predicted_iou, settings.mask_rule)
     pred = logits[token] > 0
     with jax.named_scope("eig"):
         if settings.eig == "exact":
@@ -77,6 +79,8 @@ def assess(
         dice, iou = metrics.dice_iou(pred, gt)
         return Assessment(
             pred=pred,
+            token=token,
+            predicted_iou=predicted_iou,
             low_res=low_res[token],
             dice=dice,
             iou=iou,

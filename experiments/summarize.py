@@ -92,11 +92,16 @@ def mean_ci(values) -> tuple[float, float, float]:
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _num(v: float) -> str:
+    """Three decimals; small values (max EIG is often 1e-4 nats) in scientific notation."""
+    return f"{v:.2e}" if 0 < abs(v) < 0.01 else f"{v:.3f}"
+
+
 def _fmt(v) -> str:
     if isinstance(v, tuple):  # (mean, low, high)
         m, lo, hi = v
-        return f"{m:.3f}" if np.isnan(lo) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+        return _num(m) if np.isnan(lo) else f"{_num(m)} [{_num(lo)}, {_num(hi)}]"
+    return _num(v) if isinstance(v, float) else str(v)
 
 
 def _write_table(path_stem: str, header: list[str], rows: list[list]) -> None:

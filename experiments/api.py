@@ -1,0 +1,286 @@
+"""The web page's JSON API, apart from HTTP: requests in, JSON-ready dicts or `ApiError` out.
+
+  POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?}
+                     → the proposed mask, predicted IoUs, EIG map and suggested click
+  POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
+
+Every request carries its whole state (clicks, box): the server keeps only a cache of
+image embeddings, so clients never see each other. JAX work holds one lock per model
+(one computation at a time per model); embeddings are computed once per (model, image)
+and kept in a small LRU cache.
+"""
+
+import base64
+import collections
+import dataclasses
+import io
+import math
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+from PIL import Image
+
+from eigjax import clicks as click_rules
+from eigjax import feedback, protocol
+from eigjax.models.model import Embedding, Model
+from experiments.catalog import Catalog, Entry
+
+MAX_CLICKS = 100
+COLORMAP = "magma"
+EMBEDDINGS_CACHED = 16
+
+
+class ApiError(Exception):
+    """A client's mistake: the HTTP status and a message saying what is wrong."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def png_base64(array: np.ndarray) -> str:
+    """uint8 [H, W] or [H, W, 3|4] → PNG bytes in base64."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def colormap_lut(name: str = COLORMAP) -> np.ndarray:
+    """uint8 [256, 3]: the colour map's RGB table."""
+    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def eig_rgba(eig_map: np.ndarray, top: float, lut: np.ndarray) -> np.ndarray:
+    """float [H, W] EIG → uint8 [H, W, 4]: colour on a 0…`top` scale; opacity rises with
+    the value, so that the image shows through where a click teaches little."""
+    v = np.clip(eig_map / top, 0.0, 1.0) if top > 0 else np.zeros_like(eig_map)
+    rgba = np.empty((*eig_map.shape, 4), np.uint8)
+    rgba[..., :3] = lut[np.round(v * 255).astype(np.int32)]
+    rgba[..., 3] = np.round(v * 220).astype(np.uint8)
+    return rgba
+
+
+def outline_rgba(mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
+    """bool [H, W] → uint8 [H, W, 4]: the mask's boundary pixels opaque, the rest clear."""
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    edge = mask & ~inner
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[edge] = (*colour, 255)
+    return rgba
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    entry: Entry
+    model: str
+    clicks: np.ndarray  # float [N, 3] (x, y, label)
+    box: np.ndarray | None  # float [4]
+    settings: protocol.Settings
+
+
+class Service:
+    """The API over loaded models and a catalog of images."""
+
+    def __init__(self, models: dict[str, Model], catalog: Catalog, settings: protocol.Settings):
+        self.models = models
+        self.catalog = catalog
+        self.settings = settings
+        self.lut = colormap_lut()
+        self._locks = {name: threading.Lock() for name in models}
+        self._embeddings: collections.OrderedDict = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # Reads.
+    def images(self) -> list[dict]:
+        return [e.describe() for e in self.catalog.entries.values()]
+
+    def config(self) -> dict:
+        """What the page needs to start: model names, defaults, the EIG colour map."""
+        return {
+            "models": list(self.models),
+            "grid": self.settings.grid,
+            "mask_rule": self.settings.mask_rule,
+            "colormap": self.lut.tolist(),
+        }
+
+    def image_png(self, name) -> bytes:
+        image, _ = self._entry(name).load()
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def outline_png(self, name) -> bytes:
+        entry = self._entry(name)
+        _, mask = entry.load()
+        if mask is None:
+            raise ApiError(404, f"image {name!r} has no ground-truth mask")
+        return base64.b64decode(png_base64(outline_rgba(mask)))
+
+    # Computations.
+    def predict(self, body) -> dict:
+        start = time.perf_counter()
+        req = self.parse(body)
+        model = self.models[req.model]
+        image, mask = req.entry.load()
+        prompt = feedback.prompt_of(req.clicks, req.box)
+        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
+        clicked = feedback.clicked_on_grid(grid, req.clicks)
+        gt = np.zeros(image.shape[:2], bool) if mask is None else mask
+        with self._locks[req.model]:
+            emb = self._embedding(req, image)
+            fb = feedback.feedback(
+                model.params,
+                emb,
+                prompt,
+                jnp.asarray(clicked),
+                jnp.asarray(gt),
+                jnp.asarray(grid),
+                network=model.network,
+                settings=req.settings,
+            )
+            fb = jax.device_get(fb)
+        eig_map = np.asarray(fb.eig_map, np.float32)
+        top = float(eig_map.max())
+        has_gt = mask is not None
+        x, y = grid[int(fb.suggestion)].tolist()
+        suggestion = None if clicked.all() else [x, y]
+        return {
+            "model": req.model,
+            "mask": png_base64(np.asarray(fb.mask, np.uint8) * 255),
+            "iou": [float(v) for v in fb.predicted_iou],
+            "token": int(fb.token),
+            "eig_max": float(fb.eig_max) if suggestion else 0.0,
+            "eig": png_base64(eig_rgba(eig_map, top, self.lut)),
+            "eig_scale": [0.0, top],
+            "suggestion": suggestion,
+            "suggestion_label": int(mask[y, x]) if has_gt and suggestion else None,
+            "dice": float(fb.dice) if has_gt else None,
+            "gt_iou": float(fb.iou) if has_gt else None,
+            "ms": (time.perf_counter() - start) * 1e3,
+        }
+
+    def oracle(self, body) -> dict:
+        start = time.perf_counter()
+        req = self.parse(body)
+        model = self.models[req.model]
+        image, mask = req.entry.load()
+        if mask is None:
+            raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
+        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
+        clicked = feedback.clicked_on_grid(grid, req.clicks)
+        if clicked.all():
+            raise ApiError(400, "every grid point has been clicked")
+        with self._locks[req.model]:
+            emb = self._embedding(req, image)
+            n = len(req.clicks)
+            best, dice = feedback.oracle_click(
+                model.params,
+                emb,
+                feedback.prompt_of(req.clicks, req.box).truncated(n + 1),
+                n,
+                jnp.asarray(clicked),
+                jnp.asarray(mask),
+                jnp.asarray(grid),
+                network=model.network,
+                settings=req.settings,
+            )
+        x, y = grid[int(best)].tolist()
+        return {
+            "model": req.model,
+            "click": [x, y, int(mask[y, x])],
+            "dice": float(dice),
+            "ms": (time.perf_counter() - start) * 1e3,
+        }
+
+    # Helpers.
+    def _entry(self, name) -> Entry:
+        if isinstance(name, str) and ("/" in name or "\\" in name or ".." in name):
+            if name not in self.catalog.entries:
+                raise ApiError(400, f"image {name!r}: a name from GET /api/images, not a path")
+        try:
+            return self.catalog.get(name)
+        except KeyError as e:
+            raise ApiError(404, e.args[0]) from None
+
+    def _embedding(self, req: Request, image: np.ndarray) -> Embedding:
+        """The image's embedding under `req.model`, computed once (caller holds its lock)."""
+        key = (req.model, req.entry.source)
+        with self._cache_lock:
+            if key in self._embeddings:
+                self._embeddings.move_to_end(key)
+                return self._embeddings[key]
+        emb = self.models[req.model].embed(image)
+        with self._cache_lock:
+            self._embeddings[key] = emb
+            while len(self._embeddings) > EMBEDDINGS_CACHED:
+                self._embeddings.popitem(last=False)
+        return emb
+
+    def parse(self, body) -> Request:
+        """A request body (decoded JSON) → `Request`; ApiError 400/404 naming the field."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        unknown = set(body) - {"image", "model", "clicks", "box", "mask_rule"}
+        if unknown:
+            raise ApiError(400, f"unknown fields {sorted(unknown)}")
+        entry = self._entry(body.get("image"))
+        model = body.get("model") or next(iter(self.models))
+        if model not in self.models:
+            raise ApiError(404, f"unknown model {model!r}; served: {list(self.models)}")
+        clicks = _parse_clicks(body.get("clicks", []), entry)
+        box = None if body.get("box") is None else _parse_box(body["box"], entry)
+        if len(clicks) == 0 and box is None:
+            raise ApiError(400, "give at least one click or a box")
+        settings = self.settings
+        if body.get("mask_rule") is not None:
+            if body["mask_rule"] not in ("best_iou", "token0"):
+                raise ApiError(400, f"mask_rule: best_iou or token0, got {body['mask_rule']!r}")
+            settings = dataclasses.replace(settings, mask_rule=body["mask_rule"])
+        return Request(entry, model, clicks, box, settings)
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError(400, f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _parse_clicks(clicks, entry: Entry) -> np.ndarray:
+    if not isinstance(clicks, list):
+        raise ApiError(400, "clicks: expected a list of [x, y, label]")
+    if len(clicks) > MAX_CLICKS:
+        raise ApiError(400, f"clicks: at most {MAX_CLICKS}, got {len(clicks)}")
+    out = np.zeros((len(clicks), 3))
+    for i, c in enumerate(clicks):
+        if not isinstance(c, list) or len(c) != 3:
+            raise ApiError(400, f"clicks[{i}]: expected [x, y, label], got {c!r}")
+        x, y = _number(c[0], f"clicks[{i}][0] (x)"), _number(c[1], f"clicks[{i}][1] (y)")
+        if not (0 <= x < entry.width and 0 <= y < entry.height):
+            raise ApiError(
+                400, f"clicks[{i}]: ({x:g}, {y:g}) outside the {entry.width}×{entry.height} image"
+            )
+        if c[2] not in (0, 1) or isinstance(c[2], bool):
+            raise ApiError(400, f"clicks[{i}][2] (label): 1 positive or 0 negative, got {c[2]!r}")
+        out[i] = x, y, c[2]
+    return out
+
+
+def _parse_box(box, entry: Entry) -> np.ndarray:
+    if not isinstance(box, list) or len(box) != 4:
+        raise ApiError(400, f"box: expected [x0, y0, x1, y1] or null, got {box!r}")
+    x0, y0, x1, y1 = (_number(v, f"box[{i}]") for i, v in enumerate(box))
+    if not (0 <= x0 <= x1 <= entry.width and 0 <= y0 <= y1 <= entry.height):
+        raise ApiError(
+            400,
+            f"box: expected 0 <= x0 <= x1 <= {entry.width} and 0 <= y0 <= y1 <= {entry.height}, "
+            f"got {box}",
+        )
+    return np.array([x0, y0, x1, y1], np.float32)

@@ -1,0 +1,79 @@
+"""The images a web page may show: a dataset with its masks, or a folder of bare images.
+
+Names are the only handle a client has: `Catalog.get` looks a name up in the served set
+and never treats it as a path.
+"""
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from eigjax.data import DataError, folder, read_image
+from eigjax.data import spec as dataset_spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    width: int
+    height: int
+    has_mask: bool
+    source: str  # The image file (or the sample id): images sharing it share an embedding.
+    load: Callable[[], tuple[np.ndarray, np.ndarray | None]]  # uint8 [H, W, 3], bool [H, W]
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "has_mask": self.has_mask,
+        }
+
+
+class Catalog:
+    """Entries by name, in the order given."""
+
+    def __init__(self, entries: list[Entry]):
+        if not entries:
+            raise DataError("no images to serve")
+        self.entries = {e.name: e for e in entries}
+
+    def get(self, name) -> Entry:
+        """The entry called `name`; KeyError (a client's mistake) naming it otherwise."""
+        if not isinstance(name, str) or name not in self.entries:
+            raise KeyError(f"unknown image {name!r}: GET /api/images lists the served names")
+        return self.entries[name]
+
+    @classmethod
+    def from_dataset(cls, spec: str, num_images: int = 0, **filters) -> "Catalog":
+        """The samples of a study `--dataset` spec (`eigjax.data.spec`), read now."""
+        entries = []
+        for s in dataset_spec.samples(dataset_spec.parse(spec), num_images, **filters):
+            h, w = s.mask.shape
+            pair = (s.image, s.mask)
+            source = s.meta.get("image", s.id)
+            entries.append(Entry(s.id, w, h, True, source, lambda pair=pair: pair))
+        return cls(entries)
+
+    @classmethod
+    def from_folder(cls, root: str) -> "Catalog":
+        """Every image file directly in `root` (no masks), read when first shown."""
+        if not os.path.isdir(root):
+            raise DataError(f"{root}: no such directory")
+        entries = []
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name)
+            if not name.lower().endswith(folder.IMAGE_EXTENSIONS) or not os.path.isfile(path):
+                continue
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size
+            except OSError as e:
+                raise DataError(f"{path}: unreadable image ({e})") from None
+            entries.append(Entry(name, w, h, False, path, lambda p=path: (read_image(p), None)))
+        if not entries:
+            raise DataError(f"{root}: no image files ({', '.join(folder.IMAGE_EXTENSIONS)})")
+        return cls(entries)

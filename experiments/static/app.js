@@ -1,0 +1,384 @@
+// The eigjax page: every prompt change POSTs the whole prompt to /api/predict (the server
+// keeps no per-client state) and redraws. No build step, no external code.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+const DISPLAY = 512; // CSS pixels of the image's longest side.
+
+const state = {
+  images: [],
+  entry: null, // {name, width, height, has_mask}
+  picture: null, // HTMLImageElement of the image
+  outline: null, // HTMLImageElement of the ground truth's outline, or null
+  actions: [], // [{click: [x, y, label]} | {box: [x0, y0, x1, y1]}], undone from the end
+  result: null, // the last /api/predict answer for the current actions
+  layers: { mask: null, eig: null }, // canvases at image resolution
+  oracle: null, // {click, dice} for the current actions
+  history: [], // per prompt: {prompt, dice, iou, eig}
+  seq: 0, // answers to older requests are dropped
+  drag: null, // {start: [x, y], button, shift, moved, rect} while the mouse is down
+};
+
+function clicks() { return state.actions.filter((a) => a.click).map((a) => a.click); }
+function box() {
+  const boxes = state.actions.filter((a) => a.box);
+  return boxes.length ? boxes[boxes.length - 1].box : null;
+}
+function setStatus(text, error = false) {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "muted";
+}
+function fmt(v) { // Scores: three decimals.
+  return v === null || v === undefined ? "–" : v.toFixed(3);
+}
+function fmtEig(v) { // EIG spans decades (1e-5 to 0.7 nats).
+  if (v === null || v === undefined) return "–";
+  return Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2);
+}
+
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const response = await fetch(path, init);
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function loadImage(src) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("could not load " + src));
+    img.src = src;
+  });
+}
+
+// A binary mask PNG (0/255) → a tinted, half-transparent layer.
+async function maskLayer(b64) {
+  const img = await loadImage("data:image/png;base64," + b64);
+  const layer = document.createElement("canvas");
+  layer.width = img.width;
+  layer.height = img.height;
+  const c = layer.getContext("2d");
+  c.drawImage(img, 0, 0);
+  const data = c.getImageData(0, 0, img.width, img.height);
+  const px = data.data;
+  for (let i = 0; i < px.length; i += 4) {
+    const on = px[i] > 127;
+    px[i] = 30; px[i + 1] = 144; px[i + 2] = 255; px[i + 3] = on ? 110 : 0;
+  }
+  c.putImageData(data, 0, 0);
+  return layer;
+}
+
+function scale() { return canvas.width / state.entry.width; }
+function toImage(event) {
+  const r = canvas.getBoundingClientRect();
+  const x = ((event.clientX - r.left) * canvas.width) / r.width / scale();
+  const y = ((event.clientY - r.top) * canvas.height) / r.height / scale();
+  return [
+    Math.min(state.entry.width - 1, Math.max(0, Math.floor(x))),
+    Math.min(state.entry.height - 1, Math.max(0, Math.floor(y))),
+  ];
+}
+
+function marker(x, y, colour, radius, shape = "circle") {
+  const s = scale();
+  const cx = (x + 0.5) * s;
+  const cy = (y + 0.5) * s;
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "white";
+  ctx.fillStyle = colour;
+  ctx.beginPath();
+  if (shape === "diamond") {
+    ctx.moveTo(cx, cy - radius); ctx.lineTo(cx + radius, cy);
+    ctx.lineTo(cx, cy + radius); ctx.lineTo(cx - radius, cy); ctx.closePath();
+  } else {
+    ctx.arc(cx, cy, radius, 0, 2 * Math.PI);
+  }
+  ctx.fill();
+  ctx.stroke();
+}
+
+function crosshair(x, y, colour) {
+  const s = scale();
+  const cx = (x + 0.5) * s;
+  const cy = (y + 0.5) * s;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 2.5;
+  ctx.beginPath();
+  ctx.arc(cx, cy, 11, 0, 2 * Math.PI);
+  ctx.moveTo(cx - 17, cy); ctx.lineTo(cx - 5, cy);
+  ctx.moveTo(cx + 5, cy); ctx.lineTo(cx + 17, cy);
+  ctx.moveTo(cx, cy - 17); ctx.lineTo(cx, cy - 5);
+  ctx.moveTo(cx, cy + 5); ctx.lineTo(cx, cy + 17);
+  ctx.stroke();
+}
+
+function rect(b, colour, dash) {
+  const s = scale();
+  ctx.setLineDash(dash ? [6, 4] : []);
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 2;
+  ctx.strokeRect(b[0] * s, b[1] * s, (b[2] - b[0]) * s, (b[3] - b[1]) * s);
+  ctx.setLineDash([]);
+}
+
+function draw() {
+  if (!state.picture) return;
+  ctx.imageSmoothingEnabled = false;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(state.picture, 0, 0, canvas.width, canvas.height);
+  if (state.result) {
+    if ($("show-eig").checked && state.layers.eig) {
+      ctx.drawImage(state.layers.eig, 0, 0, canvas.width, canvas.height);
+    }
+    if ($("show-mask").checked && state.layers.mask) {
+      ctx.drawImage(state.layers.mask, 0, 0, canvas.width, canvas.height);
+    }
+  }
+  if ($("show-gt").checked && state.outline) {
+    ctx.drawImage(state.outline, 0, 0, canvas.width, canvas.height);
+  }
+  const b = box();
+  if (b) rect(b, "#ffd400", false);
+  if (state.drag && state.drag.rect) rect(state.drag.rect, "#ffd400", true);
+  const cs = clicks();
+  cs.forEach(([x, y, label], i) => {
+    const newest = i === cs.length - 1;
+    marker(x, y, label ? "#1db954" : "#e53935", newest ? 8 : 5);
+    if (newest) {
+      ctx.strokeStyle = label ? "#1db954" : "#e53935";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc((x + 0.5) * scale(), (y + 0.5) * scale(), 13, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  });
+  if (state.result && state.result.suggestion) {
+    crosshair(state.result.suggestion[0], state.result.suggestion[1], "#ffd400");
+  }
+  if (state.oracle) marker(state.oracle.click[0], state.oracle.click[1], "#d500f9", 7, "diamond");
+}
+
+function showTokens(result) {
+  const cells = $("tokens").rows[1].cells;
+  for (let t = 0; t < 4; t++) {
+    cells[t + 1].textContent = result ? result.iou[t].toFixed(3) : "–";
+    cells[t + 1].className = result && result.token === t ? "proposed" : "";
+  }
+}
+
+function showHistory() {
+  const body = $("history").tBodies[0];
+  body.innerHTML = "";
+  state.history.forEach((h, i) => {
+    const row = body.insertRow();
+    [String(i + 1), h.prompt, fmt(h.dice), fmt(h.iou), fmtEig(h.eig)].forEach((text) => {
+      row.insertCell().textContent = text;
+    });
+  });
+  $("clicks-count").textContent = String(clicks().length);
+}
+
+function describe(action) {
+  if (action.box) return "box " + action.box.map(Math.round).join(", ");
+  const [x, y, label] = action.click;
+  return (label ? "+ " : "− ") + "(" + x + ", " + y + ")" + (action.via ? " " + action.via : "");
+}
+
+async function update() {
+  const seq = ++state.seq;
+  state.oracle = null;
+  $("oracle-result").textContent = "";
+  const hasPrompt = state.actions.length > 0;
+  $("undo").disabled = $("reset").disabled = !hasPrompt;
+  if (!hasPrompt) {
+    state.result = null;
+    state.history = [];
+    $("accept").disabled = $("oracle").disabled = true;
+    $("suggestion").textContent = $("eig-max").textContent = $("eig-top").textContent = "–";
+    showTokens(null);
+    showHistory();
+    document.body.dataset.state = "ready";
+    draw();
+    return;
+  }
+  document.body.dataset.state = "busy";
+  setStatus("predicting…");
+  const started = performance.now();
+  try {
+    const result = await api("/api/predict", {
+      image: state.entry.name,
+      model: $("model").value,
+      clicks: clicks(),
+      box: box(),
+      mask_rule: $("mask-rule").value,
+    });
+    const [mask, eig] = await Promise.all([
+      maskLayer(result.mask), loadImage("data:image/png;base64," + result.eig),
+    ]);
+    if (seq !== state.seq) return;
+    state.result = result;
+    state.layers = { mask, eig };
+    state.history = state.history.slice(0, state.actions.length - 1);
+    state.history.push({
+      prompt: describe(state.actions[state.actions.length - 1]),
+      dice: result.dice, iou: result.gt_iou, eig: result.eig_max,
+    });
+    $("eig-max").textContent = fmtEig(result.eig_max) + " nats";
+    $("eig-top").textContent = fmtEig(result.eig_scale[1]) + " nats";
+    $("suggestion").textContent = result.suggestion
+      ? "(" + result.suggestion.join(", ") + ")" : "none left";
+    $("accept").disabled = !result.suggestion;
+    $("oracle").disabled = !state.entry.has_mask;
+    showTokens(result);
+    showHistory();
+    const total = performance.now() - started;
+    setStatus("server " + result.ms.toFixed(0) + " ms · round trip " + total.toFixed(0) + " ms");
+    document.body.dataset.state = "ready";
+    draw();
+  } catch (e) {
+    if (seq !== state.seq) return;
+    setStatus(e.message, true);
+    document.body.dataset.state = "error";
+  }
+}
+
+function push(action) {
+  state.actions.push(action);
+  update();
+}
+
+function accept(negative = false) {
+  if (!state.result || !state.result.suggestion || document.body.dataset.state !== "ready") return;
+  const [x, y] = state.result.suggestion;
+  // With a ground truth, it answers (the protocol's simulated annotator); without one,
+  // the person does: A for positive, Shift+A for negative.
+  const known = state.result.suggestion_label;
+  const label = known === null ? (negative ? 0 : 1) : known;
+  push({ click: [x, y, label], via: "(EIG)" });
+}
+
+async function runOracle() {
+  if ($("oracle").disabled || document.body.dataset.state !== "ready") return;
+  const seq = state.seq;
+  document.body.dataset.state = "busy";
+  setStatus("the Oracle tries every unclicked grid point…");
+  try {
+    const result = await api("/api/oracle", {
+      image: state.entry.name, model: $("model").value, clicks: clicks(), box: box(),
+      mask_rule: $("mask-rule").value,
+    });
+    if (seq !== state.seq) return;
+    state.oracle = result;
+    const [x, y, label] = result.click;
+    $("oracle-result").innerHTML = "";
+    const text = document.createElement("span");
+    text.textContent = "Oracle: " + (label ? "+" : "−") + " (" + x + ", " + y + ") → Dice " +
+      result.dice.toFixed(3) + " (" + (result.ms / 1000).toFixed(1) + " s) ";
+    const take = document.createElement("button");
+    take.textContent = "take it";
+    take.onclick = () => push({ click: result.click, via: "(Oracle)" });
+    $("oracle-result").append(text, take);
+    setStatus("ready");
+    document.body.dataset.state = "ready";
+    draw();
+  } catch (e) {
+    setStatus(e.message, true);
+    document.body.dataset.state = "ready";
+  }
+}
+
+async function selectImage() {
+  const entry = state.images.find((e) => e.name === $("image").value);
+  document.body.dataset.state = "loading";
+  state.entry = entry;
+  state.actions = [];
+  state.history = [];
+  state.result = null;
+  const name = encodeURIComponent(entry.name);
+  state.picture = await loadImage("/api/image?name=" + name);
+  state.outline = entry.has_mask ? await loadImage("/api/outline?name=" + name) : null;
+  const s = DISPLAY / Math.max(entry.width, entry.height);
+  canvas.width = Math.round(entry.width * s);
+  canvas.height = Math.round(entry.height * s);
+  setStatus(entry.width + "×" + entry.height + (entry.has_mask ? ", with ground truth" : ""));
+  await update();
+}
+
+function bind() {
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  canvas.addEventListener("mousedown", (e) => {
+    if (!state.entry) return;
+    const [x, y] = toImage(e);
+    state.drag = { start: [x, y], button: e.button, shift: e.shiftKey, moved: false };
+  });
+  canvas.addEventListener("mousemove", (e) => {
+    if (!state.drag) return;
+    const [x, y] = toImage(e);
+    const [x0, y0] = state.drag.start;
+    if (Math.abs(x - x0) + Math.abs(y - y0) > 4 / scale() + 2) state.drag.moved = true;
+    if (state.drag.moved && state.drag.button === 0) {
+      state.drag.rect = [Math.min(x0, x), Math.min(y0, y), Math.max(x0, x), Math.max(y0, y)];
+      draw();
+    }
+  });
+  window.addEventListener("mouseup", (e) => {
+    const drag = state.drag;
+    state.drag = null;
+    if (!drag || e.target !== canvas) { draw(); return; }
+    if (drag.moved && drag.rect) {
+      push({ box: drag.rect });
+    } else {
+      const [x, y] = drag.start;
+      const negative = drag.button === 2 || drag.shift;
+      push({ click: [x, y, negative ? 0 : 1] });
+    }
+  });
+  window.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT") return;
+    const key = e.key.toLowerCase();
+    if (key === "a") accept(e.shiftKey);
+    else if (key === "o") runOracle();
+    else if (key === "u" || (key === "z" && (e.ctrlKey || e.metaKey))) undo();
+    else if (key === "r") reset();
+  });
+  $("accept").onclick = (e) => accept(e.shiftKey);
+  $("oracle").onclick = runOracle;
+  $("undo").onclick = undo;
+  $("reset").onclick = reset;
+  $("image").onchange = selectImage;
+  $("model").onchange = update;
+  $("mask-rule").onchange = update;
+  ["show-mask", "show-eig", "show-gt"].forEach((id) => { $(id).onchange = draw; });
+}
+
+function undo() { if (state.actions.length) { state.actions.pop(); update(); } }
+function reset() { state.actions = []; update(); }
+
+async function init() {
+  bind();
+  try {
+    const config = await api("/api/config");
+    config.models.forEach((m) => $("model").add(new Option(m, m)));
+    $("mask-rule").value = config.mask_rule;
+    const bar = $("colorbar").getContext("2d");
+    config.colormap.forEach(([r, g, b], i) => {
+      bar.fillStyle = "rgb(" + r + "," + g + "," + b + ")";
+      bar.fillRect(i, 0, 1, 12);
+    });
+    state.images = (await api("/api/images")).images;
+    state.images.forEach((e) => $("image").add(new Option(e.name + (e.has_mask ? "" : " (no mask)"), e.name)));
+    await selectImage();
+  } catch (e) {
+    setStatus(e.message, true);
+    document.body.dataset.state = "error";
+  }
+}
+
+init();

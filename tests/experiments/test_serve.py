@@ -1,0 +1,257 @@
+"""The web page's server: its JSON contract on LiteMedSAM's real weights, the 4xx cases,
+clients kept apart, and the command as a user starts it."""
+
+import base64
+import concurrent.futures
+import io
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eigjax import clicks, models, protocol
+from eigjax.data import spec as dataset_spec
+from experiments import api, serve
+from experiments.catalog import Catalog
+
+GRID = 12
+BRAIN = "mni152_axial_090_brain_000"
+
+
+def start(service) -> tuple[str, object]:
+    server = serve.make_server(service, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@pytest.fixture(scope="module")
+def litemedsam():
+    return models.load("litemedsam")
+
+
+@pytest.fixture(scope="module")
+def url(litemedsam):
+    settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
+    service = api.Service({"litemedsam": litemedsam}, Catalog.from_dataset("bundled"), settings)
+    base, server = start(service)
+    yield base
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def brain():
+    """The bundled brain sample: (image, mask)."""
+    sample = next(s for s in dataset_spec.samples(dataset_spec.parse("bundled")) if s.id == BRAIN)
+    return sample.image, sample.mask
+
+
+def call(base, path, body=None, raw=None):
+    """(status, decoded JSON or bytes)."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    headers = {"Content-Type": "application/json"}
+    req = urllib.request.Request(base + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            status, payload, kind = r.status, r.read(), r.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        status, payload, kind = e.code, e.read(), e.headers["Content-Type"]
+    return status, json.loads(payload) if kind == "application/json" else payload
+
+
+def png(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
+def test_images_lists_the_served_set(url):
+    status, body = call(url, "/api/images")
+    assert status == 200 and len(body["images"]) == 10
+    assert body["images"][0] == {
+        "name": "dsb2018_nuclei_nucleus_0_000",
+        "width": 256,
+        "height": 256,
+        "has_mask": True,
+    }
+    status, picture = call(url, f"/api/image?name={BRAIN}")
+    assert status == 200 and np.asarray(Image.open(io.BytesIO(picture))).shape == (256, 256, 3)
+
+
+def test_predict_follows_the_json_contract(url, brain):
+    image, gt = brain
+    x, y = clicks.first_click(gt)
+    status, r = call(url, "/api/predict", {"image": BRAIN, "clicks": [[x, y, 1]], "box": None})
+    assert status == 200, r
+    mask = png(r["mask"])
+    assert mask.shape == gt.shape and set(np.unique(mask)) <= {0, 255}
+    assert len(r["iou"]) == 4 and r["token"] in (1, 2, 3) and r["model"] == "litemedsam"
+    assert png(r["eig"]).shape == (*gt.shape, 4)
+    assert 0 <= r["eig_max"] <= r["eig_scale"][1] <= np.log(2)
+    grid = clicks.grid_points(*gt.shape, GRID)
+    sx, sy = r["suggestion"]
+    assert [sx, sy] in grid.tolist() and [sx, sy] != [x, y]
+    assert r["suggestion_label"] == int(gt[sy, sx])
+    pred = mask > 0
+    dice = 2 * (pred & gt).sum() / (pred.sum() + gt.sum())
+    np.testing.assert_allclose(r["dice"], dice, atol=1e-6)
+    np.testing.assert_allclose(r["gt_iou"], (pred & gt).sum() / (pred | gt).sum(), atol=1e-6)
+    assert r["ms"] > 0
+    print(f"predict: {r['ms']:.0f} ms server time (decode, EIG, PNGs)")
+
+
+def test_predict_equals_the_model_with_a_box(url, brain, litemedsam):
+    image, gt = brain
+    box = clicks.gt_box(gt).tolist()
+    body = {"image": BRAIN, "clicks": [], "box": box, "mask_rule": "token0"}
+    status, r = call(url, "/api/predict", body)
+    assert status == 200 and r["token"] == 0
+    out = litemedsam.predict(litemedsam.embed(image), np.zeros((0, 2)), np.zeros(0, int), box)
+    np.testing.assert_array_equal(png(r["mask"]) > 0, np.asarray(out.logits[0]) > 0)
+    np.testing.assert_allclose(r["iou"], out.iou, atol=1e-6)
+
+
+def test_oracle_is_the_protocols_oracle_click(url, brain, litemedsam):
+    image, gt = brain
+    settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
+    rec = protocol.run(litemedsam, image, gt, "oracle", 2, 0, settings)
+    first = rec.clicks[0].tolist()
+    status, r = call(url, "/api/oracle", {"image": BRAIN, "clicks": [first]})
+    assert status == 200, r
+    assert r["click"] == rec.clicks[1].tolist()
+    np.testing.assert_allclose(r["dice"], rec.dice[1], atol=2 / gt.sum())
+
+
+@pytest.mark.parametrize(
+    "path, body, status, message",
+    [
+        ("/api/predict", {"image": "nope", "clicks": [[1, 1, 1]]}, 404, "unknown image 'nope'"),
+        ("/api/predict", {"image": "../samples/x.png", "clicks": [[1, 1, 1]]}, 400, "not a path"),
+        ("/api/predict", {"image": "/etc/passwd", "clicks": [[1, 1, 1]]}, 400, "not a path"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, 2]]}, 400, "clicks[0][2] (label)"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, True]]}, 400, "clicks[0][2] (label)"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, "a", 1]]}, 400, "clicks[0][1] (y)"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[300, 1, 1]]}, 400, "outside the 256×256"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1]]}, 400, "expected [x, y, label]"),
+        ("/api/predict", {"image": BRAIN, "clicks": "1,1,1"}, 400, "clicks: expected a list"),
+        ("/api/predict", {"image": BRAIN, "box": [50, 50, 10, 10]}, 400, "box: expected 0 <= x0"),
+        ("/api/predict", {"image": BRAIN, "box": [1, 2, 3]}, 400, "box: expected [x0"),
+        ("/api/predict", {"image": BRAIN, "clicks": []}, 400, "at least one click or a box"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, 1]], "model": "x"}, 404, "model"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, 1]], "tip": 1}, 400, "unknown fields"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, 1]], "mask_rule": 0}, 400, "mask_rule"),
+        ("/api/predict", {"image": BRAIN, "clicks": [[1, 1, 1]] * 101}, 400, "at most 100"),
+        ("/api/predict", [1, 2], 400, "JSON object"),
+        ("/api/nothing", {}, 404, "no such endpoint"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_problem(url, path, body, status, message):
+    got, r = call(url, path, body)
+    assert got == status and message in r["error"], r
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"image": "%s", "clicks": [[NaN, 1, 1]]}' % BRAIN.encode(), "finite number"),
+        (b'{"image": "%s", "clicks": [[Infinity, 1, 1]]}' % BRAIN.encode(), "finite number"),
+        (b'{"image": ', "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
+def test_malformed_bodies_get_a_400(url, raw, message):
+    status, r = call(url, "/api/predict", raw=raw)
+    assert status == 400 and message in r["error"], r
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/api/image?name=../../setup.py", 400),
+        ("/api/image?name=nope", 404),
+        ("/api/image", 404),
+        ("/static/../setup.py", 404),
+        ("/static/app.js", 200),
+        ("/", 200),
+    ],
+)
+def test_only_served_names_and_files_are_reachable(url, path, status):
+    assert call(url, path)[0] == status
+
+
+def test_two_clients_never_see_each_others_prompts(url, brain):
+    """Interleaved requests with different prompts: each answer is the one it gets alone."""
+    _, gt = brain
+    x, y = clicks.first_click(gt)
+    bodies = [
+        {"image": BRAIN, "clicks": [[x, y, 1]]},
+        {"image": BRAIN, "clicks": [[x, y, 1], [20, 20, 0]]},
+        {"image": "quokka_photo_quokka_000", "clicks": [[128, 128, 1]]},
+    ]
+    alone = [call(url, "/api/predict", b)[1] for b in bodies]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda b: call(url, "/api/predict", b)[1], bodies * 4))
+    for i, r in enumerate(together):
+        expected = alone[i % 3]
+        assert r["mask"] == expected["mask"] and r["suggestion"] == expected["suggestion"]
+
+
+def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, brain):
+    Image.fromarray(brain[0]).save(tmp_path / "brain.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    catalog = Catalog.from_folder(str(tmp_path))
+    base, server = start(api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID)))
+    try:
+        assert call(base, "/api/images")[1]["images"] == [
+            {"name": "brain.png", "width": 256, "height": 256, "has_mask": False}
+        ]
+        status, r = call(base, "/api/predict", {"image": "brain.png", "clicks": [[128, 128, 1]]})
+        assert status == 200 and r["dice"] is None and r["suggestion_label"] is None
+        status, r = call(base, "/api/oracle", {"image": "brain.png", "clicks": [[128, 128, 1]]})
+        assert status == 400 and "no ground truth" in r["error"]
+        assert call(base, "/api/outline?name=brain.png")[0] == 404
+    finally:
+        server.shutdown()
+
+
+def test_the_command_starts_and_serves(tmp_path, brain):
+    """`python -m experiments.serve --port=0` as a user starts it, on a folder of images."""
+    Image.fromarray(brain[0]).save(tmp_path / "slice.png")
+    cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={tmp_path}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("eigjax serve: http://127.0.0.1:"), proc.stderr.read()
+        base = line.split()[2].rstrip("/")
+        assert call(base, "/api/images")[1]["images"][0]["name"] == "slice.png"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--images=/nonexistent"], "/nonexistent: no such directory"),
+        (["--images=/tmp", "--dataset=bundled"], "not both"),
+        (["--models=litemedsam,litemedsam", "--params=a"], "--params: 1 given for 2 models"),
+        (["--grid=0"], "grid must be at least 1"),
+    ],
+)
+def test_bad_flags_exit_with_one_line(args, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.serve", "--port=0", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_static_page_needs_nothing_from_the_network():
+    for name in ("index.html", "app.js", "style.css"):
+        text = open(f"{serve.STATIC}/{name}").read()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
