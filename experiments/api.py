@@ -42,11 +42,15 @@ class ApiError(Exception):
         self.status = status
 
 
-def png_base64(array: np.ndarray) -> str:
-    """uint8 [H, W] or [H, W, 3|4] → PNG bytes in base64."""
+def png_bytes(array: np.ndarray) -> bytes:
+    """uint8 [H, W] or [H, W, 3|4] → PNG (fast compression: it is sent at once)."""
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", compress_level=1)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_base64(array: np.ndarray) -> str:
+    return base64.b64encode(png_bytes(array)).decode("ascii")
 
 
 def colormap_lut(name: str = COLORMAP) -> np.ndarray:
@@ -112,34 +116,26 @@ class Service:
         }
 
     def image_png(self, name) -> bytes:
-        image, _ = self._entry(name).load()
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self._entry(name).load()[0])
 
     def outline_png(self, name) -> bytes:
-        entry = self._entry(name)
-        _, mask = entry.load()
+        mask = self._entry(name).load()[1]
         if mask is None:
             raise ApiError(404, f"image {name!r} has no ground-truth mask")
-        return base64.b64decode(png_base64(outline_rgba(mask)))
+        return png_bytes(outline_rgba(mask))
 
     # Computations.
     def predict(self, body) -> dict:
         start = time.perf_counter()
-        req = self.parse(body)
+        req, image, mask, grid, clicked = self._prepare(body)
         model = self.models[req.model]
-        image, mask = req.entry.load()
-        prompt = feedback.prompt_of(req.clicks, req.box)
-        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
-        clicked = feedback.clicked_on_grid(grid, req.clicks)
         gt = np.zeros(image.shape[:2], bool) if mask is None else mask
         with self._locks[req.model]:
             emb = self._embedding(req, image)
             fb = feedback.feedback(
                 model.params,
                 emb,
-                prompt,
+                feedback.prompt_of(req.clicks, req.box),
                 jnp.asarray(clicked),
                 jnp.asarray(gt),
                 jnp.asarray(grid),
@@ -169,13 +165,10 @@ class Service:
 
     def oracle(self, body) -> dict:
         start = time.perf_counter()
-        req = self.parse(body)
+        req, image, mask, grid, clicked = self._prepare(body)
         model = self.models[req.model]
-        image, mask = req.entry.load()
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
-        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
-        clicked = feedback.clicked_on_grid(grid, req.clicks)
         if clicked.all():
             raise ApiError(400, "every grid point has been clicked")
         with self._locks[req.model]:
@@ -201,6 +194,13 @@ class Service:
         }
 
     # Helpers.
+    def _prepare(self, body):
+        """(request, image, mask or None, grid int [G, 2], clicked grid points bool [G])."""
+        req = self.parse(body)
+        image, mask = req.entry.load()
+        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
+        return req, image, mask, grid, feedback.clicked_on_grid(grid, req.clicks)
+
     def _entry(self, name) -> Entry:
         if isinstance(name, str) and ("/" in name or "\\" in name or ".." in name):
             if name not in self.catalog.entries:
