@@ -69,12 +69,10 @@ def eig_rgba(eig_map: np.ndarray, top: float, lut: np.ndarray) -> np.ndarray:
 
 
 def outline_rgba(mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
-    """bool [H, W] → uint8 [H, W, 4]: the mask's boundary pixels opaque, the rest clear."""
-    inner = mask.copy()
-    inner[1:, :] &= mask[:-1, :]
-    inner[:-1, :] &= mask[1:, :]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
+    """bool [H, W] → uint8 [H, W, 4]: the mask's boundary pixels (a 4-neighbour outside
+    the mask or the image) opaque, the rest clear."""
+    p = np.pad(mask, 1)
+    inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     edge = mask & ~inner
     rgba = np.zeros((*mask.shape, 4), np.uint8)
     rgba[edge] = (*colour, 255)

@@ -255,3 +255,25 @@ def test_static_page_needs_nothing_from_the_network():
     for name in ("index.html", "app.js", "style.css"):
         text = open(f"{serve.STATIC}/{name}").read()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
+
+
+def test_outline_is_the_masks_boundary():
+    mask = np.zeros((9, 9), bool)
+    mask[2:7, 3:8] = True
+    edge = api.outline_rgba(mask)[..., 3] > 0
+    expected = mask.copy()
+    expected[3:6, 4:7] = False  # The interior: all 4 neighbours inside.
+    np.testing.assert_array_equal(edge, expected)
+    full = api.outline_rgba(np.ones((4, 4), bool))[..., 3] > 0
+    assert full[0].all() and full[:, 0].all() and not full[1:3, 1:3].any()  # Image border.
+
+
+def test_eig_colours_follow_the_scale():
+    lut = api.colormap_lut()
+    eig_map = np.array([[0.0, 0.25, 0.5, 1.0, 2.0]])
+    rgba = api.eig_rgba(eig_map, 1.0, lut)
+    np.testing.assert_array_equal(rgba[0, 0], [*lut[0], 0])  # Zero: clear.
+    np.testing.assert_array_equal(rgba[0, 3, :3], lut[255])  # The top of the scale.
+    np.testing.assert_array_equal(rgba[0, 4], rgba[0, 3])  # Above it: clipped.
+    assert (np.diff(rgba[0, :4, 3].astype(int)) > 0).all()  # More EIG, more opaque.
+    assert not api.eig_rgba(np.zeros((2, 2)), 0.0, lut)[..., 3].any()  # An all-zero map.
