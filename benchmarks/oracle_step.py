@@ -125,7 +125,6 @@ def run_eigjax(case: str, precision: str, chunk: int) -> dict:
     emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
     params = jax.device_put(decoder_params(model.params, precision))
     args = (params, emb, jnp.asarray(gt)[None], protocol._stack([start.state]), jnp.asarray(1))
-    args += (jnp.asarray(grid),)
     kw = {"network": Sam(config, precision), "capacity": 2, "settings": settings}
     chunk = protocol.oracle_chunk(settings, args, kw)  # 0: from the device.
     kw["settings"] = settings = protocol.Settings(precision=precision, oracle_chunk=chunk)

@@ -92,29 +92,20 @@ def step_functions(model, gt, emb, settings):
     network = protocol.Sam(model.config, settings.precision)
     params = jax.device_put(protocol.decoder_params(model.params, settings.precision))
     batch = Embedding(features=emb.features[None], original_size=emb.original_size)
-    gt_b, state, key, click = (
-        jnp.asarray(gt)[None],
-        protocol._stack([start.state]),
-        jnp.stack([jax.random.key(0)]),
-        jnp.array([start.click], jnp.int32),
+    gt_b = jnp.asarray(gt)[None]
+    start_b = protocol.Start(
+        state=protocol._stack([start.state]),
+        key=jnp.stack([jax.random.key(0)]),
+        click=jnp.array([start.click], jnp.int32),
     )
-    state, a, key, trace = protocol.COMPILED(
-        protocol._begin_batch,
-        params,
-        batch,
-        gt_b,
-        state,
-        key,
-        click,
-        network=network,
-        settings=settings,
+    progress = protocol.COMPILED(
+        protocol._begin_batch, params, batch, gt_b, start_b, network=network, settings=settings
     )
-    grid = jnp.asarray(grid)
     s = jnp.asarray(1)
-    oracle_args = (params, batch, gt_b, state, s, grid)
+    oracle_args = (params, batch, gt_b, progress.state, s)
     oracle_kw = {"network": network, "capacity": 2, "settings": settings}
     chosen = protocol.COMPILED(protocol._oracle_clicks, *oracle_args, **oracle_kw)
-    advance_args = (params, batch, gt_b, grid, state, a, key, trace, s, chosen, jnp.ones(1, bool))
+    advance_args = (params, batch, gt_b, progress, s, chosen)
     advance_kw = {"network": network, "settings": settings}
     return {
         "oracle": (protocol._oracle_clicks, oracle_args, oracle_kw),

@@ -50,7 +50,6 @@ def measure(grid: int, size: int, placed: int) -> dict:
         jnp.asarray(gt)[None],
         protocol._stack([state]),
         jnp.asarray(placed),
-        jnp.asarray(points),
     )
     kw = {"network": model.network, "capacity": placed + 1, "settings": settings}
     kw["settings"] = protocol.Settings(

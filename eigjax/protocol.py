@@ -232,6 +232,29 @@ class Trace:
         )
 
 
+@flax.struct.dataclass
+class Start:
+    """A batch's starts on the device [B, ...]: the click state after the start, PRNG keys,
+    the start's click (x, y, label) int [B, 3] (NO_CLICK x 3 for a box), and for the
+    `random` policy one uniform per click slot float [B, C] (else None)."""
+
+    state: ClickState
+    key: jax.Array
+    click: jax.Array
+    uniforms: jax.Array | None = None
+
+
+@flax.struct.dataclass
+class Progress:
+    """One image's loop carry: its click state, the latest assessment, its PRNG key and
+    its trace so far."""
+
+    state: ClickState
+    assessment: assess_lib.Assessment
+    key: jax.Array
+    trace: Trace
+
+
 @dataclasses.dataclass(frozen=True)
 class _Image:
     """What the loop reads of one image (host): its mask and its start."""
@@ -264,11 +287,20 @@ def _unclicked_max(values, clicked):
     return jnp.max(jnp.where(clicked, -jnp.inf, values))
 
 
-def _advance(network, params, emb, gt, grid, state, a, key, trace, s, click, moved, settings):
-    """Step s of one image: the click (x, y, label) where `moved`, its assessment, the
-    trace entry. Returns (state, assessment, key, trace); a step that did not move keeps
-    the previous state and assessment (the next steps see no change)."""
+def _grid(gt, settings) -> jax.Array:
+    """int [G, 2]: the candidate grid of images of `gt`'s size [..., H, W]; its shape is
+    static, so under `jit` it is a constant."""
+    return jnp.asarray(click_rules.grid_points(gt.shape[-2], gt.shape[-1], settings.grid))
+
+
+def _advance(network, params, emb, gt, progress: Progress, s, click, settings) -> Progress:
+    """Step s of one image: the click (x, y, label), its assessment, the trace entry. A
+    click of NO_CLICK (no error pixel left) keeps the previous state and assessment (the
+    next steps see no change)."""
+    state, a, key, trace = progress.state, progress.assessment, progress.key, progress.trace
+    grid = _grid(gt, settings)
     x, y, label = click[0], click[1], click[2]
+    moved = label != NO_CLICK
     grid_eig = a.eig_map[grid[:, 1], grid[:, 0]]
     max_eig = _unclicked_max(grid_eig, state.clicked)
     moved_state = state.add(s, jnp.stack([x, y]), label, grid)
@@ -281,11 +313,12 @@ def _advance(network, params, emb, gt, grid, state, a, key, trace, s, click, mov
     eig_at_click = jnp.where(moved, a.eig_map[y, x], jnp.nan)
     click = jnp.where(moved, jnp.stack([x, y, label]), NO_CLICK)
     trace = trace.write(s, click, new, max_eig, eig_at_click, a.eig_map)
-    return state, new, key, trace
+    return Progress(state, new, key, trace)
 
 
-def _begin(network, params, emb, gt, state, key, click, capacity, settings):
+def _begin(network, params, emb, gt, state, key, click, settings) -> Progress:
     """Step 0 of one image: the start's assessment and trace entry."""
+    capacity = state.prompt.points.shape[0]
     key, sub = jax.random.split(key)
     a = assess_lib.assess(network, params, emb, state.prompt, gt, sub, settings)
     if settings.feed_mask:
@@ -293,55 +326,49 @@ def _begin(network, params, emb, gt, state, key, click, capacity, settings):
     trace = Trace.empty(capacity, emb.original_size, settings)
     nan_map = jnp.full(emb.original_size, jnp.nan)
     trace = trace.write(0, click, a, jnp.nan, jnp.nan, nan_map)
-    return state, a, key, trace
+    return Progress(state, a, key, trace)
 
 
-def _grid_sequence(
-    network, params, emb, gt, state, key, click, uniforms, grid, steps, policy, settings
-):
-    """A whole `eig` / `random` sequence of one image, on the device.
+def _grid_sequence(network, params, emb, gt, start: Start, steps, policy, settings) -> Trace:
+    """A whole `eig` / `random` sequence of one image from its `start` (unbatched), on the
+    device. For `random`, step s clicks free grid point floor(u_s · #free) (`uniforms`)."""
+    grid = _grid(gt, settings)
+    progress = _begin(network, params, emb, gt, start.state, start.key, start.click, settings)
 
-    uniforms float [C]: for `random`, step s clicks free grid point floor(u_s · #free).
-    """
-    capacity = state.prompt.points.shape[0]
-    state, a, key, trace = _begin(network, params, emb, gt, state, key, click, capacity, settings)
-
-    def body(s, carry):
-        state, a, key, trace = carry
+    def body(s, progress):
+        state, a = progress.state, progress.assessment
         if policy == "eig":
             scores = a.eig_map[grid[:, 1], grid[:, 0]]
         else:  # A uniformly random free grid point.
             n_free = jnp.sum(~state.clicked)
-            rank = jnp.minimum(jnp.floor(uniforms[s] * n_free).astype(jnp.int32), n_free - 1)
+            u = start.uniforms[s]
+            rank = jnp.minimum(jnp.floor(u * n_free).astype(jnp.int32), n_free - 1)
             free = jnp.nonzero(~state.clicked, size=grid.shape[0], fill_value=0)[0]
             scores = jnp.arange(grid.shape[0]) == free[rank]
         i = jnp.argmax(jnp.where(state.clicked, -jnp.inf, scores))
         x, y = grid[i, 0], grid[i, 1]
         click = jnp.stack([x, y, gt[y, x].astype(jnp.int32)])
-        return _advance(
-            network, params, emb, gt, grid, state, a, key, trace, s, click, True, settings
-        )
+        return _advance(network, params, emb, gt, progress, s, click, settings)
 
-    return jax.lax.fori_loop(1, steps, body, (state, a, key, trace))[3]
+    return jax.lax.fori_loop(1, steps, body, progress).trace
 
 
 @functools.partial(jax.jit, static_argnames=("network", "policy", "settings"))
-def _grid_sequences(
-    params, emb, gt, state, key, click, uniforms, grid, steps, *, network, policy, settings
-):
-    """`_grid_sequence` over a batch of images [B, ...] in lockstep."""
+def _grid_sequences(params, emb, gt, start: Start, steps, *, network, policy, settings):
+    """`_grid_sequence` over a batch of images [B, ...] in lockstep: their traces."""
 
-    def one(features, g, st, k, c, u):
+    def one(features, g, st):
         e = Embedding(features=features, original_size=emb.original_size)
-        return _grid_sequence(network, params, e, g, st, k, c, u, grid, steps, policy, settings)
+        return _grid_sequence(network, params, e, g, st, steps, policy, settings)
 
-    return jax.vmap(one)(emb.features, gt, state, key, click, uniforms)
+    return jax.vmap(one)(emb.features, gt, start)
 
 
-def _oracle_click(network, params, emb, gt, state, s, grid, capacity, settings):
+def _oracle_click(network, params, emb, gt, state, s, capacity, settings):
     """The Oracle's click for step s of one image: every unclicked grid point tried in slot
     s, the best Dice taken. Only the first `capacity` (s + 1) click slots are carried: the
     later ones are empty, and each would cost a masked token per candidate."""
+    grid = _grid(gt, settings)
     prompt = state.prompt.truncated(capacity)
     scores = assess_lib.oracle_dice(
         network, params, emb, prompt, gt, s, grid, settings.oracle_chunk, settings.mask_rule
@@ -380,40 +407,40 @@ def oracle_chunk(settings: Settings, args, kw) -> int:
 
     per_candidate = temp_bytes(2) - temp_bytes(1)
     free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    candidates = int(args[-1].shape[0])  # The grid.
-    return chunk_for_memory(free, per_candidate, candidates)
+    return chunk_for_memory(free, per_candidate, settings.grid**2)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "capacity", "settings"))
-def _oracle_clicks(params, emb, gt, state, s, grid, *, network, capacity, settings):
+def _oracle_clicks(params, emb, gt, state, s, *, network, capacity, settings):
     """`_oracle_click` over a batch of images [B, ...]: int [B, 3]."""
 
     def one(features, g, st):
         e = Embedding(features=features, original_size=emb.original_size)
-        return _oracle_click(network, params, e, g, st, s, grid, capacity, settings)
+        return _oracle_click(network, params, e, g, st, s, capacity, settings)
 
     return jax.vmap(one)(emb.features, gt, state)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "settings"))
-def _begin_batch(params, emb, gt, state, key, click, *, network, settings):
-    def one(features, g, st, k, c):
-        e = Embedding(features=features, original_size=emb.original_size)
-        capacity = st.prompt.points.shape[0]
-        return _begin(network, params, e, g, st, k, c, capacity, settings)
+def _begin_batch(params, emb, gt, start: Start, *, network, settings) -> Progress:
+    """`_begin` over a batch of images [B, ...]."""
 
-    return jax.vmap(one)(emb.features, gt, state, key, click)
+    def one(features, g, st):
+        e = Embedding(features=features, original_size=emb.original_size)
+        return _begin(network, params, e, g, st.state, st.key, st.click, settings)
+
+    return jax.vmap(one)(emb.features, gt, start)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "settings"))
-def _advance_batch(
-    params, emb, gt, grid, state, a, key, trace, s, click, moved, *, network, settings
-):
-    def one(features, g, st, aa, k, t, c, m):
-        e = Embedding(features=features, original_size=emb.original_size)
-        return _advance(network, params, e, g, grid, st, aa, k, t, s, c, m, settings)
+def _advance_batch(params, emb, gt, progress: Progress, s, click, *, network, settings):
+    """`_advance` over a batch of images [B, ...]; `click` int [B, 3]."""
 
-    return jax.vmap(one)(emb.features, gt, state, a, key, trace, click, moved)
+    def one(features, g, p, c):
+        e = Embedding(features=features, original_size=emb.original_size)
+        return _advance(network, params, e, g, p, s, c, settings)
+
+    return jax.vmap(one)(emb.features, gt, progress, click)
 
 
 def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
@@ -559,7 +586,7 @@ def run_batch(
     jax.block_until_ready((embeddings, params, [st.state for st in starts]))
     clock, compiling = time.perf_counter(), COMPILED.seconds
     run_loop = _run_on_device if policy in DEVICE_POLICIES else _run_stepwise
-    trace = run_loop(network, params, embeddings, starts, keys, grid, steps, policy, settings, mesh)
+    trace = run_loop(network, params, embeddings, starts, keys, steps, policy, settings, mesh)
     elapsed = time.perf_counter() - clock - (COMPILED.seconds - compiling)
     seconds = elapsed / (n * steps)
     return [_record(policy, trace, i, steps, starts[i].box, seconds) for i in range(n)]
@@ -589,32 +616,18 @@ def _check_inputs(images, masks, policy, steps, settings) -> list[np.ndarray]:
     return gts
 
 
-def _run_on_device(
-    network, params, emb, starts, keys, grid, steps, policy, settings, mesh
-) -> Trace:
+def _run_on_device(network, params, emb, starts, keys, steps, policy, settings, mesh) -> Trace:
     capacity = starts[0].state.prompt.points.shape[0]
     # The random policy's draws, one uniform per step, from each image's generator.
     uniforms = np.stack([st.rng.random(capacity, np.float32) for st in starts])
-    gt, state, key, click, uniforms = _put(
-        (
-            np.stack([st.gt for st in starts]),
-            _stack([st.state for st in starts]),
-            keys,
-            np.array([st.click for st in starts], np.int32),
-            uniforms,
-        ),
-        mesh,
-    )
+    start = _device_start(starts, keys).replace(uniforms=uniforms)
+    gt, start = _put((np.stack([st.gt for st in starts]), start), mesh)
     trace = COMPILED(
         _grid_sequences,
         params,
         emb,
         gt,
-        state,
-        key,
-        click,
-        uniforms,
-        jnp.asarray(grid),
+        start,
         jnp.asarray(steps),
         network=network,
         policy=policy,
@@ -623,23 +636,18 @@ def _run_on_device(
     return jax.device_get(trace)
 
 
-def _run_stepwise(network, params, emb, starts, keys, grid, steps, policy, settings, mesh):
+def _device_start(starts: list[_Image], keys) -> Start:
+    """The batch's `Start` (host arrays, no uniforms)."""
+    clicks = np.array([st.click for st in starts], np.int32)
+    return Start(state=_stack([st.state for st in starts]), key=keys, click=clicks)
+
+
+def _run_stepwise(network, params, emb, starts, keys, steps, policy, settings, mesh):
     """A jitted step per click: the Oracle's choice on the device (its own compile per
     step: s + 1 click slots), the RITM / SAM-Med2D clickers' on the host."""
     gts = np.stack([st.gt for st in starts])
-    gt, state, key, click = _put(
-        (
-            gts,
-            _stack([st.state for st in starts]),
-            keys,
-            np.array([st.click for st in starts], np.int32),
-        ),
-        mesh,
-    )
-    grid_dev = jnp.asarray(grid)
-    state, a, key, trace = COMPILED(
-        _begin_batch, params, emb, gt, state, key, click, network=network, settings=settings
-    )
+    gt, start = _put((gts, _device_start(starts, keys)), mesh)
+    progress = COMPILED(_begin_batch, params, emb, gt, start, network=network, settings=settings)
     clicked = np.zeros(gts.shape, bool)  # Every pixel clicked so far, on or off the grid.
     for st, c in zip(starts, clicked, strict=True):
         if st.click[2] != NO_CLICK:
@@ -647,38 +655,31 @@ def _run_stepwise(network, params, emb, starts, keys, grid, steps, policy, setti
     oracle_settings = settings  # Its chunk chosen once a run, at the first Oracle step.
     for s in range(1, steps):
         if policy == "oracle":
-            args = (params, emb, gt, state, jnp.asarray(s), grid_dev)
+            args = (params, emb, gt, progress.state, jnp.asarray(s))
             kw = {"network": network, "capacity": s + 1}
             if not oracle_settings.oracle_chunk:
                 chunk = oracle_chunk(settings, args, {**kw, "settings": settings})
                 oracle_settings = dataclasses.replace(settings, oracle_chunk=chunk)
             chosen = COMPILED(_oracle_clicks, *args, **kw, settings=oracle_settings)
-            moved = np.ones(len(starts), bool)
         else:
-            chosen, moved = _host_clicks(policy, a, starts, clicked)
-            chosen = _put(chosen, mesh)
-        state, a, key, trace = COMPILED(
+            chosen = _put(_host_clicks(policy, progress.assessment, starts, clicked), mesh)
+        progress = COMPILED(
             _advance_batch,
             params,
             emb,
             gt,
-            grid_dev,
-            state,
-            a,
-            key,
-            trace,
+            progress,
             jnp.asarray(s),
             chosen,
-            _put(moved, mesh),
             network=network,
             settings=settings,
         )
-    return jax.device_get(trace)
+    return jax.device_get(progress.trace)
 
 
-def _host_clicks(policy, a, starts, clicked) -> tuple[jax.Array, np.ndarray]:
-    """The RITM / SAM-Med2D clicks int [B, 3] and which images have one (bool [B]); marks
-    them in `clicked` (bool [B, H, W], every pixel clicked so far)."""
+def _host_clicks(policy, a, starts, clicked) -> np.ndarray:
+    """The RITM / SAM-Med2D clicks int [B, 3], NO_CLICK x 3 where an image has no error
+    pixel left; marks them in `clicked` (bool [B, H, W], every pixel clicked so far)."""
     preds = np.asarray(a.pred)
     picks = []
     for i, st in enumerate(starts):
@@ -688,10 +689,8 @@ def _host_clicks(policy, a, starts, clicked) -> tuple[jax.Array, np.ndarray]:
             pick = click_rules.random_error(preds[i], st.gt, st.rng, clicked[i])
         if pick is not None:
             clicked[i, pick[1], pick[0]] = True
-        picks.append(pick)
-    moved = np.array([p is not None for p in picks])
-    chosen = np.array([p if p is not None else (0, 0, 0) for p in picks], np.int32)
-    return chosen, moved
+        picks.append(pick if pick is not None else (NO_CLICK,) * 3)
+    return np.array(picks, np.int32)
 
 
 def _record(policy, trace: Trace, i: int, steps: int, box, seconds: float) -> Record:
