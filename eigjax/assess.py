@@ -6,6 +6,7 @@ Pure and traceable, for one image (unbatched); the protocol `vmap`s them over im
                of token 0 and of the mean-θ mask), and the EIG map of the next click
   oracle_dice  Dice of the proposed mask after each candidate click, the candidates
                `vmap`ped in chunks (bounded memory)
+  oracle_choice  the unclicked candidate of best Dice (`best_unclicked` of `oracle_dice`)
 """
 
 from typing import Literal
@@ -118,3 +119,29 @@ def oracle_dice(
             return metrics.dice_iou(full > 0, gt)[0]
 
     return jax.lax.map(one, (candidates, labels), batch_size=chunk)
+
+
+def best_unclicked(scores: jax.Array, clicked: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(index, value) of the best score [G] among the points not `clicked` (bool [G]); the
+    value is -inf when every point is clicked."""
+    masked = jnp.where(clicked, -jnp.inf, scores)
+    best = jnp.argmax(masked)
+    return best, masked[best]
+
+
+def oracle_choice(
+    network: Sam,
+    params: dict,
+    embedding: Embedding,
+    prompt: Prompt,
+    gt: jax.Array,
+    slot,
+    candidates: jax.Array,
+    clicked: jax.Array,
+    chunk: int,
+    mask_rule: MaskRule,
+) -> tuple[jax.Array, jax.Array]:
+    """(index, Dice) of the Oracle's click: the candidate [G, 2] not `clicked` (bool [G])
+    whose click in `slot` gives the proposed mask of best Dice (`oracle_dice`)."""
+    dice = oracle_dice(network, params, embedding, prompt, gt, slot, candidates, chunk, mask_rule)
+    return best_unclicked(dice, clicked)

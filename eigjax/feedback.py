@@ -17,7 +17,6 @@ import functools
 
 import flax.struct
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from eigjax import assess as assess_lib
@@ -84,14 +83,13 @@ def feedback(
     points of `grid` int [G, 2]; `gt` bool [H, W] scores the mask (all False when none is
     known). `settings` (a `protocol.Settings`): mask rule, EIG heads and estimator."""
     a = assess_lib.assess(network, params, embedding, prompt, gt, jax.random.key(0), settings)
-    on_grid = jnp.where(clicked, -jnp.inf, a.eig_map[grid[:, 1], grid[:, 0]])
-    best = jnp.argmax(on_grid)
+    best, eig_max = assess_lib.best_unclicked(a.eig_map[grid[:, 1], grid[:, 0]], clicked)
     return Feedback(
         mask=a.pred,
         token=a.token,
         predicted_iou=a.predicted_iou,
         eig_map=a.eig_map,
-        eig_max=on_grid[best],
+        eig_max=eig_max,
         suggestion=best,
         dice=a.dice,
         iou=a.iou,
@@ -116,7 +114,6 @@ def oracle_click(
     `settings.oracle_chunk` candidates at a time (≥ 1). Pass a prompt of slot + 1 slots
     (`Prompt.truncated`): every empty slot costs a masked token in each candidate."""
     chunk, rule = settings.oracle_chunk, settings.mask_rule
-    scores = assess_lib.oracle_dice(network, params, embedding, prompt, gt, slot, grid, chunk, rule)
-    scores = jnp.where(clicked, -jnp.inf, scores)
-    best = jnp.argmax(scores)
-    return best, scores[best]
+    return assess_lib.oracle_choice(
+        network, params, embedding, prompt, gt, slot, grid, clicked, chunk, rule
+    )

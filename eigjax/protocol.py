@@ -283,10 +283,6 @@ def _start(gt, grid, capacity, mask_size, settings, seed) -> _Image:
     return _Image(gt, state, click, box, rng)
 
 
-def _unclicked_max(values, clicked):
-    return jnp.max(jnp.where(clicked, -jnp.inf, values))
-
-
 def _grid(gt, settings) -> jax.Array:
     """int [G, 2]: the candidate grid of images of `gt`'s size [..., H, W]; its shape is
     static, so under `jit` it is a constant."""
@@ -302,7 +298,7 @@ def _advance(network, params, emb, gt, progress: Progress, s, click, settings) -
     x, y, label = click[0], click[1], click[2]
     moved = label != NO_CLICK
     grid_eig = a.eig_map[grid[:, 1], grid[:, 0]]
-    max_eig = _unclicked_max(grid_eig, state.clicked)
+    max_eig = assess_lib.best_unclicked(grid_eig, state.clicked)[1]
     moved_state = state.add(s, jnp.stack([x, y]), label, grid)
     key, sub = jax.random.split(key)
     b = assess_lib.assess(network, params, emb, moved_state.prompt, gt, sub, settings)
@@ -345,7 +341,7 @@ def _grid_sequence(network, params, emb, gt, start: Start, steps, policy, settin
             rank = jnp.minimum(jnp.floor(u * n_free).astype(jnp.int32), n_free - 1)
             free = jnp.nonzero(~state.clicked, size=grid.shape[0], fill_value=0)[0]
             scores = jnp.arange(grid.shape[0]) == free[rank]
-        i = jnp.argmax(jnp.where(state.clicked, -jnp.inf, scores))
+        i = assess_lib.best_unclicked(scores, state.clicked)[0]
         x, y = grid[i, 0], grid[i, 1]
         click = jnp.stack([x, y, gt[y, x].astype(jnp.int32)])
         return _advance(network, params, emb, gt, progress, s, click, settings)
@@ -370,10 +366,10 @@ def _oracle_click(network, params, emb, gt, state, s, capacity, settings):
     later ones are empty, and each would cost a masked token per candidate."""
     grid = _grid(gt, settings)
     prompt = state.prompt.truncated(capacity)
-    scores = assess_lib.oracle_dice(
-        network, params, emb, prompt, gt, s, grid, settings.oracle_chunk, settings.mask_rule
+    chunk, rule = settings.oracle_chunk, settings.mask_rule
+    i, _ = assess_lib.oracle_choice(
+        network, params, emb, prompt, gt, s, grid, state.clicked, chunk, rule
     )
-    i = jnp.argmax(jnp.where(state.clicked, -jnp.inf, scores))
     x, y = grid[i, 0], grid[i, 1]
     return jnp.stack([x, y, gt[y, x].astype(jnp.int32)])
 

@@ -18,10 +18,13 @@ def case():
     return image, demo_mask("s0114_111.png", "heart_ventricle_left")
 
 
-def _feedback(model, emb, user_clicks, box, gt):
+def _feedback(model, emb, user_clicks, box, gt, taken=None):
+    """feedback.feedback, grid points under a click or at index `taken` clicked."""
     s = protocol.Settings(grid=GRID)
     grid = clicks.grid_points(*gt.shape, s.grid)
     clicked = feedback.clicked_on_grid(grid, user_clicks)
+    if taken is not None:
+        clicked[taken] = True
     fb = feedback.feedback(
         model.params,
         emb,
@@ -53,6 +56,10 @@ def test_feedback_is_the_models_prediction_and_its_eig(tiny_model, case):
     assert clicked.sum() == 1 and clicked[5]
     on_grid = np.where(clicked, -np.inf, np.asarray(fb.eig_map)[grid[:, 1], grid[:, 0]])
     assert int(fb.suggestion) == int(np.argmax(on_grid)) and fb.eig_max == on_grid.max()
+    # A taken grid point is never suggested: with the suggestion taken, the next best.
+    again, _, _ = _feedback(tiny_model, emb, user, box, gt, taken=int(fb.suggestion))
+    on_grid[int(fb.suggestion)] = -np.inf
+    assert int(again.suggestion) == int(np.argmax(on_grid)) != int(fb.suggestion)
     pred = np.asarray(fb.mask)
     np.testing.assert_allclose(fb.dice, 2 * (pred & gt).sum() / (pred.sum() + gt.sum()), atol=1e-6)
     np.testing.assert_allclose(fb.iou, (pred & gt).sum() / (pred | gt).sum(), atol=1e-6)
@@ -64,19 +71,28 @@ def test_oracle_click_is_the_protocols_oracle(tiny_model, case):
     rec = protocol.run(tiny_model, image, gt, "oracle", 2, 0, s)
     grid = clicks.grid_points(*gt.shape, GRID)
     user = rec.clicks[:1].astype(np.float64)
-    best, dice = feedback.oracle_click(
-        tiny_model.params,
-        tiny_model.embed(image),
-        feedback.prompt_of(user, None).truncated(2),
-        1,
-        jnp.asarray(feedback.clicked_on_grid(grid, user)),
-        jnp.asarray(gt),
-        jnp.asarray(grid),
-        network=tiny_model.network,
-        settings=s,
-    )
+    emb = tiny_model.embed(image)
+
+    def oracle(clicked):
+        return feedback.oracle_click(
+            tiny_model.params,
+            emb,
+            feedback.prompt_of(user, None).truncated(2),
+            1,
+            jnp.asarray(clicked),
+            jnp.asarray(gt),
+            jnp.asarray(grid),
+            network=tiny_model.network,
+            settings=s,
+        )
+
+    clicked = feedback.clicked_on_grid(grid, user)
+    best, dice = oracle(clicked)
     assert grid[int(best)].tolist() == rec.clicks[1, :2].tolist()
     np.testing.assert_allclose(dice, rec.dice[1], atol=2 / gt.sum())
+    clicked[int(best)] = True  # Taken: the Oracle moves to its next best.
+    second, second_dice = oracle(clicked)
+    assert int(second) != int(best) and second_dice <= dice
 
 
 @settings(max_examples=30, deadline=None)
