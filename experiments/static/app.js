@@ -26,6 +26,16 @@ function box() {
   const boxes = state.actions.filter((a) => a.box);
   return boxes.length ? boxes[boxes.length - 1].box : null;
 }
+// The request body of /api/predict and /api/oracle: the whole prompt, every time.
+function promptBody() {
+  return {
+    image: state.entry.name,
+    model: $("model").value,
+    clicks: clicks(),
+    box: box(),
+    mask_rule: $("mask-rule").value,
+  };
+}
 function setStatus(text, error = false) {
   $("status").textContent = text;
   $("status").className = error ? "error" : "muted";
@@ -212,13 +222,7 @@ async function update() {
   setStatus("predicting…");
   const started = performance.now();
   try {
-    const result = await api("/api/predict", {
-      image: state.entry.name,
-      model: $("model").value,
-      clicks: clicks(),
-      box: box(),
-      mask_rule: $("mask-rule").value,
-    });
+    const result = await api("/api/predict", promptBody());
     const [mask, eig] = await Promise.all([
       maskLayer(result.mask), loadImage("data:image/png;base64," + result.eig),
     ]);
@@ -270,10 +274,7 @@ async function runOracle() {
   document.body.dataset.state = "busy";
   setStatus("the Oracle tries every unclicked grid point…");
   try {
-    const result = await api("/api/oracle", {
-      image: state.entry.name, model: $("model").value, clicks: clicks(), box: box(),
-      mask_rule: $("mask-rule").value,
-    });
+    const result = await api("/api/oracle", promptBody());
     if (seq !== state.seq) return;
     state.oracle = result;
     const [x, y, label] = result.click;
