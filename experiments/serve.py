@@ -67,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path.startswith("/static/"):
                 self._file(url.path.removeprefix("/static/"))
             elif url.path == "/api/images":
-                self._json({"images": self.service.images()})
+                self._json(self.service.images())  # A bare list, as the API promises.
             elif url.path == "/api/config":
                 self._json(self.service.config())
             elif url.path == "/api/image":
@@ -108,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
             data = f.read()
         self._send(HTTPStatus.OK, CONTENT_TYPES[os.path.splitext(name)[1]], data)
 
-    def _json(self, data: dict, status=HTTPStatus.OK) -> None:
+    def _json(self, data: dict | list, status=HTTPStatus.OK) -> None:
         self._send(status, "application/json", json.dumps(data).encode())
 
     def _send(self, status, content_type: str, data: bytes) -> None:

@@ -373,7 +373,7 @@ async function init() {
       bar.fillStyle = "rgb(" + r + "," + g + "," + b + ")";
       bar.fillRect(i, 0, 1, 12);
     });
-    state.images = (await api("/api/images")).images;
+    state.images = await api("/api/images");
     state.images.forEach((e) => $("image").add(new Option(e.name + (e.has_mask ? "" : " (no mask)"), e.name)));
     await selectImage();
   } catch (e) {

@@ -70,8 +70,8 @@ def png(b64: str) -> np.ndarray:
 
 def test_images_lists_the_served_set(url):
     status, body = call(url, "/api/images")
-    assert status == 200 and len(body["images"]) == 10
-    assert body["images"][0] == {
+    assert status == 200 and len(body) == 10
+    assert body[0] == {
         "name": "dsb2018_nuclei_nucleus_0_000",
         "width": 256,
         "height": 256,
@@ -205,7 +205,7 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
     catalog = Catalog.from_folder(str(tmp_path))
     base, server = start(api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID)))
     try:
-        assert call(base, "/api/images")[1]["images"] == [
+        assert call(base, "/api/images")[1] == [
             {"name": "brain.png", "width": 256, "height": 256, "has_mask": False}
         ]
         status, r = call(base, "/api/predict", {"image": "brain.png", "clicks": [[128, 128, 1]]})
@@ -226,7 +226,7 @@ def test_the_command_starts_and_serves(tmp_path, brain):
         line = proc.stdout.readline()
         assert line.startswith("eigjax serve: http://127.0.0.1:"), proc.stderr.read()
         base = line.split()[2].rstrip("/")
-        assert call(base, "/api/images")[1]["images"][0]["name"] == "slice.png"
+        assert call(base, "/api/images")[1][0]["name"] == "slice.png"
     finally:
         proc.terminate()
         proc.wait(30)
