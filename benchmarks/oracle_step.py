@@ -9,7 +9,7 @@ tried as the second click, the Dice of each candidate's proposed mask (best pred
 of tokens 1-3) at the original resolution, the best one chosen. Variants, each in its own
 process (its peak RSS is its own):
 
-  eigjax          this tree: `protocol._oracle_clicks` as the protocol calls it
+  eigjax          this tree: `protocol.oracle_batch` as the protocol's runner calls it
                   (`--precisions` adds the other arithmetics)
   eigjax@REV      the same step in the tree of git revision `--baseline` (default: main
                   before this work), through its own `protocol.oracle_dice`
@@ -33,12 +33,9 @@ import time
 
 import numpy as np
 
+from benchmarks import cases
+
 GRID = 30
-DEMO = os.environ.get(
-    "EIGJAX_DEMO_DATA",
-    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sam-med2d-demo"),
-)
-DEMO = os.path.join(DEMO, "data_demo")
 BASELINE = "cd87e97"  # main before the Oracle work (issue 9)
 
 
@@ -47,29 +44,21 @@ def _peak_rss_gib() -> float:
 
 
 def case_arrays(case: str):
-    """(model name, image uint8 or None, gt bool [S, S], first click (x, y), embedding seed)."""
+    """(model name, image uint8 or None, gt bool [S, S], first click (x, y))."""
     from eigjax import clicks
-    from eigjax.data import read_image, read_mask
 
     name, size = case.split(":")
     size = int(size)
     if name == "litemedsam":
-        image = read_image(os.path.join(DEMO, "images", "amos_0004_75.png"))  # 512², real CT
-        gt = read_mask(os.path.join(DEMO, "masks", "amos_0004_75_liver_000.png"))
-        step = image.shape[0] // size
-        image, gt = image[::step, ::step], gt[::step, ::step]
+        image, gt = cases.ct_case(size)
     else:
-        image = None
-        yy, xx = np.mgrid[:size, :size]
-        gt = (yy - 0.49 * size) ** 2 / (0.3 * size) ** 2 + (xx - 0.47 * size) ** 2 / (
-            0.2 * size
-        ) ** 2 < 1
+        image, gt = None, cases.ellipse(size)
     return name, image, gt, clicks.first_click(gt)
 
 
 def _weights(name: str):
     """Official torch modules (prompt encoder, decoder) and their state dict as numpy."""
-    from tests import official
+    from references import official
 
     if name == "litemedsam":
         net, _ = official.lite_medsam()
@@ -110,31 +99,22 @@ def _case_model(case: str):
 
 
 def run_eigjax(case: str, precision: str, chunk: int) -> dict:
-    import jax
     import jax.numpy as jnp
 
-    from eigjax import clicks, protocol
+    from eigjax import protocol
     from eigjax.models import Embedding
-    from eigjax.models.sam import Sam, decoder_params
 
     name, gt, first, features, model = _case_model(case)
-    config = model.config
     settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
-    grid = clicks.grid_points(*gt.shape, GRID)
-    start = protocol._start(gt, grid, protocol.click_capacity(20), 256, settings, 0)
-    emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
-    params = jax.device_put(decoder_params(model.params, precision))
-    args = (params, emb, jnp.asarray(gt)[None], protocol._stack([start.state]), jnp.asarray(1))
-    kw = {"network": Sam(config, precision), "capacity": 2, "settings": settings}
-    chunk = protocol.oracle_chunk(settings, args, kw)  # 0: from the device.
-    kw["settings"] = settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
+    problems, start = cases.oracle_inputs(model, gt, features, settings)
     t = time.perf_counter()
-    step = protocol.COMPILED.get(protocol._oracle_clicks, *args, **kw)
+    step, args, settings = cases.oracle_step(problems, start.state, 1, settings)
     compile_s = time.perf_counter() - t
+    chunk = settings.oracle_chunk
     times = []
     for _ in range(2):
         t = time.perf_counter()
-        click = np.asarray(step(*args))[0]
+        click = np.asarray(step(*args).click)[0]
         times.append(time.perf_counter() - t)
     # The chosen candidate's Dice, predicted again on its own.
     emb1 = Embedding(features=jnp.asarray(features), original_size=gt.shape)
@@ -213,7 +193,7 @@ def run_torch(case: str, batch: int, limit: int | None) -> dict:
 
     from eigjax import clicks
     from eigjax.models import configs, transforms
-    from tests import official
+    from references import official
 
     name, image, gt, first = case_arrays(case)
     net, _ = _weights(name)

@@ -4,8 +4,8 @@
   python -m benchmarks.profile_oracle --cases=litemedsam:512
 
 One Oracle step is what the protocol runs at step 1 (a centre click placed): the Oracle's
-900 candidates (`protocol._oracle_clicks`, 2 click slots) and the assessment of the chosen
-click (`protocol._advance_batch`: decode, post-processing, Dice, the EIG map). Each runs
+900 candidates (`protocol.oracle_batch`, 2 click slots) and the assessment of the chosen
+click (`protocol.advance_batch`: decode, post-processing, Dice, the EIG map). Each runs
 once to compile, then once under `jax.profiler.trace`; every XLA op of the trace is
 attributed to a stage by the `jax.named_scope` / Flax module path in its HLO metadata:
 
@@ -32,13 +32,11 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from eigjax import clicks, protocol
-from eigjax.data import read_image, read_mask
-from eigjax.models import Embedding, Model, configs
+from benchmarks import cases
+from eigjax import protocol
+from eigjax.models import Model, configs
 from eigjax.models.sam import abstract_params
-from tests.helpers import DEMO_DIR
 
 STAGES = (
     ("two-way transformer", "mask_decoder/transformer"),
@@ -53,18 +51,14 @@ STAGES = (
 
 
 def case_inputs(model_name: str, size: int):
-    """(model, image uint8 [S, S, 3] or None, gt bool [S, S], embedding)."""
+    """(model, gt bool [S, S], embedding features [h, w, C]): LiteMedSAM's real weights on
+    the real CT case, or seeded random weights and features on the synthetic one."""
     if model_name == "litemedsam":
         from eigjax import models
 
         model = models.load("litemedsam")
-        root = os.path.join(DEMO_DIR, "data_demo")
-        image = read_image(os.path.join(root, "images", "amos_0004_75.png"))  # 512 x 512
-        gt = read_mask(os.path.join(root, "masks", "amos_0004_75_liver_000.png"))
-        if size != image.shape[0]:
-            step = image.shape[0] // size
-            image, gt = image[::step, ::step], gt[::step, ::step]
-        return model, image, gt, model.embed(image)
+        image, gt = cases.ct_case(size)
+        return model, gt, model.embed(image).features
     config = configs.get_config(model_name)
     leaves, tree = jax.tree_util.tree_flatten(abstract_params(config))
     keys = jax.random.split(jax.random.key(0), len(leaves))
@@ -72,44 +66,21 @@ def case_inputs(model_name: str, size: int):
         tree,
         [0.05 * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)],
     )
-    model = Model(config, params)
-    yy, xx = np.mgrid[:size, :size]
-    gt = (yy - 0.49 * size) ** 2 / (0.3 * size) ** 2 + (xx - 0.47 * size) ** 2 / (
-        0.2 * size
-    ) ** 2 < 1
-    emb = Embedding(
-        features=jax.random.normal(jax.random.key(1), (config.embedding_size,) * 2 + (256,)),
-        original_size=(size, size),
-    )
-    return model, None, gt, emb
+    features = jax.random.normal(jax.random.key(1), (config.embedding_size,) * 2 + (256,))
+    return Model(config, params), cases.ellipse(size), features
 
 
-def step_functions(model, gt, emb, settings):
-    """The Oracle's choice and the assessment after it, as the protocol calls them at step 1,
-    each a zero-argument callable returning device arrays."""
-    grid = clicks.grid_points(*gt.shape, settings.grid)
-    start = protocol._start(gt, grid, protocol.click_capacity(20), 256, settings, 0)
-    network = protocol.Sam(model.config, settings.precision)
-    params = jax.device_put(protocol.decoder_params(model.params, settings.precision))
-    batch = Embedding(features=emb.features[None], original_size=emb.original_size)
-    gt_b = jnp.asarray(gt)[None]
-    start_b = protocol.Start(
-        state=protocol._stack([start.state]),
-        key=jnp.stack([jax.random.key(0)]),
-        click=jnp.array([start.click], jnp.int32),
-    )
-    progress = protocol.COMPILED(
-        protocol._begin_batch, params, batch, gt_b, start_b, network=network, settings=settings
-    )
-    s = jnp.asarray(1)
-    oracle_args = (params, batch, gt_b, progress.state, s)
-    oracle_kw = {"network": network, "capacity": 2, "settings": settings}
-    chosen = protocol.COMPILED(protocol._oracle_clicks, *oracle_args, **oracle_kw)
-    advance_args = (params, batch, gt_b, progress, s, chosen)
-    advance_kw = {"network": network, "settings": settings}
+def step_functions(model, gt, features, settings):
+    """The Oracle's search and the assessment after it, as the protocol's runner calls them
+    at step 1: {name: (jitted function, arguments, static arguments)}."""
+    problems, start = cases.oracle_inputs(model, gt, features, settings)
+    progress = protocol.COMPILED(protocol.begin_batch, problems, start, settings=settings)
+    step, oracle_args, settings = cases.oracle_step(problems, progress.state, 1, settings)
+    chosen = step(*oracle_args).click
+    advance_args = (problems, progress, jnp.asarray(1), chosen)
     return {
-        "oracle": (protocol._oracle_clicks, oracle_args, oracle_kw),
-        "assess": (protocol._advance_batch, advance_args, advance_kw),
+        "oracle": (protocol.oracle_batch, oracle_args, {"capacity": 2, "settings": settings}),
+        "assess": (protocol.advance_batch, advance_args, {"settings": settings}),
     }
 
 
@@ -171,8 +142,8 @@ def main():
     rows = {}
     for case in args.cases.split(","):
         name, size = case.split(":")
-        model, _, gt, emb = case_inputs(name, int(size))
-        rows[case] = profile(step_functions(model, gt, emb, settings), args.ops)
+        model, gt, features = case_inputs(name, int(size))
+        rows[case] = profile(step_functions(model, gt, features, settings), args.ops)
     print(
         f"device {jax.devices()[0]}, {os.cpu_count()} CPUs; jax {jax.__version__}; "
         f"precision {args.precision}; tool: jax.profiler trace, ops by HLO op_name"

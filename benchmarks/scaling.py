@@ -24,38 +24,20 @@ POINTS += [(30, 512, k) for k in (10, 19)]
 
 def measure(grid: int, size: int, placed: int) -> dict:
     import jax
-    import jax.numpy as jnp
     from PIL import Image
 
-    from benchmarks.oracle_step import case_arrays
-    from eigjax import clicks, models, protocol
-    from eigjax.models import Embedding
+    from benchmarks import cases
+    from eigjax import models, protocol
 
-    _, image, gt, _ = case_arrays("litemedsam:512")
+    image, gt = cases.ct_case(512)
     if size != 512:
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
         gt = np.asarray(Image.fromarray(gt).resize((size, size), Image.NEAREST))
     model = models.load("litemedsam")
     settings = protocol.Settings(grid=grid)
-    points = clicks.grid_points(size, size, grid)
-    start = protocol._start(gt, points, protocol.click_capacity(20), 256, settings, 0)
-    state = start.state
-    for k in range(1, placed):  # Further clicks already placed: grid points, labelled.
-        x, y = points[k * 7 % len(points)]
-        state = state.add(k, (x, y), int(gt[y, x]), jnp.asarray(points))
-    emb = model.embed(image)
-    args = (
-        jax.device_put(model.params),
-        Embedding(features=emb.features[None], original_size=emb.original_size),
-        jnp.asarray(gt)[None],
-        protocol._stack([state]),
-        jnp.asarray(placed),
-    )
-    kw = {"network": model.network, "capacity": placed + 1, "settings": settings}
-    kw["settings"] = protocol.Settings(
-        grid=grid, oracle_chunk=protocol.oracle_chunk(settings, args, kw)
-    )
-    step = protocol.COMPILED.get(protocol._oracle_clicks, *args, **kw)
+    features = model.embed(image).features
+    problems, start = cases.oracle_inputs(model, gt, features, settings, placed)
+    step, args, _ = cases.oracle_step(problems, start.state, placed, settings)
     times = []
     for _ in range(2):
         clock = time.perf_counter()

@@ -17,9 +17,8 @@ import urllib.request
 
 import numpy as np
 
-from benchmarks.oracle_step import DEMO
+from benchmarks import cases
 from eigjax import clicks, models, protocol
-from eigjax.data import read_image, read_mask
 from experiments import api, serve
 from experiments.catalog import Catalog, Entry
 
@@ -60,8 +59,7 @@ def measure(base: str, name: str, gt: np.ndarray) -> dict:
 def main():
     model = models.load("litemedsam")
     settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
-    ct = read_image(os.path.join(DEMO, "images", "amos_0004_75.png"))
-    ct_gt = read_mask(os.path.join(DEMO, "masks", "amos_0004_75_liver_000.png"))
+    ct, ct_gt = cases.ct_case(512)
     brain = next(iter(Catalog.from_dataset("bundled", labels=("brain",)).entries.values()))
     liver = Entry("amos_0004_75_liver", 512, 512, True, "ct", lambda: (ct, ct_gt))
     service = api.Service({"litemedsam": model}, Catalog([brain, liver]), settings)

@@ -1,15 +1,15 @@
 """What one prompt set is worth: the proposed mask, its Dice and IoU, and the EIG map.
 
-Pure and traceable, for one image (unbatched); the protocol `vmap`s them over images.
+Pure and traceable, for one image (unbatched); the protocol `vmap`s them over problems.
 
-  assess       the model's prediction for a prompt: Dice/IoU of the proposed mask (and
-               of token 0 and of the mean-θ mask), and the EIG map of the next click
-  oracle_dice  Dice of the proposed mask after each candidate click, the candidates
-               `vmap`ped in chunks (bounded memory)
-  oracle_choice  the unclicked candidate of best Dice (`best_unclicked` of `oracle_dice`)
+  Problem         what stays fixed while an image is clicked: the network, its params, the
+                  image's embedding and the ground truth (a pytree; `vmap` maps over it)
+  assess          the model's prediction for a prompt: Dice/IoU of the proposed mask (and
+                  of token 0 and of the mean-θ mask), and the EIG map of the next click
+  oracle_dice     Dice of the proposed mask after each candidate click, the candidates
+                  `vmap`ped in chunks (bounded memory)
+  best_unclicked  the best score among points not yet clicked (ties: the first index)
 """
-
-from typing import Literal
 
 import flax.struct
 import jax
@@ -21,7 +21,21 @@ from eigjax.models.model import Embedding, decode_original, upsample_to_original
 from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
 
-MaskRule = Literal["best_iou", "token0"]
+
+@flax.struct.dataclass
+class Problem:
+    """One image to click on: the network (static), its params, the image's embedding and
+    its ground truth bool [H, W]. Batched problems share the params and stack the rest
+    [B, ...]: `jax.vmap(f, in_axes=(problems.batch_axes(), ...))`."""
+
+    network: Sam = flax.struct.field(pytree_node=False)
+    params: dict
+    embedding: Embedding
+    gt: jax.Array
+
+    def batch_axes(self) -> "Problem":
+        """`vmap`'s in_axes for a batch of problems: params shared, the rest on axis 0."""
+        return self.replace(params=None, embedding=self.embedding.replace(features=0), gt=0)
 
 
 @flax.struct.dataclass
@@ -39,36 +53,31 @@ class Assessment:
     eig_map: jax.Array  # float [H, W]: EIG of observing each pixel next (nats)
 
 
-def proposed_token(iou: jax.Array, mask_rule: MaskRule) -> jax.Array:
-    """The token whose mask is proposed: token 0, or the multimask token (1-3) with the
-    best predicted IoU [M]."""
+def proposed_token(iou: jax.Array, mask_rule: str) -> jax.Array:
+    """The token whose mask is proposed: token 0 ("token0"), or the multimask token with
+    the best predicted IoU [M] ("best_iou"; ties: the lowest token)."""
     if mask_rule == "token0":
         return jnp.zeros((), jnp.int32)
-    return 1 + jnp.argmax(iou[1:4])
+    return 1 + jnp.argmax(iou[1:])
 
 
-def head_indexes(heads: Literal["multimask", "all"]) -> tuple[int, ...]:
-    """The mask tokens whose probabilities form the EIG prior: 1-3, or all four."""
-    return (1, 2, 3) if heads == "multimask" else (0, 1, 2, 3)
+def head_indexes(heads: str, num_mask_tokens: int) -> tuple[int, ...]:
+    """The mask tokens whose probabilities form the EIG prior: the multimask tokens
+    (1 … M-1), or all M."""
+    return tuple(range(1 if heads == "multimask" else 0, num_mask_tokens))
 
 
-def assess(
-    network: Sam,
-    params: dict,
-    embedding: Embedding,
-    prompt: Prompt,
-    gt: jax.Array,
-    key: jax.Array,
-    settings,
-) -> Assessment:
-    """The prediction for `prompt` (original pixels) scored against `gt` bool [H, W].
+def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assessment:
+    """The prediction for `prompt` (original pixels) scored against `problem.gt`.
 
     `settings` (a `protocol.Settings`) gives the mask rule, the EIG heads and estimator;
     `key` seeds the NMC estimator.
     """
-    low_res, predicted_iou = decode_original(network, params, embedding, prompt)
-    logits = upsample_to_original(low_res, embedding.original_size, network.config)  # [4, H, W]
-    probs = jax.nn.sigmoid(logits[jnp.array(head_indexes(settings.heads))])
+    network, emb, gt = problem.network, problem.embedding, problem.gt
+    low_res, predicted_iou = decode_original(network, problem.params, emb, prompt)
+    logits = upsample_to_original(low_res, emb.original_size, network.config)  # [M, H, W]
+    heads = head_indexes(settings.heads, network.config.num_mask_tokens)
+    probs = jax.nn.sigmoid(logits[jnp.array(heads)])
     token = proposed_token(predicted_iou, settings.mask_rule)
     pred = logits[token] > 0
     with jax.named_scope("eig"):
@@ -92,29 +101,22 @@ def assess(
 
 
 def oracle_dice(
-    network: Sam,
-    params: dict,
-    embedding: Embedding,
-    prompt: Prompt,
-    gt: jax.Array,
-    slot,
-    candidates: jax.Array,
-    chunk: int,
-    mask_rule: MaskRule,
+    problem: Problem, prompt: Prompt, slot, candidates: jax.Array, chunk: int, mask_rule: str
 ) -> jax.Array:
     """Dice [G] of the proposed mask after adding each candidate click [G, 2] (x, y) in
-    `slot`, labelled by `gt`.
+    `slot`, labelled by the ground truth.
 
     The candidates run `chunk` at a time under `vmap` with the embedding shared (not
     copied), so memory is O(chunk · H · W) whatever G.
     """
+    network, emb, gt = problem.network, problem.embedding, problem.gt
     labels = gt[candidates[:, 1], candidates[:, 0]].astype(jnp.int32)
 
     def one(args):
         xy, label = args
-        low_res, iou = decode_original(network, params, embedding, prompt.add(slot, xy, label))
+        low_res, iou = decode_original(network, problem.params, emb, prompt.add(slot, xy, label))
         token = proposed_token(iou, mask_rule)
-        full = upsample_to_original(low_res[token], embedding.original_size, network.config)
+        full = upsample_to_original(low_res[token], emb.original_size, network.config)
         with jax.named_scope("dice"):
             return metrics.dice_iou(full > 0, gt)[0]
 
@@ -122,26 +124,9 @@ def oracle_dice(
 
 
 def best_unclicked(scores: jax.Array, clicked: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(index, value) of the best score [G] among the points not `clicked` (bool [G]); the
-    value is -inf when every point is clicked."""
+    """(index, value) of the best score [G] among the points not `clicked` (bool [G]); ties
+    go to the first index (row-major on the grid). The value is -inf when every point is
+    clicked."""
     masked = jnp.where(clicked, -jnp.inf, scores)
     best = jnp.argmax(masked)
     return best, masked[best]
-
-
-def oracle_choice(
-    network: Sam,
-    params: dict,
-    embedding: Embedding,
-    prompt: Prompt,
-    gt: jax.Array,
-    slot,
-    candidates: jax.Array,
-    clicked: jax.Array,
-    chunk: int,
-    mask_rule: MaskRule,
-) -> tuple[jax.Array, jax.Array]:
-    """(index, Dice) of the Oracle's click: the candidate [G, 2] not `clicked` (bool [G])
-    whose click in `slot` gives the proposed mask of best Dice (`oracle_dice`)."""
-    dice = oracle_dice(network, params, embedding, prompt, gt, slot, candidates, chunk, mask_rule)
-    return best_unclicked(dice, clicked)

@@ -102,9 +102,3 @@ def random_error(
     i = int(rng.integers(ys.size))
     return int(xs[i]), int(ys[i]), int(gt[ys[i], xs[i]])
 
-
-def argmax_unclicked(scores: np.ndarray, clicked: np.ndarray) -> int:
-    """Index of the best score [G] among grid points not yet clicked (bool [G])."""
-    if clicked.all():
-        raise ValueError("every grid point has been clicked")
-    return int(np.argmax(np.where(clicked, -np.inf, scores)))

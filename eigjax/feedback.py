@@ -1,16 +1,17 @@
 """What an annotator is shown after each prompt: the proposed mask, every token's predicted
 IoU, the EIG map and the click it suggests next, and, where a ground truth is known, Dice,
-IoU and the Oracle's next click. Pure and jitted, for one image; `experiments/serve.py`
-puts them on a web page.
+IoU and the Oracle's next click. Pure and jitted, for one image; `experiments/api.py`
+serves them to the web page.
 
   prompt_of      user clicks [N, 3] (x, y, label) and a box → a validated `Prompt` with
                  room for N + 1 clicks, in slots of CAPACITY_STEP (few compiles; empty
                  slots are masked tokens, cheap for one prediction)
   feedback       the `Feedback` of a prompt: mask, IoUs, EIG map, suggested grid click
-  oracle_click   the unclicked grid point whose click gives the best Dice (Oracle policy)
+  oracle_click   the protocol's Oracle step from the user's prompt (`protocol.oracle_click`)
 
-The suggestion is the protocol's EIG-guided click (Chung & Moyer, Eq. 5): the unclicked
-grid point of maximal EIG. A grid point counts as clicked when a click lies on its pixel.
+The suggestion is the EIG-guided policy's click (`protocol.policies`, Chung & Moyer,
+Eq. 5): the unclicked grid point of maximal EIG. A grid point counts as clicked when a
+click lies on its pixel.
 """
 
 import functools
@@ -20,9 +21,9 @@ import jax
 import numpy as np
 
 from eigjax import assess as assess_lib
-from eigjax.models.model import Embedding
+from eigjax import protocol
+from eigjax.assess import Problem
 from eigjax.models.prompt import Prompt
-from eigjax.models.sam import Sam
 
 CAPACITY_STEP = 16  # Click slots come in multiples of this: one compile per 16 clicks.
 
@@ -67,53 +68,27 @@ def clicked_on_grid(grid: np.ndarray, clicks: np.ndarray) -> np.ndarray:
     return (grid[:, None, :] == xy[None, :, :]).all(-1).any(1)
 
 
-@functools.partial(jax.jit, static_argnames=("network", "settings"))
-def feedback(
-    params: dict,
-    embedding: Embedding,
-    prompt: Prompt,
-    clicked: jax.Array,
-    gt: jax.Array,
-    grid: jax.Array,
-    *,
-    network: Sam,
-    settings,
-) -> Feedback:
+@functools.partial(jax.jit, static_argnames=("settings",))
+def feedback(problem: Problem, prompt: Prompt, clicked: jax.Array, *, settings) -> Feedback:
     """The `Feedback` of `prompt` (original pixels); `clicked` bool [G] marks the taken
-    points of `grid` int [G, 2]; `gt` bool [H, W] scores the mask (all False when none is
-    known). `settings` (a `protocol.Settings`): mask rule, EIG heads and estimator."""
-    a = assess_lib.assess(network, params, embedding, prompt, gt, jax.random.key(0), settings)
-    best, eig_max = assess_lib.best_unclicked(a.eig_map[grid[:, 1], grid[:, 0]], clicked)
+    points of the settings' grid; `problem.gt` bool [H, W] scores the mask (all False when
+    none is known). `settings` (a `protocol.Settings`): grid, mask rule, EIG heads and
+    estimator."""
+    a = assess_lib.assess(problem, prompt, jax.random.key(0), settings)
+    grid = protocol.grid_points(problem.gt, settings)
+    best = protocol.policies.EIG_GUIDED.choose(a, clicked, grid, None)
     return Feedback(
         mask=a.pred,
         token=a.token,
         predicted_iou=a.predicted_iou,
         eig_map=a.eig_map,
-        eig_max=eig_max,
+        eig_max=a.eig_map[grid[best, 1], grid[best, 0]],
         suggestion=best,
         dice=a.dice,
         iou=a.iou,
     )
 
 
-@functools.partial(jax.jit, static_argnames=("network", "settings"))
-def oracle_click(
-    params: dict,
-    embedding: Embedding,
-    prompt: Prompt,
-    slot: jax.Array,
-    clicked: jax.Array,
-    gt: jax.Array,
-    grid: jax.Array,
-    *,
-    network: Sam,
-    settings,
-) -> tuple[jax.Array, jax.Array]:
-    """(grid index, its Dice): every unclicked grid point tried as click `slot` (a free
-    slot of `prompt`), labelled by `gt`, the best Dice of the proposed mask kept.
-    `settings.oracle_chunk` candidates at a time (≥ 1). Pass a prompt of slot + 1 slots
-    (`Prompt.truncated`): every empty slot costs a masked token in each candidate."""
-    chunk, rule = settings.oracle_chunk, settings.mask_rule
-    return assess_lib.oracle_choice(
-        network, params, embedding, prompt, gt, slot, grid, clicked, chunk, rule
-    )
+# The protocol's Oracle step from a user's prompt: pass `ClickState(prompt truncated to
+# slot + 1 slots, clicked)`, the slot, capacity=slot + 1 and the settings (chunk ≥ 1).
+oracle_click = jax.jit(protocol.oracle_click, static_argnames=("capacity", "settings"))

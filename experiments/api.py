@@ -26,7 +26,9 @@ from PIL import Image
 
 from eigjax import clicks as click_rules
 from eigjax import feedback, protocol
+from eigjax.assess import Problem
 from eigjax.models.model import Embedding, Model
+from eigjax.models.sam import Sam, decoder_params
 from experiments.catalog import Catalog, Entry
 
 MAX_CLICKS = 100
@@ -99,6 +101,12 @@ class Service:
         self._locks = {name: threading.Lock() for name in models}
         self._embeddings: collections.OrderedDict = collections.OrderedDict()
         self._cache_lock = threading.Lock()
+        self._oracle_chunk = 0  # Chosen at the first Oracle request (protocol.oracle_chunk).
+        precision = settings.precision
+        self._decoders = {  # Network and params as `settings.precision` computes.
+            name: (Sam(m.config, precision), decoder_params(m.params, precision))
+            for name, m in models.items()
+        }
 
     # Reads.
     def images(self) -> list[dict]:
@@ -126,20 +134,11 @@ class Service:
     def predict(self, body) -> dict:
         start = time.perf_counter()
         req, image, mask, grid, clicked = self._prepare(body)
-        model = self.models[req.model]
         gt = np.zeros(image.shape[:2], bool) if mask is None else mask
         with self._locks[req.model]:
-            emb = self._embedding(req, image)
-            fb = feedback.feedback(
-                model.params,
-                emb,
-                feedback.prompt_of(req.clicks, req.box),
-                jnp.asarray(clicked),
-                jnp.asarray(gt),
-                jnp.asarray(grid),
-                network=model.network,
-                settings=req.settings,
-            )
+            problem = self._problem(req, image, gt)
+            prompt = feedback.prompt_of(req.clicks, req.box)
+            fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=req.settings)
             fb = jax.device_get(fb)
         eig_map = np.asarray(fb.eig_map, np.float32)
         top = float(eig_map.max())
@@ -164,34 +163,39 @@ class Service:
     def oracle(self, body) -> dict:
         start = time.perf_counter()
         req, image, mask, grid, clicked = self._prepare(body)
-        model = self.models[req.model]
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():
             raise ApiError(400, "every grid point has been clicked")
         with self._locks[req.model]:
-            emb = self._embedding(req, image)
             n = len(req.clicks)
-            best, dice = feedback.oracle_click(
-                model.params,
-                emb,
-                feedback.prompt_of(req.clicks, req.box).truncated(n + 1),
-                n,
-                jnp.asarray(clicked),
-                jnp.asarray(mask),
-                jnp.asarray(grid),
-                network=model.network,
-                settings=req.settings,
-            )
-        x, y = grid[int(best)].tolist()
+            problem = self._problem(req, image, mask)
+            prompt = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
+            state = protocol.ClickState(prompt, jnp.asarray(clicked))
+            settings = self._oracle_settings(req.settings, problem, state, n)
+            search = feedback.oracle_click(problem, state, n, capacity=n + 1, settings=settings)
         return {
             "model": req.model,
-            "click": [x, y, int(mask[y, x])],
-            "dice": float(dice),
+            "click": np.asarray(search.click).tolist(),
+            "dice": float(search.dice),
             "ms": (time.perf_counter() - start) * 1e3,
         }
 
     # Helpers.
+    def _oracle_settings(self, settings, problem, state, slot) -> protocol.Settings:
+        """`settings` with the Oracle's chunk chosen by the protocol's rule (once)."""
+        if not settings.oracle_chunk:
+            if not self._oracle_chunk:
+
+                def lower(probe):
+                    return feedback.oracle_click.lower(
+                        problem, state, slot, capacity=slot + 1, settings=probe
+                    )
+
+                self._oracle_chunk = protocol.oracle_chunk(settings, lower)
+            settings = dataclasses.replace(settings, oracle_chunk=self._oracle_chunk)
+        return settings
+
     def _prepare(self, body):
         """(request, image, mask or None, grid int [G, 2], clicked grid points bool [G])."""
         req = self.parse(body)
@@ -207,6 +211,12 @@ class Service:
             return self.catalog.get(name)
         except KeyError as e:
             raise ApiError(404, e.args[0]) from None
+
+    def _problem(self, req: Request, image: np.ndarray, gt: np.ndarray) -> Problem:
+        """The request's model, at the served precision, on the image (caller holds the
+        model's lock)."""
+        network, params = self._decoders[req.model]
+        return Problem(network, params, self._embedding(req, image), jnp.asarray(gt))
 
     def _embedding(self, req: Request, image: np.ndarray) -> Embedding:
         """The image's embedding under `req.model`, computed once (caller holds its lock)."""

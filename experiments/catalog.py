@@ -5,6 +5,7 @@ and never treats it as a path.
 """
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
@@ -48,14 +49,22 @@ class Catalog:
         return self.entries[name]
 
     @classmethod
-    def from_dataset(cls, spec: str, num_images: int = 0, **filters) -> "Catalog":
-        """The samples of a study `--dataset` spec (`eigjax.data.spec`), read now."""
+    def from_dataset(
+        cls,
+        spec: str,
+        num_images: int = 0,
+        sub_datasets=(),
+        labels=(),
+        categories=("person",),
+    ) -> "Catalog":
+        """The samples of a study `--dataset` spec (`eigjax.data.spec`), read when shown."""
+        refs = dataset_spec.index(
+            dataset_spec.parse(spec), num_images, 0, sub_datasets, labels, categories
+        )
         entries = []
-        for s in dataset_spec.samples(dataset_spec.parse(spec), num_images, **filters):
-            h, w = s.mask.shape
-            pair = (s.image, s.mask)
-            source = s.meta.get("image", s.id)
-            entries.append(Entry(s.id, w, h, True, source, lambda pair=pair: pair))
+        for ref in refs:
+            w, h = _size(ref.image_path)
+            entries.append(Entry(ref.id, w, h, True, ref.image_path, functools.partial(_pair, ref)))
         return cls(entries)
 
     @classmethod
@@ -68,12 +77,24 @@ class Catalog:
             path = os.path.join(root, name)
             if not name.lower().endswith(folder.IMAGE_EXTENSIONS) or not os.path.isfile(path):
                 continue
-            try:
-                with Image.open(path) as im:
-                    w, h = im.size
-            except OSError as e:
-                raise DataError(f"{path}: unreadable image ({e})") from None
+            w, h = _size(path)
             entries.append(Entry(name, w, h, False, path, lambda p=path: (read_image(p), None)))
         if not entries:
             raise DataError(f"{root}: no image files ({', '.join(folder.IMAGE_EXTENSIONS)})")
         return cls(entries)
+
+
+def _size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: unreadable image ({e})") from None
+
+
+def _pair(ref) -> tuple[np.ndarray, np.ndarray]:
+    sample = ref.read()
+    return sample.image, sample.mask

@@ -1,25 +1,31 @@
-"""Every setting of the EIG-vs-Oracle study, in one frozen config.
+"""Every setting of every script, as frozen configs sharing one base.
 
-`StudyConfig` holds the study's own settings and embeds the protocol's
-(`eigjax.protocol.Settings`) rather than repeating them; `experiments/config_flags.py`
-derives one absl flag per field, and `config.json` is this object serialised.
+`Config` holds what the scripts share (models and their params, the dataset and its
+filters, the protocol's `Settings`, embedded rather than repeated); `StudyConfig` adds the
+study's own settings, `ServeConfig` the web page's. `experiments/config_flags.py` derives
+one absl flag per field of a config class, so a shared field has one name, one default,
+one help text and one check in every script; `config.json` is the config serialised.
 
-A protocol setting that changes results may be given several values (`--start=center,box`):
-the study then runs each combination as its own run, and the report keeps them apart.
+A protocol setting that changes results may be given several values to the study
+(`--start=center,box`): it then runs each combination as its own run, and the report keeps
+them apart. The page takes one value per setting.
 
-Two sets of defaults:
-  DEFAULT   a study on your data: the paper's 30x30 grid, 20 clicks (RITM's NoC cap).
-  DEMO      README command 1 on the bundled samples (`--dataset` left at `bundled`):
-            LiteMedSAM from a centre click and from the ground-truth box, EIG-guided and
-            Oracle on the paper's 30x30 grid, 4 steps (the start and 3 clicks) on 4 of the
-            bundled masks; about 10 minutes on 2 CPU cores. Any flag you give wins.
+Two sets of study defaults:
+  StudyConfig()   a study on your data: the paper's 30x30 grid, 20 clicks (RITM's NoC cap).
+  DEMO            README command 1 on the bundled samples (`--dataset` left at `bundled`):
+                  LiteMedSAM from a centre click and from the ground-truth box, EIG-guided
+                  and Oracle on the paper's 30x30 grid, 4 steps (the start and 3 clicks) on
+                  4 of the bundled masks; about 10 minutes on 2 CPU cores. Any flag you
+                  give wins.
 """
 
 import dataclasses
 import itertools
+from typing import ClassVar
 
 from eigjax import protocol
 from eigjax.models import CONFIGS
+from eigjax.protocol import policies
 
 
 def field(default, help: str, flag: bool = True):
@@ -28,8 +34,18 @@ def field(default, help: str, flag: bool = True):
 
 
 @dataclasses.dataclass(frozen=True)
-class StudyConfig:
-    models: tuple[str, ...] = field(("litemedsam",), "Model names.")
+class Config:
+    """What every script shares: models, their params, the dataset, the protocol."""
+
+    # Protocol settings a script takes as flags (None: all), and whether it sweeps them.
+    setting_flags: ClassVar[tuple[str, ...] | None] = None
+    sweeps: ClassVar[bool] = False
+    # Defaults that replace the class's own when --dataset is left at "bundled".
+    demo: ClassVar[dict] = {}
+    # Pairs of flags that may not both be given.
+    exclusive: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    models: tuple[str, ...] = field(("litemedsam",), "Model names (the first is the default).")
     params: tuple[str, ...] = field(
         (), "Converted params directories, one per model ('' for a bundled model)."
     )
@@ -40,12 +56,54 @@ class StudyConfig:
     labels: tuple[str, ...] = field((), "SA-Med2D label names (e.g. liver,aorta).")
     categories: tuple[str, ...] = field(("person",), "COCO category names.")
     num_images: int = field(0, "Masks to use; 0 = all.")
-    policies: tuple[str, ...] = field(("eig", "oracle"), f"Of {list(protocol.POLICIES)}.")
-    steps: int = field(20, "Steps per image (step 0 is the start): the NoC cap.")
-    seed: int = field(0, "Seed of the random policies, the noisy box and NMC sampling.")
     settings: tuple[protocol.Settings, ...] = field(
         (protocol.Settings(),), "The protocol's settings, one per run.", flag=False
     )
+
+    def check(self) -> None:
+        """Raises ValueError naming the first invalid setting (as its flag)."""
+        unknown = sorted(set(self.models) - set(CONFIGS))
+        if unknown or not self.models:
+            raise ValueError(f"--models: unknown {unknown}; valid: {sorted(CONFIGS)}")
+        if self.params and len(self.params) != len(self.models):
+            raise ValueError(
+                f"--params: {len(self.params)} given for {len(self.models)} models "
+                "(one per --models entry, '' for a bundled model)"
+            )
+        if self.num_images < 0:
+            raise ValueError(f"--num_images must be 0 (all) or more, got {self.num_images}")
+
+    def check_settings(self, steps: int) -> None:
+        for settings in self.settings:
+            try:
+                settings.check(steps)
+            except ValueError as e:
+                raise ValueError(f"--{e}") from None
+
+    @property
+    def model_params(self) -> list[tuple[str, str | None]]:
+        """(model name, params directory or None for a bundled model) per model."""
+        params = self.params or ("",) * len(self.models)
+        return [(m, p or None) for m, p in zip(self.models, params, strict=True)]
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig(Config):
+    """The EIG-vs-Oracle study (`experiments.eig_vs_oracle`)."""
+
+    sweeps: ClassVar[bool] = True
+    demo: ClassVar[dict] = {
+        # README command 1: contrasts a model that reads points badly with the same model
+        # given a fair start, on one mask of each bundled kind (a nucleus, the brain on two
+        # MNI slices, the quokka). Sized for about 10 minutes on 2 CPU cores (README).
+        "steps": 4,
+        "start": ("center", "box"),
+        "labels": ("nucleus_0", "brain", "quokka"),
+    }
+
+    policies: tuple[str, ...] = field(policies.PAPER, f"Of: {policies.help_text()}.")
+    steps: int = field(20, "Steps per image (step 0 is the start): the NoC cap.")
+    seed: int = field(0, "Seed of the random policies, the noisy box and NMC sampling.")
     fig2_images: int = field(1, "Images per run whose EIG maps and masks are kept for Fig. 2.")
     save_masks: bool = field(False, "Keep every step's proposed mask in the records (COCO RLE).")
     batch_per_device: int = field(1, "Images per device in a lockstep batch.")
@@ -59,32 +117,48 @@ class StudyConfig:
     report: bool = field(True, "Write tables and figures at the end.")
 
     def check(self) -> None:
-        """Raises ValueError naming the first invalid setting."""
-        unknown = sorted(set(self.models) - set(CONFIGS))
-        if unknown or not self.models:
-            raise ValueError(f"--models: unknown {unknown}; valid: {sorted(CONFIGS)}")
-        if self.params and len(self.params) != len(self.models):
-            raise ValueError("--params needs one entry per --models entry ('' for bundled)")
-        unknown = sorted(set(self.policies) - set(protocol.POLICIES))
+        super().check()
+        unknown = sorted(set(self.policies) - set(policies.POLICIES))
         if unknown or not self.policies:
-            raise ValueError(f"--policies: unknown {unknown}; valid: {list(protocol.POLICIES)}")
-        if self.num_images < 0:
-            raise ValueError(f"--num_images must be 0 (all) or more, got {self.num_images}")
+            raise ValueError(f"--policies: unknown {unknown}; valid: {list(policies.POLICIES)}")
         if self.batch_per_device < 1:
             raise ValueError(f"--batch_per_device must be at least 1, got {self.batch_per_device}")
         if self.fig2_images < 0:
             raise ValueError(f"--fig2_images must be 0 or more, got {self.fig2_images}")
+        self.check_settings(self.steps)
+        on_grid = sorted(p for p in self.policies if policies.POLICIES[p].on_grid)
         for settings in self.settings:
-            try:
-                settings.check(self.steps)
-            except ValueError as e:
-                raise ValueError(f"--{e}") from None
-            grid_policies = set(self.policies) & set(protocol.GRID_POLICIES)
-            if grid_policies and self.steps - 1 > settings.grid**2:
+            if on_grid and self.steps - 1 > settings.grid**2:
                 raise ValueError(
                     f"--steps={self.steps}: a {settings.grid}x{settings.grid} grid has too few "
-                    f"points for {sorted(grid_policies)}"
+                    f"points for {on_grid}"
                 )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig(Config):
+    """The web page (`experiments.serve`)."""
+
+    setting_flags: ClassVar[tuple[str, ...]] = (
+        "grid",
+        "mask_rule",
+        "heads",
+        "eig",
+        "nmc_outer",
+        "nmc_inner",
+        "precision",
+        "oracle_chunk",
+    )
+
+    exclusive: ClassVar[tuple[tuple[str, str], ...]] = (("images", "dataset"),)
+
+    port: int = field(8080, "Port (0: any free port).")
+    host: str = field("127.0.0.1", "Address to listen on.")
+    images: str = field("", "A folder of images (no masks) to serve instead of --dataset.")
+
+    def check(self) -> None:
+        super().check()
+        self.check_settings(steps=1)
 
 
 def sweep(base: protocol.Settings, values: dict[str, tuple]) -> tuple[protocol.Settings, ...]:
@@ -94,11 +168,3 @@ def sweep(base: protocol.Settings, values: dict[str, tuple]) -> tuple[protocol.S
         dataclasses.replace(base, **dict(zip(names, combo, strict=True)))
         for combo in itertools.product(*(values[n] for n in names))
     )
-
-
-DEFAULT = StudyConfig()
-
-# README command 1: contrasts a model that reads points badly with the same model given a
-# fair start, on one mask of each bundled kind (a nucleus, the brain on two MNI slices,
-# the quokka). Sized for about 10 minutes on 2 CPU cores (measured in README).
-DEMO = {"steps": 4, "start": ("center", "box"), "labels": ("nucleus_0", "brain", "quokka")}

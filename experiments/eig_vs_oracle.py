@@ -15,9 +15,10 @@ from absl import app, logging
 
 from eigjax.data import DataError
 from experiments import config_flags, study
+from experiments.config import StudyConfig
 from experiments.records import WorkdirBusy
 
-config_flags.define()
+config_flags.define(StudyConfig)
 
 
 def main(argv):
@@ -25,7 +26,7 @@ def main(argv):
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
-        report = study.run_study(config_flags.config())
+        report = study.run_study(config_flags.config(StudyConfig))
     except (ValueError, DataError, WorkdirBusy) as e:  # Records already written are kept.
         sys.exit(f"error: {e}")
     if report:

@@ -18,16 +18,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from eigjax.protocol.policies import EIG_GUIDED, PAPER, POLICIES  # noqa: E402
 from experiments import records  # noqa: E402
 
-POLICY_NAMES = {
-    "eig": "EIG-guided",
-    "oracle": "Oracle",
-    "error_center": "error centre (RITM)",
-    "random_error": "random error (SAM-Med2D)",
-    "random": "random grid",
-}
-COLOURS = {"eig": "C0", "oracle": "C1", "error_center": "C2", "random_error": "C4", "random": "C7"}
+POLICY_NAMES = {name: p.label for name, p in POLICIES.items()}
+PALETTE = ("C0", "C1", "C2", "C4", "C7", "C5", "C6", "C8", "C9")  # "C3" is max EIG's.
+COLOURS = dict(zip(POLICIES, PALETTE, strict=False))
 
 
 def _band(ax, x, values, colour, label, style="-o"):
@@ -61,7 +57,7 @@ def figure1(grouped: dict, path: str) -> None:
                 handles[f"{POLICY_NAMES[policy]} Dice"] = _band(
                     ax, x, dice, COLOURS[policy], f"{POLICY_NAMES[policy]} Dice"
                 )
-            eig_recs = grouped.get((run, group, "eig"))
+            eig_recs = grouped.get((run, group, EIG_GUIDED.name))
             if eig_recs:
                 right = ax.twinx()
                 max_eig = records.per_step(eig_recs, "max_eig")
@@ -130,11 +126,64 @@ def miou_plot(grouped: dict, path: str) -> None:
     plt.close(fig)
 
 
+def _draw_prompt(ax, image, gt, mask, clicks, box) -> None:
+    """One panel's picture: the image, the ground truth's outline (cyan), the proposed mask
+    (yellow), the box of a box start (dashed) and the clicks so far, the last one ringed."""
+    ax.imshow(image, cmap="gray")
+    ax.contour(gt, levels=[0.5], colors="cyan", linewidths=0.8)
+    if mask.any():
+        ax.contour(mask, levels=[0.5], colors="yellow", linewidths=0.8)
+    if not np.isnan(box).any():
+        x0, y0, x1, y1 = box
+        rect = plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", lw=0.8, ls="--")
+        ax.add_patch(rect)
+    for j, (x, y, label) in enumerate(clicks):
+        if label < 0:
+            continue
+        newest = j == len(clicks) - 1
+        ax.plot(
+            x,
+            y,
+            "*",
+            ms=13 if newest else 8,
+            color="lime" if label else "red",
+            mec="white" if newest else "black",
+            mew=1.2 if newest else 0.4,
+        )
+    ax.axis("off")
+
+
+def _figure2_row(fig, axes, data, policy: str) -> None:
+    """One policy's sequence: a panel per step, the EIG map before its click under it (own
+    colour scale per row: models and sequences differ by orders of magnitude)."""
+    maps = data[f"{policy}_maps"].astype(np.float32)
+    steps = maps.shape[0]
+    vmax = max(float(np.nanmax(maps[1:])) if steps > 1 else 0.0, 1e-12)
+    heat = None
+    for s in range(steps):
+        ax = axes[s]
+        clicks = data[f"{policy}_clicks"][: s + 1]
+        _draw_prompt(
+            ax, data["image"], data["gt"], data[f"{policy}_masks"][s], clicks, data[f"{policy}_box"]
+        )
+        if s > 0:  # The EIG map before click s; none before the start.
+            heat = ax.imshow(maps[s], cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
+        max_eig = data[f"{policy}_max_eig"][s]
+        eig_text = "" if np.isnan(max_eig) else f", max EIG {max_eig:.2g}"
+        dice = data[f"{policy}_dice"][s]
+        ax.set_title(f"{POLICY_NAMES[policy]} {s}: Dice {dice:.2f}{eig_text}", fontsize=7)
+    cax = axes[steps]
+    if heat is not None:
+        fig.colorbar(heat, cax=cax).set_label("EIG (nats)", fontsize=7)
+        cax.tick_params(labelsize=6)
+    else:
+        cax.axis("off")
+
+
 def figure2(maps_path: str, run: str, path: str) -> None:
     data = np.load(maps_path)
-    policies = [p for p in ("eig", "oracle") if f"{p}_maps" in data]
+    policies = [p for p in PAPER if f"{p}_maps" in data]
     steps = data[f"{policies[0]}_maps"].shape[0]
-    image, gt = data["image"], data["gt"]
     fig, axes = plt.subplots(
         len(policies),
         steps + 1,
@@ -143,53 +192,7 @@ def figure2(maps_path: str, run: str, path: str) -> None:
         gridspec_kw={"width_ratios": [1] * steps + [0.06]},
     )
     for i, policy in enumerate(policies):
-        maps = data[f"{policy}_maps"].astype(np.float32)
-        clicks, masks = data[f"{policy}_clicks"], data[f"{policy}_masks"]
-        dice, max_eig, box = (
-            data[f"{policy}_dice"],
-            data[f"{policy}_max_eig"],
-            data[f"{policy}_box"],
-        )
-        # One scale per row: models and sequences differ by orders of magnitude.
-        vmax = max(float(np.nanmax(maps[1:])) if steps > 1 else 0.0, 1e-12)
-        heat = None
-        for s in range(steps):
-            ax = axes[i][s]
-            ax.imshow(image, cmap="gray")
-            if s > 0:  # The EIG map before click s; none before the start.
-                heat = ax.imshow(maps[s], cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
-            ax.contour(gt, levels=[0.5], colors="cyan", linewidths=0.8)
-            if masks[s].any():
-                ax.contour(masks[s], levels=[0.5], colors="yellow", linewidths=0.8)
-            if not np.isnan(box).any():
-                x0, y0, x1, y1 = box
-                ax.add_patch(
-                    plt.Rectangle(
-                        (x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", lw=0.8, ls="--"
-                    )
-                )
-            for j, (x, y, label) in enumerate(clicks[: s + 1]):
-                if label < 0:
-                    continue
-                newest = j == s
-                ax.plot(
-                    x,
-                    y,
-                    "*",
-                    ms=13 if newest else 8,
-                    color="lime" if label else "red",
-                    mec="white" if newest else "black",
-                    mew=1.2 if newest else 0.4,
-                )
-            eig_text = "" if np.isnan(max_eig[s]) else f", max EIG {max_eig[s]:.2g}"
-            ax.set_title(f"{POLICY_NAMES[policy]} {s}: Dice {dice[s]:.2f}{eig_text}", fontsize=7)
-            ax.axis("off")
-        cax = axes[i][steps]
-        if heat is not None:
-            fig.colorbar(heat, cax=cax).set_label("EIG (nats)", fontsize=7)
-            cax.tick_params(labelsize=6)
-        else:
-            cax.axis("off")
+        _figure2_row(fig, axes[i], data, policy)
     box_note = ", box (dashed)" if not np.isnan(data[f"{policies[0]}_box"]).any() else ""
     fig.suptitle(
         f"{run}: ground truth (cyan), proposed mask (yellow), clicks (green: "

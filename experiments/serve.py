@@ -18,41 +18,25 @@ import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import jax
-from absl import app, flags, logging
+from absl import app, logging
 
-from eigjax import models, protocol
+from eigjax import models
 from eigjax.data import DataError
-from experiments import api
+from experiments import api, config_flags
 from experiments.catalog import Catalog
+from experiments.config import ServeConfig
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 1 << 20
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
-_PORT = flags.DEFINE_integer("port", 8080, "Port (0: any free port).")
-_HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
-_MODELS = flags.DEFINE_list("models", ["litemedsam"], "Model names (the first is the default).")
-_PARAMS = flags.DEFINE_list(
-    "params", [], "Converted params directories, one per model ('' for a bundled model)."
-)
-_IMAGES = flags.DEFINE_string("images", None, "A folder of images; default the bundled samples.")
-_DATASET = flags.DEFINE_string(
-    "dataset", None, "A dataset with masks, as the study takes it (e.g. folder:ROOT)."
-)
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 50, "With --dataset: the first N masks.")
-_GRID = flags.DEFINE_integer("grid", 30, "Suggested and Oracle clicks: a grid x grid set.")
-_MASK_RULE = flags.DEFINE_enum(
-    "mask_rule", "best_iou", ["best_iou", "token0"], "Default proposed mask (the page can switch)."
-)
-_ORACLE_CHUNK = flags.DEFINE_integer(
-    "oracle_chunk", 0, "Oracle candidates evaluated at once; 0: 4 on a CPU, 64 otherwise."
-)
+config_flags.define(ServeConfig)
 
 
 class Handler(BaseHTTPRequestHandler):
     """Routes: the page's static files, GET /api/{config,images,image,outline},
-    POST /api/{predict,oracle}. Errors are JSON {"error": message} with a 4xx status."""
+    POST /api/{predict,oracle}. Errors are JSON {"error": message}: a 4xx for a client's
+    mistake, 500 when a served image file went missing or bad after start."""
 
     service: api.Service  # Set on the subclass `make_server` builds.
     static_files: dict[str, str]
@@ -132,34 +116,21 @@ def make_server(service: api.Service, host: str, port: int) -> ThreadingHTTPServ
     return server
 
 
-def default_chunk() -> int:
-    return protocol.CPU_CHUNK if jax.devices()[0].platform == "cpu" else 64
-
-
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
-        if _IMAGES.value and _DATASET.value:
-            raise ValueError("give --images or --dataset, not both")
-        if _DATASET.value:
-            catalog = Catalog.from_dataset(_DATASET.value, _NUM_IMAGES.value)
-        elif _IMAGES.value:
-            catalog = Catalog.from_folder(_IMAGES.value)
+        cfg = config_flags.config(ServeConfig)
+        if cfg.images:
+            catalog = Catalog.from_folder(cfg.images)
         else:
-            catalog = Catalog.from_dataset("bundled")
-        params = _PARAMS.value or [""] * len(_MODELS.value)
-        if len(params) != len(_MODELS.value):
-            raise ValueError(f"--params: {len(params)} given for {len(_MODELS.value)} models")
-        settings = protocol.Settings(
-            grid=_GRID.value,
-            mask_rule=_MASK_RULE.value,
-            oracle_chunk=_ORACLE_CHUNK.value or default_chunk(),
-        )
-        settings.check(steps=1)
-        loaded = {m: models.load(m, p or None) for m, p in zip(_MODELS.value, params, strict=True)}
-        server = make_server(api.Service(loaded, catalog, settings), _HOST.value, _PORT.value)
+            catalog = Catalog.from_dataset(
+                cfg.dataset, cfg.num_images, cfg.sub_datasets, cfg.labels, cfg.categories
+            )
+        loaded = {m: models.load(m, p) for m, p in cfg.model_params}
+        service = api.Service(loaded, catalog, cfg.settings[0])
+        server = make_server(service, cfg.host, cfg.port)
     except (ValueError, DataError, models.CheckpointError, OSError) as e:
         sys.exit(f"error: {e}")
     host, port = server.server_address[:2]

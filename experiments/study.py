@@ -23,11 +23,11 @@ from eigjax import models, protocol
 from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
 from eigjax.models import bundled, checkpoint, configs
+from eigjax.protocol import POLICIES
 from experiments import config_flags, records, summarize
 from experiments.config import StudyConfig
 
 RECORD_FORMAT = 2  # Bumped whenever a record's fields change meaning.
-FIG2_POLICIES = ("eig", "oracle")  # The sequences Fig. 2 shows.
 # One Oracle candidate costs its decoder multiply-adds at the device's matmul rate times
 # this at step 1 (2 click slots), and 5 % more per further slot; a single decode (every
 # other policy's step) about 5 candidates. Measured on 2 CPU cores (README, Benchmarks).
@@ -55,7 +55,7 @@ def estimate_seconds(cfg: StudyConfig, images: int, rate: float) -> float:
         for settings in cfg.settings:
             for policy in cfg.policies:
                 per_image = SINGLE_DECODE * candidate * cfg.steps
-                if policy == "oracle":
+                if POLICIES[policy].runs == "step":  # The Oracle's search.
                     slots = [s - 1 for s in range(1, cfg.steps)]
                     per_image += sum(
                         settings.grid**2 * candidate * (1 + PER_SLOT * k) for k in slots
@@ -89,13 +89,14 @@ def run_study(cfg: StudyConfig) -> str | None:
     dataset = dataset_spec.parse(cfg.dataset)
     if cfg.distributed:
         _initialize_distributed(cfg)
+    refs = dataset_spec.index(
+        dataset, cfg.num_images, cfg.seed, cfg.sub_datasets, cfg.labels, cfg.categories
+    )
     store = records.RecordStore(cfg.workdir, jax.process_index())
     try:
         if jax.process_index() == 0:
             _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
-            images = dataset_spec.count(
-                dataset, cfg.num_images, cfg.sub_datasets, cfg.labels, cfg.categories
-            )
+            images = len(refs)
             minutes = estimate_seconds(cfg, images, matmul_rate()) / 60 / jax.process_count()
             print(
                 f"{images} masks × {len(cfg.models)} model(s) × {len(cfg.settings)} setting(s) × "
@@ -105,13 +106,13 @@ def run_study(cfg: StudyConfig) -> str | None:
                 flush=True,
             )
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-        for name, params_dir in zip(cfg.models, cfg.params or ("",) * len(cfg.models), strict=True):
-            model = models.load(name, params_dir or None)
+        for name, params_dir in cfg.model_params:
+            model = models.load(name, params_dir)
             params_dir = params_dir or bundled.converted_params(name)
             for settings in cfg.settings:
                 spec = run_spec(cfg, name, params_dir, dataset, settings)
                 run = store.register_run(spec)
-                _run(cfg, model, run, settings, dataset, store, mesh)
+                _run(cfg, model, run, settings, refs, store, mesh)
     finally:
         store.close()
     if cfg.distributed:  # Every process's records are written before process 0 reports.
@@ -133,20 +134,17 @@ def _initialize_distributed(cfg: StudyConfig) -> None:
     )
 
 
-def _mine(cfg: StudyConfig, dataset):
+def _mine(cfg: StudyConfig, refs):
     """(sample, keeps Fig. 2 maps) for this process's share of the samples, in order."""
-    samples = dataset_spec.samples(
-        dataset, cfg.num_images, cfg.seed, cfg.sub_datasets, cfg.labels, cfg.categories
-    )
     nonempty = 0
-    for i, s in enumerate(samples):
+    for i, s in enumerate(ref.read() for ref in refs):
         fig2 = bool(s.mask.any()) and nonempty < cfg.fig2_images
         nonempty += bool(s.mask.any())
         if i % jax.process_count() == jax.process_index():
             yield s, fig2
 
 
-def _run(cfg, model, run, settings, dataset, store, mesh) -> None:
+def _run(cfg, model, run, settings, refs, store, mesh) -> None:
     """One run: every policy on this process's samples, batched by image size."""
     per_batch = mesh.size * cfg.batch_per_device
     maps_dir = os.path.join(cfg.workdir, "maps", run)
@@ -156,7 +154,7 @@ def _run(cfg, model, run, settings, dataset, store, mesh) -> None:
         return [p for p in cfg.policies if (run, p, s.id) not in store.done]
 
     progress = tqdm(desc=f"{model.config.name} {run}", unit="image")
-    for s, fig2 in _mine(cfg, dataset):
+    for s, fig2 in _mine(cfg, refs):
         if not s.mask.any():
             logging.warning("%s: empty mask, skipped", s.id)
             for p in pending(s):
@@ -190,27 +188,18 @@ def _batch(cfg, model, run, settings, batch, store, mesh, maps_dir=None) -> None
     """Every pending policy on a batch of equal-size samples (all of Fig. 2's with maps)."""
     keep = maps_dir is not None
     settings = dataclasses.replace(settings, keep_maps=keep, keep_masks=keep or cfg.save_masks)
-    policies = [
+    pending = [
         p
         for p in cfg.policies
-        if (keep and p in FIG2_POLICIES) or any((run, p, s.id) not in store.done for s in batch)
+        if (keep and POLICIES[p].paper) or any((run, p, s.id) not in store.done for s in batch)
     ]
-    images = [s.image for s in batch]
-    embeddings = protocol.embed_batch(model, images, mesh)
     seeds = [cfg.seed + zlib.crc32(s.id.encode()) for s in batch]
+    images = protocol.Batch.create(
+        model, [s.image for s in batch], [s.mask for s in batch], seeds, mesh
+    )
     kept = {}
-    for policy in policies:
-        recs = protocol.run_batch(
-            model,
-            images,
-            [s.mask for s in batch],
-            policy,
-            cfg.steps,
-            seeds,
-            settings,
-            mesh,
-            embeddings,
-        )
+    for policy in pending:
+        recs = protocol.run_batch(model, images, policy, cfg.steps, settings)
         for s, seed, rec in zip(batch, seeds, recs, strict=True):
             line = {
                 "run": run,

@@ -4,26 +4,30 @@
 `records/*.jsonl` of the workdir with the settings of each run (`runs/`), and writes to
 `workdir/report/`:
   runs.md                   each run's id and the settings that tell it apart
-  summary.md / .csv         per run, group, policy: images, clicks (the NoC cap), last
-                            Dice and IoU, NoC@85/90/95 on IoU with NoF, Dice AUC,
-                            seconds per click; means with 95 % bootstrap CIs
+  summary.md / .csv         per run, group, policy: images, clicks (the NoC cap), the
+                            summary of each field of `protocol.FIELDS` (last Dice and
+                            IoU, …), NoC@85/90/95 on IoU with NoF, Dice AUC, seconds per
+                            click; means with 95 % bootstrap CIs
   miou.md / .csv            mIoU@k for k in 1, 3, 5, 10, 20 (where run)
-  per_image.csv             one row per record
-  dice_per_step, iou_per_step, max_eig_per_step (.md / .csv)   mean per step
+  per_image.csv             one row per record, the summary's columns
+  <field>_per_step (.md / .csv)   mean per step, for each field with a curve
   fig1.png, miou.png, fig2_<run>_<image>.png   (`figures.py`)
 
 Records are never averaged across runs (settings): every table and figure groups by run.
 """
 
 import csv
+import dataclasses
 import glob
 import os
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
 
 from eigjax import metrics
+from eigjax.protocol import FIELDS
 from experiments import figures, records
 
 NOC = [round(t * 100) for t in metrics.NOC_THRESHOLDS]
@@ -124,100 +128,108 @@ def _write_table(path_stem: str, header: list[str], rows: list[list]) -> None:
         f.write("\n".join(lines) + "\n")
 
 
-def write_tables(recs, runs, labels, out: str) -> None:
-    grouped = groups(recs, labels)
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A per-image number of the summary and `per_image.csv`: its title, its value in one
+    record, and how the summary totals it over images ("ci": mean with 95 % bootstrap CI,
+    "mean", "count": how many are true)."""
+
+    title: str
+    value: Callable[[dict], float]
+    total: str = "ci"
+
+
+def _field_value(name: str, how: str) -> Callable[[dict], float]:
+    def value(r: dict) -> float:
+        steps = np.array([np.nan if v is None else v for v in r[name]], float)
+        if how == "last":
+            return float(steps[-1])
+        with warnings.catch_warnings():  # A sequence with no value at all: NaN.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(np.nanmean(steps))
+
+    return value
+
+
+def columns(cap: str) -> list[Column]:
+    """The summary's columns: each field of `protocol.FIELDS` with a summary, NoC and NoF
+    at each threshold (NoC capped at `cap` clicks), the Dice AUC, seconds per click."""
+    out = [Column(f.title, _field_value(f.name, f.summary)) for f in FIELDS if f.summary]
+    out += [Column(f"NoC@{t}{cap}", lambda r, t=t: r[f"noc{t}"]) for t in NOC]
+    out += [Column(f"NoF@{t}", lambda r, t=t: int(r[f"fail{t}"]), "count") for t in NOC]
+    out += [Column("Dice AUC", lambda r: r["dice_auc"])]
+    out += [Column("s / click", lambda r: r["seconds_per_click"], "mean")]
+    return out
+
+
+def _total(column: Column, recs: list[dict]):
+    values = [column.value(r) for r in recs]
+    if column.total == "count":
+        return int(sum(values))
+    if column.total == "mean":
+        return float(np.mean(values))
+    return mean_ci(values)
+
+
+def _cap(runs: dict, labels: dict) -> tuple[dict[str, int], str]:
+    """{run label: steps}, and the NoC columns' cap note."""
     steps = {labels[rid]: spec["steps"] for rid, spec in runs.items() if rid in labels}
-    cap = (
-        " (≤ clicks)"
-        if len(set(steps.values())) > 1
-        else f", ≤ {next(iter(steps.values()), 0)} clicks"
-    )
-    header = ["run", "group", "policy", "images", "clicks", "last Dice", "last IoU"]
-    header += [f"NoC@{t}{cap}" for t in NOC] + [f"NoF@{t}" for t in NOC]
-    header += ["Dice AUC", "s / click"]
-    summary, miou_rows, per_image = [], [], []
-    ks = [k for k in metrics.MIOU_AT if k <= max(steps.values(), default=0)]
+    if len(set(steps.values())) > 1:
+        return steps, " (≤ clicks)"
+    return steps, f", ≤ {next(iter(steps.values()), 0)} clicks"
+
+
+def write_summary(grouped: dict, steps: dict, cols: list[Column], out: str) -> None:
+    """summary.md / .csv and per_image.csv."""
+    header = ["run", "group", "policy", "images", "clicks", *[c.title for c in cols]]
+    rows, per_image = [], []
     for (label, group, policy), rs in grouped.items():
-        summary.append(
-            [
-                label,
-                group,
-                policy,
-                len(rs),
-                steps[label],
-                mean_ci([r["dice"][-1] for r in rs]),
-                mean_ci([r["iou"][-1] for r in rs]),
-                *[mean_ci([r[f"noc{t}"] for r in rs]) for t in NOC],
-                *[int(sum(r[f"fail{t}"] for r in rs)) for t in NOC],
-                mean_ci([r["dice_auc"] for r in rs]),
-                float(np.mean([r["seconds_per_click"] for r in rs])),
-            ]
-        )
-        iou = records.per_step(rs, "iou")
-        miou_rows.append(
-            [
-                label,
-                group,
-                policy,
-                len(rs),
-                *[float(np.mean(iou[:, k - 1])) if k <= steps[label] else "–" for k in ks],
-            ]
-        )
-        for r in rs:
-            per_image.append(
-                [
-                    label,
-                    r["run"],
-                    group,
-                    policy,
-                    r["image_id"],
-                    r["dice"][-1],
-                    r["iou"][-1],
-                    *[r[f"noc{t}"] for t in NOC],
-                    *[int(r[f"fail{t}"]) for t in NOC],
-                    r["dice_auc"],
-                    r["seconds_per_click"],
-                ]
-            )
-    _write_table(os.path.join(out, "summary"), header, summary)
-    _write_table(
-        os.path.join(out, "miou"),
-        ["run", "group", "policy", "images", *[f"mIoU@{k}" for k in ks]],
-        miou_rows,
-    )
+        rows.append([label, group, policy, len(rs), steps[label], *[_total(c, rs) for c in cols]])
+        per_image += [
+            [label, r["run"], group, policy, r["image_id"], *[c.value(r) for c in cols]] for r in rs
+        ]
+    _write_table(os.path.join(out, "summary"), header, rows)
+    titles = [c.title for c in cols]
     with open(os.path.join(out, "per_image.csv"), "w", newline="") as f:
-        csv.writer(f).writerows(
-            [
-                [
-                    "run",
-                    "run id",
-                    "group",
-                    "policy",
-                    "image",
-                    "last Dice",
-                    "last IoU",
-                    *[f"NoC@{t}" for t in NOC],
-                    *[f"failed@{t}" for t in NOC],
-                    "Dice AUC",
-                    "s / click",
-                ],
-                *per_image,
-            ]
-        )
-    for field in ("dice", "iou", "max_eig"):
+        csv.writer(f).writerows([["run", "run id", "group", "policy", "image", *titles]])
+        csv.writer(f).writerows(per_image)
+
+
+def write_miou(grouped: dict, steps: dict, out: str) -> None:
+    """miou.md / .csv: mIoU@k for k in MIOU_AT up to the longest run."""
+    ks = [k for k in metrics.MIOU_AT if k <= max(steps.values(), default=0)]
+    rows = []
+    for (label, group, policy), rs in grouped.items():
+        iou = records.per_step(rs, "iou")
+        cells = [float(np.mean(iou[:, k - 1])) if k <= steps[label] else "–" for k in ks]
+        rows.append([label, group, policy, len(rs), *cells])
+    header = ["run", "group", "policy", "images", *[f"mIoU@{k}" for k in ks]]
+    _write_table(os.path.join(out, "miou"), header, rows)
+
+
+def write_curves(grouped: dict, out: str) -> None:
+    """<field>_per_step.md / .csv: the mean over images per step, for every field of
+    `protocol.FIELDS` with a curve."""
+    for field in (f for f in FIELDS if f.curve):
         rows, n = [], 0
         for (label, group, policy), rs in grouped.items():
             with warnings.catch_warnings():  # Step 0 has no max EIG: an all-NaN column.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                curve = np.nanmean(records.per_step(rs, field), axis=0)
+                curve = np.nanmean(records.per_step(rs, field.name), axis=0)
             n = max(n, len(curve))
             rows.append([label, group, policy, *[float(v) for v in curve]])
         rows = [r + ["–"] * (n + 3 - len(r)) for r in rows]
-        _write_table(
-            os.path.join(out, f"{field}_per_step"),
-            ["run", "group", "policy", *[f"step {s}" for s in range(n)]],
-            rows,
-        )
+        header = ["run", "group", "policy", *[f"step {s}" for s in range(n)]]
+        _write_table(os.path.join(out, f"{field.name}_per_step"), header, rows)
+
+
+def write_tables(recs, runs, labels, out: str) -> None:
+    """Every table of the report (module docstring)."""
+    grouped = groups(recs, labels)
+    steps, cap = _cap(runs, labels)
+    write_summary(grouped, steps, columns(cap), out)
+    write_miou(grouped, steps, out)
+    write_curves(grouped, out)
     skipped = [r for r in recs if "skipped" in r and r["run"] in labels]
     if skipped:
         _write_table(

@@ -12,7 +12,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 @pytest.fixture(scope="session")
 def tiny_official():
-    from tests import official
+    from references import official
 
     return official.build_official(TINY, seed=0)
 
@@ -22,7 +22,7 @@ def tiny_model(tiny_official):
     """TINY with the official random weights, through the real key map."""
     from eigjax.models import Model
     from eigjax.models.sam import abstract_params
-    from tests import official
+    from references import official
     from weights_convert import keymap, sam
 
     sd = official.state_dict_numpy(tiny_official)
@@ -32,7 +32,7 @@ def tiny_model(tiny_official):
 
 @pytest.fixture(scope="session")
 def vit_b_official():
-    from tests import official
+    from references import official
 
     return official.build_official(configs.get_config("sam_vit_b"), seed=1)
 

@@ -10,11 +10,7 @@ import pytest
 
 from eigjax.data import read_image, read_mask
 from eigjax.models import configs
-
-SHARED_DATA = os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "sam-med2d-demo"
-)
-DEMO_DIR = os.environ.get("EIGJAX_DEMO_DATA", SHARED_DATA)
+from references import DEMO_DIR
 
 # A reduced-size SAM for fast parity tests: 256 px input (16x16 embedding, 64x64 logits),
 # 3 blocks (windowed, global, windowed; window 7 pads 16 → 21), narrower ViT. The decoder
@@ -61,3 +57,16 @@ def run_module(module: str, *args: str, env: dict | None = None) -> subprocess.C
 def run_converter(*args: str) -> subprocess.CompletedProcess:
     """`python -m weights_convert ARGS`."""
     return run_module("weights_convert", *args)
+
+
+def max_relative_error(actual, reference) -> float:
+    """max |a - r| / max(1, |r|): the parity measure, float32 rounding is ~1e-6."""
+    actual, reference = np.asarray(actual, np.float64), np.asarray(reference, np.float64)
+    assert actual.shape == reference.shape, (actual.shape, reference.shape)
+    return float(np.max(np.abs(actual - reference) / np.maximum(1.0, np.abs(reference))))
+
+
+def assert_parity(actual, reference, what: str, tol: float = 1e-4) -> None:
+    err = max_relative_error(actual, reference)
+    print(f"parity {what}: max relative error {err:.2e}")
+    assert err <= tol, f"{what}: max relative error {err:.2e} > {tol:.0e}"

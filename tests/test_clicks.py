@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from scipy import ndimage
 
-from eigjax import clicks
+from eigjax import assess, clicks
 
 
 def test_grid_points_are_cell_centres():
@@ -53,11 +53,14 @@ def test_random_error_lies_in_the_error_region_with_the_gt_label():
     assert clicks.random_error(gt, gt, rng) is None
 
 
-def test_unclicked_choice_skips_clicked_points():
+def test_unclicked_choice_skips_clicked_points_and_breaks_ties_by_index():
     clicked = np.array([True, False, True, False])
-    assert clicks.argmax_unclicked(np.array([9.0, 1.0, 8.0, 2.0]), clicked) == 3
-    with pytest.raises(ValueError):
-        clicks.argmax_unclicked(np.zeros(2), np.ones(2, bool))
+    best, value = assess.best_unclicked(np.array([9.0, 1.0, 8.0, 2.0]), clicked)
+    assert int(best) == 3 and float(value) == 2.0
+    best, _ = assess.best_unclicked(np.array([5.0, 2.0, 5.0, 5.0]), clicked)
+    assert int(best) == 3  # The tie between 0 (clicked), 2 (clicked) and 3: the first free.
+    assert int(assess.best_unclicked(np.array([1.0, 4.0, 4.0]), np.zeros(3, bool))[0]) == 1
+    assert float(assess.best_unclicked(np.zeros(2), np.ones(2, bool))[1]) == -np.inf
 
 
 def _ritm_next_click(pred, gt, not_clicked):

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eigjax import clicks, eig, feedback, protocol
+from eigjax.assess import Problem
 from tests.helpers import demo_image, demo_mask
 
 GRID = 8
@@ -25,16 +26,9 @@ def _feedback(model, emb, user_clicks, box, gt, taken=None):
     clicked = feedback.clicked_on_grid(grid, user_clicks)
     if taken is not None:
         clicked[taken] = True
-    fb = feedback.feedback(
-        model.params,
-        emb,
-        feedback.prompt_of(user_clicks, box),
-        jnp.asarray(clicked),
-        jnp.asarray(gt),
-        jnp.asarray(grid),
-        network=model.network,
-        settings=s,
-    )
+    problem = Problem(model.network, model.params, emb, jnp.asarray(gt))
+    prompt = feedback.prompt_of(user_clicks, box)
+    fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=s)
     return fb, grid, clicked
 
 
@@ -74,17 +68,11 @@ def test_oracle_click_is_the_protocols_oracle(tiny_model, case):
     emb = tiny_model.embed(image)
 
     def oracle(clicked):
-        return feedback.oracle_click(
-            tiny_model.params,
-            emb,
-            feedback.prompt_of(user, None).truncated(2),
-            1,
-            jnp.asarray(clicked),
-            jnp.asarray(gt),
-            jnp.asarray(grid),
-            network=tiny_model.network,
-            settings=s,
-        )
+        problem = Problem(tiny_model.network, tiny_model.params, emb, jnp.asarray(gt))
+        state = protocol.ClickState(feedback.prompt_of(user, None).truncated(2), clicked)
+        search = feedback.oracle_click(problem, state, 1, capacity=2, settings=s)
+        best = int(np.argmin(np.abs(grid - np.asarray(search.click)[:2]).sum(1)))
+        return best, search.dice
 
     clicked = feedback.clicked_on_grid(grid, user)
     best, dice = oracle(clicked)

@@ -72,17 +72,9 @@ def test_oracle_is_the_best_grid_click_and_equals_a_python_loop(tiny_model, case
         assert np.all(rec.dice[s] >= np.where(clicked, -1, loop) - _pixel(gt))
     # The vmapped, chunked evaluation equals the loop over candidates (step 2's state).
     prompt = Prompt.create(np.vstack([points, [[0, 0]]]), np.append(labels, 0))
-    dice = assess.oracle_dice(
-        tiny_model.network,
-        tiny_model.params,
-        emb,
-        prompt,
-        jnp.asarray(gt),
-        2,
-        jnp.asarray(grid),
-        5,  # Chunk size that does not divide the 64 candidates.
-        "best_iou",
-    )
+    problem = assess.Problem(tiny_model.network, tiny_model.params, emb, jnp.asarray(gt))
+    # A chunk size that does not divide the 64 candidates.
+    dice = assess.oracle_dice(problem, prompt, 2, jnp.asarray(grid), 5, "best_iou")
     np.testing.assert_allclose(np.asarray(dice), loop, atol=_pixel(gt))
 
 
@@ -97,7 +89,7 @@ def test_eig_clicks_sit_at_the_argmax_of_the_eig_map(tiny_model, case):
         out = tiny_model.predict(emb, points, labels)
         eig_map = np.asarray(eig.eig_exact(1 / (1 + np.exp(-np.asarray(out.logits[1:])))))
         scores = eig_map[grid[:, 1], grid[:, 0]]
-        i = clicks.argmax_unclicked(scores, clicked)
+        i = int(assess.best_unclicked(jnp.asarray(scores), jnp.asarray(clicked))[0])
         clicked[i] = True
         assert tuple(rec.clicks[s][:2]) == tuple(grid[i])
         np.testing.assert_allclose(rec.max_eig[s], scores[i], atol=1e-6)
@@ -158,7 +150,7 @@ def test_loop_compiles_once_per_image_size_policy_and_click_capacity(tiny_model)
     compiled = protocol.COMPILED
 
     def counts():
-        return compiled.count(protocol._grid_sequences), compiled.count(protocol._advance_batch)
+        return compiled.count(protocol.sequence_batch), compiled.count(protocol.advance_batch)
 
     before = counts()
     for policy, steps in (("eig", 2), ("eig", 4), ("error_center", 2), ("error_center", 3)):
@@ -219,7 +211,8 @@ def test_lockstep_batch_equals_single_runs(tiny_model):
     images = [img[crop] for img, _ in cases]
     masks = [gt[crop] for _, gt in cases]
     for policy in ("oracle", "random_error"):
-        batch = protocol.run_batch(tiny_model, images, masks, policy, 3, [1, 2, 3], SMALL)
+        batch = protocol.Batch.create(tiny_model, images, masks, [1, 2, 3])
+        batch = protocol.run_batch(tiny_model, batch, policy, 3, SMALL)
         for image, mask, seed, rec in zip(images, masks, (1, 2, 3), batch, strict=True):
             alone = protocol.run(tiny_model, image, mask, policy, 3, seed, SMALL)
             np.testing.assert_array_equal(rec.clicks, alone.clicks)
@@ -227,7 +220,7 @@ def test_lockstep_batch_equals_single_runs(tiny_model):
             for field in ("dice", "dice_token0", "dice_mean_theta", "max_eig"):
                 np.testing.assert_allclose(getattr(rec, field), getattr(alone, field), atol=1e-3)
     with pytest.raises(ValueError, match="one image size"):
-        protocol.run_batch(tiny_model, [images[0], cases[0][0]], [masks[0], cases[0][1]], "eig")
+        protocol.Batch.create(tiny_model, [images[0], cases[0][0]], [masks[0], cases[0][1]])
 
 
 def test_oracle_chunk_from_memory():
@@ -235,8 +228,8 @@ def test_oracle_chunk_from_memory():
     assert protocol.chunk_for_memory(80 * 2**30, 40 * 2**20, 900) == 900
     assert protocol.chunk_for_memory(8 * 2**30, 40 * 2**20, 900) == 102
     assert protocol.chunk_for_memory(2**20, 40 * 2**20, 900) == 1
-    assert protocol.oracle_chunk(protocol.Settings(oracle_chunk=7), None, None) == 7
-    assert protocol.oracle_chunk(protocol.Settings(), None, None) == protocol.CPU_CHUNK  # CPU
+    assert protocol.oracle_chunk(protocol.Settings(oracle_chunk=7), None) == 7
+    assert protocol.oracle_chunk(protocol.Settings(), None) == protocol.CPU_CHUNK  # CPU
 
 
 @pytest.fixture(scope="module")
@@ -302,10 +295,10 @@ def test_error_center_never_repeats_when_the_model_ignores_clicks(litemedsam):
 
 
 def test_the_default_grid_is_the_papers_30_by_30():
-    from experiments.config import DEFAULT
+    from experiments.config import StudyConfig
 
-    assert protocol.Settings().grid == 30 and DEFAULT.settings[0].grid == 30
-    assert DEFAULT.steps == 20  # Studies on user data: RITM's 20 clicks.
+    assert protocol.Settings().grid == 30 and StudyConfig().settings[0].grid == 30
+    assert StudyConfig().steps == 20  # Studies on user data: RITM's 20 clicks.
 
 
 def test_kept_masks_round_trip_through_coco_rle(tiny_model, case):

@@ -6,14 +6,15 @@ generator: the same arguments give the same instances in the same order.
 """
 
 import contextlib
+import functools
 import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from eigjax.data.images import DataError, Sample, read_image
+from eigjax.data.images import DataError, Sample, SampleRef, read_image
 
 
 def _coco(annotation_file: str):
@@ -43,18 +44,7 @@ def _instances(coco, annotation_file: str, categories, min_area: float, include_
     ]
 
 
-def count(
-    annotation_file: str,
-    categories: Sequence[str],
-    min_area: float = 0.0,
-    include_crowd: bool = False,
-) -> int:
-    """How many instances `samples` can draw from (before `num_instances`)."""
-    coco = _coco(annotation_file)
-    return len(_instances(coco, annotation_file, categories, min_area, include_crowd))
-
-
-def samples(
+def index(
     annotation_file: str,
     images_dir: str,
     categories: Sequence[str],
@@ -62,26 +52,30 @@ def samples(
     seed: int = 0,
     min_area: float = 0.0,
     include_crowd: bool = False,
-) -> Iterator[Sample]:
+) -> list[SampleRef]:
+    """A `SampleRef` per drawn instance (the annotations are read; no image is)."""
     coco = _coco(annotation_file)
     anns = _instances(coco, annotation_file, categories, min_area, include_crowd)
     if num_instances is not None and num_instances < len(anns):
         chosen = np.random.default_rng(seed).choice(len(anns), num_instances, replace=False)
         anns = [anns[i] for i in sorted(chosen)]
     by_id = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    refs = []
     for ann in anns:
         info = coco.loadImgs(ann["image_id"])[0]
         path = os.path.join(images_dir, info["file_name"])
-        image = read_image(path)
-        mask = coco.annToMask(ann).astype(bool)
-        if mask.shape != image.shape[:2]:
-            raise DataError(
-                f"{path}: image is {image.shape[:2]} but annotation {ann['id']} "
-                f"in {annotation_file} is {mask.shape}"
-            )
-        yield Sample(
-            image,
-            mask,
-            f"coco-{ann['id']}",
-            {"category": by_id[ann["category_id"]], "image": path, "image_id": ann["image_id"]},
+        meta = {"category": by_id[ann["category_id"]], "image": path, "image_id": ann["image_id"]}
+        read = functools.partial(_read, coco, ann, path, annotation_file)
+        refs.append(SampleRef(f"coco-{ann['id']}", meta, path, read))
+    return refs
+
+
+def _read(coco, ann: dict, path: str, annotation_file: str) -> Sample:
+    image = read_image(path)
+    mask = coco.annToMask(ann).astype(bool)
+    if mask.shape != image.shape[:2]:
+        raise DataError(
+            f"{path}: image is {image.shape[:2]} but annotation {ann['id']} "
+            f"in {annotation_file} is {mask.shape}"
         )
+    return Sample(image, mask, f"coco-{ann['id']}")

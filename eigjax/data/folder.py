@@ -4,10 +4,10 @@ Pairs are matched by file stem; an image without a mask (or the reverse) is an e
 naming it. Sample ids are the stems.
 """
 
+import functools
 import os
-from collections.abc import Iterator
 
-from eigjax.data.images import DataError, Sample, read_image, read_mask
+from eigjax.data.images import DataError, Sample, SampleRef, read_image, read_mask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -34,8 +34,16 @@ def pairs(root: str) -> list[tuple[str, str, str]]:
     return [(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-def samples(root: str) -> Iterator[Sample]:
-    for stem, image_path, mask_path in pairs(root):
-        image = read_image(image_path)
-        mask = read_mask(mask_path, image.shape, image_path)
-        yield Sample(image, mask, stem, {"image": image_path, "mask": mask_path})
+def index(root: str) -> list[SampleRef]:
+    """A `SampleRef` per pair (nothing read yet)."""
+    return [
+        SampleRef(
+            stem, {"image": image, "mask": mask}, image, functools.partial(_read, stem, image, mask)
+        )
+        for stem, image, mask in pairs(root)
+    ]
+
+
+def _read(stem: str, image_path: str, mask_path: str) -> Sample:
+    image = read_image(image_path)
+    return Sample(image, read_mask(mask_path, image.shape, image_path), stem)

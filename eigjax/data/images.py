@@ -1,11 +1,6 @@
 """Reading images and masks into the arrays the models take, with errors naming the file.
 
-Conversion rule for images (`to_uint8_rgb`), whatever the file holds:
-  uint8 gray [H, W] or [H, W, 1]  → repeated to 3 channels
-  gray + alpha [H, W, 2]          → the gray channel
-  RGBA [H, W, 4]                  → RGB (alpha dropped, not composited)
-  any other dtype (16-bit, int, float, bool) → min-max scaled to 0..255 over the whole
-                                    image and rounded (a constant image becomes 0)
+Images: whatever the file holds, by the rule of `eigjax.pixels.to_uint8_rgb`.
 Conversion rule for masks (`mask_from_pil`), foreground = True:
   1-bit, L, 16-bit (I;16), I, F   → value ≠ 0
   RGB                             → any channel ≠ 0 (black is background)
@@ -18,9 +13,12 @@ Conversion rule for masks (`mask_from_pil`), foreground = True:
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
+
+from eigjax.pixels import to_uint8_rgb
 
 
 class DataError(ValueError):
@@ -35,21 +33,20 @@ class Sample:
     meta: dict = dataclasses.field(default_factory=dict)
 
 
-def to_uint8_rgb(array: np.ndarray) -> np.ndarray:
-    """Any 2-D or [H, W, C] image array → uint8 [H, W, 3] by the module's rule."""
-    a = np.asarray(array)
-    if a.ndim == 3 and a.shape[-1] in (2, 4):
-        a = a[..., :1] if a.shape[-1] == 2 else a[..., :3]
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3):
-        raise ValueError(f"cannot read an image of shape {np.asarray(array).shape}")
-    if a.dtype != np.uint8:
-        a = a.astype(np.float64)
-        lo, hi = np.min(a), np.max(a)
-        a = np.zeros_like(a) if hi == lo else (a - lo) / (hi - lo) * 255
-        a = np.round(a).astype(np.uint8)
-    return np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:2], 3)))
+@dataclasses.dataclass
+class SampleRef:
+    """A sample not yet read: its id, its metadata (the report's "group" among them) and its
+    image's path; `read()` reads it, its metadata included (DataError naming the file)."""
+
+    id: str
+    meta: dict
+    image_path: str
+    reader: Callable[[], Sample]
+
+    def read(self) -> Sample:
+        sample = self.reader()
+        sample.meta.update(self.meta)
+        return sample
 
 
 def _open(path: str) -> np.ndarray:

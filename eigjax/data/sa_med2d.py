@@ -11,13 +11,14 @@ A sample's sub-dataset is the second `--` field of the image name
 """
 
 import dataclasses
+import functools
 import glob
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from eigjax.data.images import DataError, Sample, read_image, read_mask
+from eigjax.data.images import DataError, Sample, SampleRef, read_image, read_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +121,19 @@ def entries(
     return found
 
 
-def samples(root: str, **filters) -> Iterator[Sample]:
-    """Samples of `entries(root, **filters)`, each image read once per mask."""
-    for e in entries(root, **filters):
-        image = read_image(e.image)
-        mask = read_mask(e.mask, image.shape, e.image)
-        yield Sample(image, mask, e.id, {"dataset": e.dataset, "label": e.label, "image": e.image})
+def index(root: str, **filters) -> list[SampleRef]:
+    """A `SampleRef` per entry of `entries(root, **filters)` (nothing read yet)."""
+    return [
+        SampleRef(
+            e.id,
+            {"dataset": e.dataset, "label": e.label, "image": e.image},
+            e.image,
+            functools.partial(_read, e),
+        )
+        for e in entries(root, **filters)
+    ]
+
+
+def _read(e: Entry) -> Sample:
+    image = read_image(e.image)
+    return Sample(image, read_mask(e.mask, image.shape, e.image), e.id)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 
 from eigjax.data import coco, folder, sa_med2d
-from eigjax.data.images import DataError, Sample
+from eigjax.data.images import DataError, Sample, SampleRef
 
 KINDS = ("bundled", "sa_med2d", "folder", "coco")
 
@@ -58,42 +58,31 @@ def parse(spec: str) -> DatasetSpec:
     return DatasetSpec(kind, tuple(os.path.realpath(p) for p in parts))
 
 
-def count(
-    spec: DatasetSpec,
-    num_images: int = 0,
-    sub_datasets: Sequence[str] = (),
-    labels: Sequence[str] = (),
-    categories: Sequence[str] = ("person",),
-) -> int:
-    """How many samples `samples` yields, from the index alone (no image is read)."""
-    if spec.kind in ("bundled", "sa_med2d"):
-        filters = {"datasets": sub_datasets or None, "labels": labels or None}
-        n = len(sa_med2d.entries(spec.paths[0], **filters))
-    elif spec.kind == "folder":
-        n = len(folder.pairs(spec.paths[0]))
-    else:
-        n = coco.count(spec.paths[0], categories)
-    return min(n, num_images) if num_images else n
-
-
-def samples(
+def index(
     spec: DatasetSpec,
     num_images: int = 0,
     seed: int = 0,
     sub_datasets: Sequence[str] = (),
     labels: Sequence[str] = (),
     categories: Sequence[str] = ("person",),
-) -> Iterator[Sample]:
-    """The spec's samples (the first `num_images`, 0 = all), each with `meta["group"]`: its
-    sub-dataset, COCO category, or the dataset's name (the report's rows)."""
+) -> list[SampleRef]:
+    """The spec's samples (the first `num_images`, 0 = all), from its index alone: no image
+    is read. Each sample's group is its sub-dataset, COCO category, or the dataset's name."""
     if spec.kind in ("bundled", "sa_med2d"):  # The bundled samples are in this layout too.
-        it = sa_med2d.samples(spec.paths[0], datasets=sub_datasets or None, labels=labels or None)
+        refs = sa_med2d.index(spec.paths[0], datasets=sub_datasets or None, labels=labels or None)
     elif spec.kind == "folder":
-        it = folder.samples(spec.paths[0])
+        refs = folder.index(spec.paths[0])
     else:
-        it = coco.samples(spec.paths[0], spec.paths[1], categories, num_images or None, seed)
-    for i, s in enumerate(it):
-        if num_images and i >= num_images:
-            return
-        s.meta.setdefault("group", s.meta.get("dataset") or s.meta.get("category") or spec.name)
-        yield s
+        refs = coco.index(spec.paths[0], spec.paths[1], categories, num_images or None, seed)
+    refs = refs[:num_images] if num_images else refs
+    for ref in refs:
+        ref.meta.setdefault(
+            "group", ref.meta.get("dataset") or ref.meta.get("category") or spec.name
+        )
+    return refs
+
+
+def samples(*args, **kwargs) -> Iterator[Sample]:
+    """The samples of `index(*args, **kwargs)`, read one at a time."""
+    for ref in index(*args, **kwargs):
+        yield ref.read()

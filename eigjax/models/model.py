@@ -49,7 +49,7 @@ class Model:
         return Sam(self.config)
 
     def embed(self, image: np.ndarray) -> Embedding:
-        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.data.images.to_uint8_rgb`)."""
+        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`)."""
         x = transforms.preprocess(image, self.config)
         features = encode(self.network, self.params, jnp.asarray(x)[None])[0]
         return Embedding(features=features, original_size=tuple(np.shape(image)[:2]))

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from eigjax.data.images import to_uint8_rgb
 from eigjax.models import configs
+from eigjax.pixels import to_uint8_rgb
 
 
 def longest_side_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
@@ -31,7 +31,7 @@ def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
     """An image → float32 [S, S, 3], the encoder input for `config`'s family.
 
     uint8 [H, W, 3] as is; any other image array (gray, alpha, 16-bit, float) is first
-    converted by the reading rule of `eigjax.data.images.to_uint8_rgb`.
+    converted by the rule of `eigjax.pixels.to_uint8_rgb`.
     """
     image = to_uint8_rgb(image)
     size = config.image_size

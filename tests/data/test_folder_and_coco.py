@@ -19,7 +19,7 @@ def test_folder_pairs_by_stem(tmp_path):
         m = np.zeros(img.shape[:2], np.uint8)
         m[10:20, 10:30] = 255
         Image.fromarray(m).save(tmp_path / "masks" / f"{name}.png")
-    got = list(folder.samples(str(tmp_path)))
+    got = [r.read() for r in folder.index(str(tmp_path))]
     assert [s.id for s in got] == ["a", "b"] and got[0].mask.sum() == 200
     Image.fromarray(img).save(tmp_path / "images" / "c.png")
     with pytest.raises(DataError, match="c.png: no matching mask"):
@@ -87,12 +87,12 @@ def coco_files(tmp_path):
 
 def test_coco_polygon_and_rle_skipping_crowd(coco_files):
     ann, images = coco_files
-    got = list(coco.samples(ann, images, ["organ"]))
+    got = [r.read() for r in coco.index(ann, images, ["organ"])]
     assert [s.id for s in got] == ["coco-10", "coco-11"]
     assert got[0].mask[125, 125] and not got[0].mask[90, 90]
     assert got[1].mask.sum() == 40 * 60 and got[1].meta["category"] == "organ"
-    assert [s.id for s in coco.samples(ann, images, ["organ"], include_crowd=True)][-1] == "coco-12"
-    assert [s.id for s in coco.samples(ann, images, ["organ", "speck"], min_area=10)] == [
+    assert [s.id for s in coco.index(ann, images, ["organ"], include_crowd=True)][-1] == "coco-12"
+    assert [s.id for s in coco.index(ann, images, ["organ", "speck"], min_area=10)] == [
         "coco-10",
         "coco-11",
     ]
@@ -100,9 +100,9 @@ def test_coco_polygon_and_rle_skipping_crowd(coco_files):
 
 def test_coco_sampling_is_deterministic(coco_files):
     ann, images = coco_files
-    one = [s.id for s in coco.samples(ann, images, ["organ", "speck"], num_instances=2, seed=3)]
+    one = [s.id for s in coco.index(ann, images, ["organ", "speck"], num_instances=2, seed=3)]
     assert one == [
-        s.id for s in coco.samples(ann, images, ["organ", "speck"], num_instances=2, seed=3)
+        s.id for s in coco.index(ann, images, ["organ", "speck"], num_instances=2, seed=3)
     ]
     assert len(one) == 2 and one == sorted(one, key=lambda i: int(i.split("-")[1]))
 
@@ -112,10 +112,10 @@ def test_coco_errors(coco_files, tmp_path):
     with pytest.raises(
         DataError, match=r"unknown categories \['person'\]; valid: \['organ', 'speck'\]"
     ):
-        list(coco.samples(ann, images, ["person"]))
+        [r.read() for r in coco.index(ann, images, ["person"])]
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": [')
     with pytest.raises(DataError, match="bad.json: malformed JSON"):
-        list(coco.samples(str(bad), images, ["organ"]))
+        [r.read() for r in coco.index(str(bad), images, ["organ"])]
     with pytest.raises(DataError, match="no such file"):
-        list(coco.samples(ann, str(tmp_path), ["organ"]))
+        [r.read() for r in coco.index(ann, str(tmp_path), ["organ"])]

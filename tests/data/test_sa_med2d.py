@@ -31,7 +31,9 @@ def test_label2image_index_and_filters(root):
     index = os.path.join(root, "label2image_test.json")
     entries = sa_med2d.entries(root, index=index, labels=["liver", "aorta"])
     assert {e.label for e in entries} == {"liver", "aorta"}
-    samples = list(sa_med2d.samples(root, index=index, datasets=["amos"], labels=["liver"]))
+    samples = [
+        r.read() for r in sa_med2d.index(root, index=index, datasets=["amos"], labels=["liver"])
+    ]
     assert samples and all(s.image.shape[:2] == s.mask.shape and s.mask.any() for s in samples)
     assert samples[0].image.dtype == np.uint8 and samples[0].image.shape[2] == 3
 
@@ -73,6 +75,6 @@ def test_mask_of_another_size_names_both(root, tmp_path):
         match=r"amos_0006_90_liver_000.png: mask is 10x10 but its image "
         r".*amos_0006_90.png is 512x512",
     ):
-        list(sa_med2d.samples(str(copy), labels=["liver"]))
+        [r.read() for r in sa_med2d.index(str(copy), labels=["liver"])]
     index = json.loads((copy / "image2label_train.json").read_text())
     assert index  # the copy is a real layout

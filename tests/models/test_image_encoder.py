@@ -7,8 +7,7 @@ import torch
 from eigjax import models
 from eigjax.models.image_encoder import window_partition, window_unpartition
 from eigjax.models.sam import Sam
-from tests import official
-from tests.helpers import TINY
+from tests.helpers import TINY, assert_parity
 
 
 def _encode(model, x_nchw: np.ndarray) -> np.ndarray:
@@ -30,12 +29,10 @@ def test_window_partition_round_trip_with_padding():
 
 def test_reduced_encoder_matches_official(tiny_official, tiny_model):
     x = np.random.RandomState(0).randn(2, 3, TINY.image_size, TINY.image_size).astype(np.float32)
-    official.assert_parity(
-        _encode(tiny_model, x), _reference(tiny_official, x), "reduced ViT encoder"
-    )
+    assert_parity(_encode(tiny_model, x), _reference(tiny_official, x), "reduced ViT encoder")
 
 
 def test_sam_vit_b_encoder_matches_official(vit_b_official, vit_b_converted):
     model = models.load("sam_vit_b", str(vit_b_converted))
     x = np.random.RandomState(1).randn(1, 3, 1024, 1024).astype(np.float32)
-    official.assert_parity(_encode(model, x), _reference(vit_b_official, x), "sam_vit_b encoder")
+    assert_parity(_encode(model, x), _reference(vit_b_official, x), "sam_vit_b encoder")

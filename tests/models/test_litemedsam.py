@@ -10,8 +10,8 @@ from PIL import Image
 
 from eigjax import models
 from eigjax.models import configs, transforms
-from tests import official
-from tests.helpers import DEMO_DIR, demo_image, run_converter
+from references import official
+from tests.helpers import DEMO_DIR, assert_parity, demo_image, run_converter
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_real_weights_match_reference(reference, model, name):
         ref_emb = net.image_encoder(torch.as_tensor(x).permute(2, 0, 1)[None])[0]
     ref_emb = ref_emb.permute(1, 2, 0).numpy()
     emb = model.embed(image)
-    official.assert_parity(emb.features, ref_emb, f"litemedsam {name} embedding")
+    assert_parity(emb.features, ref_emb, f"litemedsam {name} embedding")
 
     h, w = image.shape[:2]
     point = np.array([[w * 0.45, h * 0.5]], np.float32)
@@ -55,8 +55,8 @@ def test_real_weights_match_reference(reference, model, name):
         else:
             out = model.predict(emb, np.zeros((0, 2)), np.zeros(0, np.int32), box)
             ref = _reference_decode(net, ref_emb, box=(box.reshape(2, 2) * scale).reshape(4))
-        official.assert_parity(out.low_res_logits, ref[0], f"litemedsam {name} {prompt} logits")
-        official.assert_parity(out.iou, ref[1], f"litemedsam {name} {prompt} iou")
+        assert_parity(out.low_res_logits, ref[0], f"litemedsam {name} {prompt} logits")
+        assert_parity(out.iou, ref[1], f"litemedsam {name} {prompt} iou")
 
 
 def test_preprocessing_follows_the_litemedsam_inference_script():

@@ -8,8 +8,8 @@ import torch
 
 from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
-from tests import official
-from tests.helpers import TINY
+from references import official
+from tests.helpers import TINY, assert_parity
 
 
 def _decode(model, emb, points, labels, box=None, mask=None, valid=None):
@@ -44,8 +44,8 @@ def test_decoder_matches_official(tiny_official, tiny_model, n, with_box, with_m
     low_res, iou = _decode(tiny_model, emb, points, labels, box, mask)
     ref_low_res, ref_iou = _reference(tiny_official, emb, points, labels, box, mask)
     what = f"decoder n={n} box={with_box} mask={with_mask}"
-    official.assert_parity(low_res, ref_low_res, what + " low-res logits")
-    official.assert_parity(iou, ref_iou, what + " iou")
+    assert_parity(low_res, ref_low_res, what + " low-res logits")
+    assert_parity(iou, ref_iou, what + " iou")
 
 
 def test_masked_points_are_exactly_absent(tiny_model):

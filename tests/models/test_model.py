@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from eigjax import models
-from tests import official
-from tests.helpers import demo_image
+from references import official
+from tests.helpers import assert_parity, demo_image
 
 # (image, clicks (x, y, label), box): real CT slices of several sizes, non-square included.
 CASES = [
@@ -28,10 +28,10 @@ def test_predict_matches_official_pipeline(tiny_official, tiny_model, name, clic
     )
     emb = tiny_model.embed(image)
     out = tiny_model.predict(emb, points, labels, None if box is None else np.float32(box))
-    official.assert_parity(emb.features, ref_emb, f"{name} embedding")
-    official.assert_parity(out.low_res_logits, ref_low, f"{name} low-res logits")
-    official.assert_parity(out.logits, ref_full, f"{name} logits at {image.shape[:2]}")
-    official.assert_parity(out.iou, ref_iou, f"{name} iou")
+    assert_parity(emb.features, ref_emb, f"{name} embedding")
+    assert_parity(out.low_res_logits, ref_low, f"{name} low-res logits")
+    assert_parity(out.logits, ref_full, f"{name} logits at {image.shape[:2]}")
+    assert_parity(out.iou, ref_iou, f"{name} iou")
 
 
 def test_sam_vit_b_converted_by_cli_matches_official(vit_b_official, vit_b_converted):
@@ -44,9 +44,9 @@ def test_sam_vit_b_converted_by_cli_matches_official(vit_b_official, vit_b_conve
         vit_b_official, image, points, labels, box
     )
     out = model.predict(model.embed(image), points, labels, box)
-    official.assert_parity(out.low_res_logits, ref_low, "sam_vit_b low-res logits")
-    official.assert_parity(out.logits, ref_full, "sam_vit_b logits")
-    official.assert_parity(out.iou, ref_iou, "sam_vit_b iou")
+    assert_parity(out.low_res_logits, ref_low, "sam_vit_b low-res logits")
+    assert_parity(out.logits, ref_full, "sam_vit_b logits")
+    assert_parity(out.iou, ref_iou, "sam_vit_b iou")
 
 
 def test_grayscale_equals_repeated_rgb(tiny_model):

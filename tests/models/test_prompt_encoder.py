@@ -7,8 +7,7 @@ import torch
 
 from eigjax.models.prompt import Prompt
 from eigjax.models.prompt_encoder import PromptEncoder
-from tests import official
-from tests.helpers import TINY
+from tests.helpers import TINY, assert_parity
 
 
 def _apply(model, method, *args):
@@ -41,8 +40,8 @@ def test_sparse_embeddings_match_official(tiny_official, tiny_model, n, with_box
             boxes=None if box is None else torch.as_tensor(box)[None],
             masks=None,
         )
-    official.assert_parity(sparse, ref_sparse[0].numpy(), f"sparse n={n} box={with_box}")
-    official.assert_parity(dense, ref_dense[0].permute(1, 2, 0).numpy(), "no-mask dense")
+    assert_parity(sparse, ref_sparse[0].numpy(), f"sparse n={n} box={with_box}")
+    assert_parity(dense, ref_dense[0].permute(1, 2, 0).numpy(), "no-mask dense")
 
 
 def test_mask_embedding_matches_official(tiny_official, tiny_model):
@@ -50,14 +49,14 @@ def test_mask_embedding_matches_official(tiny_official, tiny_model):
     ours = _apply(tiny_model, PromptEncoder.embed_mask, jnp.asarray(mask))
     with torch.no_grad():
         ref = tiny_official.prompt_encoder._embed_masks(torch.as_tensor(mask)[None, None])
-    official.assert_parity(ours, ref[0].permute(1, 2, 0).numpy(), "mask embedding")
+    assert_parity(ours, ref[0].permute(1, 2, 0).numpy(), "mask embedding")
 
 
 def test_dense_pe_matches_official(tiny_official, tiny_model):
     ours = _apply(tiny_model, PromptEncoder.dense_pe)
     with torch.no_grad():
         ref = tiny_official.prompt_encoder.get_dense_pe()[0].permute(1, 2, 0).numpy()
-    official.assert_parity(ours, ref, "dense positional encoding")
+    assert_parity(ours, ref, "dense positional encoding")
 
 
 def test_labels_select_their_embeddings(tiny_model):

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 import weights_convert
 from eigjax import models
 from eigjax.models import configs
-from tests import official
-from tests.helpers import demo_image, run_converter
+from references import official
+from tests.helpers import assert_parity, demo_image, run_converter
 
 CONFIG = configs.get_config("sam_med2d")
 
@@ -59,9 +59,9 @@ def test_predict_matches_sammed_predictor(reference, model, name, clicks, box):
     out = model.predict(
         model.embed(image), points, labels, None if box is None else np.float32(box)
     )
-    official.assert_parity(out.low_res_logits, ref_low, f"sam_med2d {name} low-res logits")
-    official.assert_parity(out.logits, ref_full, f"sam_med2d {name} logits")
-    official.assert_parity(out.iou, ref_iou, f"sam_med2d {name} iou")
+    assert_parity(out.low_res_logits, ref_low, f"sam_med2d {name} low-res logits")
+    assert_parity(out.logits, ref_full, f"sam_med2d {name} logits")
+    assert_parity(out.iou, ref_iou, f"sam_med2d {name} iou")
 
 
 def test_tables_of_another_grid_are_resized_like_load_from(reference):
@@ -74,10 +74,10 @@ def test_tables_of_another_grid_are_resized_like_load_from(reference):
     enc = params["image_encoder"]
     pos = torch.as_tensor(sd["image_encoder.pos_embed"]).permute(0, 3, 1, 2)
     ref_pos = F.interpolate(pos, (16, 16), mode="bilinear", align_corners=False)
-    official.assert_parity(enc["pos_embed"], ref_pos.permute(0, 2, 3, 1).numpy(), "pos_embed", 1e-5)
+    assert_parity(enc["pos_embed"], ref_pos.permute(0, 2, 3, 1).numpy(), "pos_embed", 1e-5)
     rel = torch.as_tensor(sd["image_encoder.blocks.2.attn.rel_pos_h"])[None, None]
     ref_rel = F.interpolate(rel, (31, 64), mode="bilinear", align_corners=False)[0, 0].numpy()
-    official.assert_parity(enc["blocks_2"]["attn"]["rel_pos_h"], ref_rel, "global rel_pos", 1e-5)
+    assert_parity(enc["blocks_2"]["attn"]["rel_pos_h"], ref_rel, "global rel_pos", 1e-5)
     np.testing.assert_array_equal(  # Window-attention tables keep their size and values.
         enc["blocks_0"]["attn"]["rel_pos_h"], sd["image_encoder.blocks.0.attn.rel_pos_h"]
     )

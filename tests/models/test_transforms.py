@@ -9,8 +9,8 @@ from skimage import transform as sk_transform
 
 from eigjax.data import to_uint8_rgb
 from eigjax.models import configs, transforms
-from tests import official
-from tests.helpers import demo_image
+from references import official
+from tests.helpers import assert_parity, demo_image
 
 
 @pytest.mark.parametrize("n_in,n_out", [(256, 1024), (1024, 290), (7, 3), (5, 13), (256, 256)])
@@ -30,7 +30,7 @@ def test_postprocess_matrices_match_sam_postprocess_masks(size):
         ref = official.sam_methods(config).postprocess_masks(torch.as_tensor(low), input_size, size)
     rows, cols = transforms.postprocess_matrices(size, config)
     ours = np.einsum("hi,mij,wj->mhw", rows, low[0], cols, optimize=True)
-    official.assert_parity(ours, ref[0].numpy(), f"postprocess to {size}", tol=1e-5)
+    assert_parity(ours, ref[0].numpy(), f"postprocess to {size}", tol=1e-5)
 
 
 def test_medsam_postprocess_is_one_bilinear_resize():
@@ -39,7 +39,7 @@ def test_medsam_postprocess_is_one_bilinear_resize():
     ref = F.interpolate(torch.as_tensor(low), (181, 258), mode="bilinear", align_corners=False)
     rows, cols = transforms.postprocess_matrices((181, 258), config)
     ours = np.einsum("hi,mij,wj->mhw", rows, low[0], cols, optimize=True)
-    official.assert_parity(ours, ref[0].numpy(), "medsam postprocess", tol=1e-5)
+    assert_parity(ours, ref[0].numpy(), "medsam postprocess", tol=1e-5)
 
 
 def test_sam_input_is_the_reference_resize_normalise_pad():

@@ -8,7 +8,7 @@ import torch
 
 import weights_convert
 from eigjax.models import configs
-from tests import official
+from references import official
 from tests.helpers import run_converter
 from weights_convert import keymap, sam
 from weights_convert.torch_checkpoint import load_state_dict

@@ -1,4 +1,5 @@
-"""The official PyTorch references, loaded for parity tests, and seeded random models.
+"""The official PyTorch references, loaded for parity tests and benchmarks, and seeded
+random models.
 
 PyPI `segment-anything` imports torchvision from its package `__init__`, which does not
 work beside the CPU torch here: register an empty parent package whose `__path__` is the
@@ -217,19 +218,6 @@ def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_inpu
     with torch.no_grad():
         full = sam.postprocess_masks(torch.as_tensor(low_res)[None], (new_h, new_w), (h, w))
     return low_res, full[0].numpy(), iou, features[0].permute(1, 2, 0).numpy()
-
-
-def max_relative_error(actual, reference) -> float:
-    """max |a - r| / max(1, |r|): the parity measure, float32 rounding is ~1e-6."""
-    actual, reference = np.asarray(actual, np.float64), np.asarray(reference, np.float64)
-    assert actual.shape == reference.shape, (actual.shape, reference.shape)
-    return float(np.max(np.abs(actual - reference) / np.maximum(1.0, np.abs(reference))))
-
-
-def assert_parity(actual, reference, what: str, tol: float = 1e-4) -> None:
-    err = max_relative_error(actual, reference)
-    print(f"parity {what}: max relative error {err:.2e}")
-    assert err <= tol, f"{what}: max relative error {err:.2e} > {tol:.0e}"
 
 
 def sam_methods(config: configs.ModelConfig) -> types.SimpleNamespace:

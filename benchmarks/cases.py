@@ -1,0 +1,79 @@
+"""Inputs the benchmarks share: the real CT case, a synthetic one, and one image's protocol
+state ready for an Oracle step, built through the protocol's public step API.
+
+The protocol is imported inside the functions that use it: `oracle_step.py` also imports
+this module under older eigjax trees (its baseline variant), which lack that API.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eigjax.data import read_image, read_mask
+from references import DEMO_DIR
+
+DEMO = os.path.join(DEMO_DIR, "data_demo")
+
+
+def ct_case(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """A real 512² CT slice with its liver mask (SA-Med2D demo), subsampled to `size`."""
+    image = read_image(os.path.join(DEMO, "images", "amos_0004_75.png"))
+    gt = read_mask(os.path.join(DEMO, "masks", "amos_0004_75_liver_000.png"))
+    step = image.shape[0] // size
+    return image[::step, ::step], gt[::step, ::step]
+
+
+def ellipse(size: int) -> np.ndarray:
+    """bool [size, size]: an off-centre ellipse, the synthetic ground truth."""
+    yy, xx = np.mgrid[:size, :size]
+    return (yy - 0.49 * size) ** 2 / (0.3 * size) ** 2 + (xx - 0.47 * size) ** 2 / (
+        0.2 * size
+    ) ** 2 < 1
+
+
+def batch_of_one(tree):
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], tree)
+
+
+def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
+    """(problems, start) of one image as the protocol batches them, with the centre click
+    and `placed` - 1 further grid clicks (labelled by `gt`) already in the prompt: the
+    arguments of `protocol.begin_batch`, and with `start.state` of `protocol.oracle_batch`
+    at step `placed`."""
+    from eigjax import protocol
+    from eigjax.models import Embedding
+    from eigjax.models.sam import Sam, decoder_params
+
+    capacity = protocol.click_capacity(20)
+    first = protocol.start(gt, capacity, model.config.low_res_size, settings, 0).start
+    grid = protocol.grid_points(gt, settings)
+    state = first.state
+    for k in range(1, placed):
+        x, y = np.asarray(grid[k * 7 % len(grid)]).tolist()
+        state = state.add(k, (x, y), int(gt[y, x]), grid)
+    emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
+    params = jax.device_put(decoder_params(model.params, settings.precision))
+    problems = protocol.Problem(
+        Sam(model.config, settings.precision), params, emb, jnp.asarray(gt)[None]
+    )
+    return problems, batch_of_one(first.replace(state=state))
+
+
+def oracle_step(problems, state, s: int, settings):
+    """The protocol's Oracle step s compiled as the runner compiles it (its chunk chosen by
+    the protocol's rule): (compiled step, its arguments, the settings it ran with)."""
+    import dataclasses
+
+    from eigjax import protocol
+
+    args = (problems, state, jnp.asarray(s))
+
+    def lower(probe):
+        return protocol.oracle_batch.lower(*args, capacity=s + 1, settings=probe)
+
+    chunk = protocol.oracle_chunk(settings, lower)
+    settings = dataclasses.replace(settings, oracle_chunk=chunk)
+    step = protocol.COMPILED.get(protocol.oracle_batch, *args, capacity=s + 1, settings=settings)
+    return step, args, settings

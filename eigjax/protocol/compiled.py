@@ -1,0 +1,90 @@
+"""Compiling and placing the protocol's batched steps: the compile cache, sharding over a
+mesh, and the one rule for the Oracle's chunk (how many candidates run at once)."""
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+CPU_CHUNK = 4  # Measured best on CPUs: small chunks stay in cache (README, benchmarks).
+MEMORY_FRACTION = 0.5  # Of the accelerator's free memory, for the Oracle's candidates.
+
+
+class Compiled:
+    """Ahead-of-time compiled jitted functions, one per (function, shapes, statics), so that
+    compiles can be counted and their time kept out of a run's clock."""
+
+    def __init__(self):
+        self.cache = {}
+        self.seconds = 0.0  # Spent compiling, in total.
+
+    def get(self, fn, *args, **statics):
+        """`fn` (jitted, `statics` its static arguments) compiled for `args`' shapes."""
+        leaves, treedef = jax.tree_util.tree_flatten(args)
+        avals = tuple((np.shape(x), str(x.dtype), getattr(x, "sharding", None)) for x in leaves)
+        key = (fn, treedef, avals, tuple(sorted(statics.items())))
+        if key not in self.cache:
+            clock = time.perf_counter()
+            self.cache[key] = fn.lower(*args, **statics).compile()
+            self.seconds += time.perf_counter() - clock
+        return self.cache[key]
+
+    def __call__(self, fn, *args, **statics):
+        return self.get(fn, *args, **statics)(*args)
+
+    def count(self, fn) -> int:
+        """How many compiles of `fn` there were."""
+        return sum(key[0] is fn for key in self.cache)
+
+
+COMPILED = Compiled()
+
+
+def put(tree, mesh):
+    """Host arrays → device, the leading (batch) axis of each split over `mesh`'s devices."""
+    if mesh is None:
+        return jax.device_put(tree)
+
+    def one(x):
+        spec = jax.sharding.PartitionSpec("batch", *([None] * (np.ndim(x) - 1)))
+        return jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def put_replicated(tree, mesh):
+    """Host arrays → device, whole on each of `mesh`'s devices (once per run)."""
+    if mesh is None:
+        return jax.device_put(tree)
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def chunk_for_memory(free_bytes: int, per_candidate_bytes: int, candidates: int) -> int:
+    """The Oracle's chunk on an accelerator: every candidate at once where they fit in
+    MEMORY_FRACTION of the free memory, else as many as do (at least 1)."""
+    fit = int(MEMORY_FRACTION * free_bytes // max(per_candidate_bytes, 1))
+    return max(1, min(candidates, fit))
+
+
+def oracle_chunk(settings, lower: Callable) -> int:
+    """`settings.oracle_chunk`, or when 0: CPU_CHUNK on a CPU; on an accelerator, the
+    `chunk_for_memory` of its free memory (`memory_stats`) and the per-candidate temporary
+    memory of the Oracle step, read from XLA's memory analysis of the step compiled with
+    chunks of 1 and 2 (`lower(settings)` → the step lowered for those settings). The study
+    and the web page both choose their chunk here."""
+    if settings.oracle_chunk:
+        return settings.oracle_chunk
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if not stats or "bytes_limit" not in stats:
+        return CPU_CHUNK
+
+    def temp_bytes(chunk):
+        probe = dataclasses.replace(settings, oracle_chunk=chunk)
+        return lower(probe).compile().memory_analysis().temp_size_in_bytes
+
+    per_candidate = temp_bytes(2) - temp_bytes(1)
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return chunk_for_memory(free, per_candidate, settings.grid**2)

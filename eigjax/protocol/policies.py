@@ -1,0 +1,125 @@
+"""Click policies as a registry: one table maps a policy's name to where it runs and its
+rule for choosing the next click. Adding a policy is one function and one entry; every
+help text, check and figure label reads this table.
+
+Where a policy runs (`Policy.runs`) fixes the signature of its `choose`:
+  loop  a whole sequence in one compiled loop on the device;
+        choose(assessment, clicked bool [G], grid int [G, 2], uniform float []) → grid index
+  step  one compiled device step per click, which searches (the Oracle);
+        choose(problem, state, s, capacity, settings) → `steps.OracleSearch`
+  host  a numpy rule on the host between device steps;
+        choose(pred bool [H, W], gt bool [H, W], rng, clicked bool [H, W]) → (x, y, label)
+        or None when no unclicked error pixel is left
+Every rule labels its click by the ground truth (a noiseless annotator) and never picks a
+pixel already clicked.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Literal
+
+import jax.numpy as jnp
+
+from eigjax import clicks as click_rules
+from eigjax.assess import best_unclicked
+from eigjax.protocol import steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    name: str
+    label: str  # As tables and figures name it.
+    help: str
+    runs: Literal["loop", "step", "host"]
+    choose: Callable
+    on_grid: bool = False  # Clicks grid points only (so at most G clicks after the start).
+    draws: bool = False  # A loop policy that needs one uniform per step.
+    paper: bool = False  # The paper's pair: the study's default policies, Fig. 2's rows.
+
+
+def eig_choice(assessment, clicked, grid, uniform):
+    """The unclicked grid point of maximal EIG (Chung & Moyer, Eq. 5)."""
+    del uniform
+    return best_unclicked(assessment.eig_map[grid[:, 1], grid[:, 0]], clicked)[0]
+
+
+def random_choice(assessment, clicked, grid, uniform):
+    """Free grid point number ⌊u · #free⌋, in row-major order."""
+    del assessment
+    n_free = jnp.sum(~clicked)
+    rank = jnp.minimum(jnp.floor(uniform * n_free).astype(jnp.int32), n_free - 1)
+    free = jnp.nonzero(~clicked, size=grid.shape[0], fill_value=0)[0]
+    return free[rank]
+
+
+def error_center_choice(pred, gt, rng, clicked):
+    del rng  # Deterministic.
+    return click_rules.error_center(pred, gt, clicked)
+
+
+def random_error_choice(pred, gt, rng, clicked):
+    return click_rules.random_error(pred, gt, rng, clicked)
+
+
+POLICIES: dict[str, Policy] = {
+    p.name: p
+    for p in (
+        Policy(
+            "eig",
+            "EIG-guided",
+            "the unclicked grid point of maximal EIG (Chung & Moyer, Eq. 5)",
+            "loop",
+            eig_choice,
+            on_grid=True,
+            paper=True,
+        ),
+        Policy(
+            "oracle",
+            "Oracle",
+            "every unclicked grid point tried; the one whose mask has the best Dice",
+            "step",
+            steps.oracle_click,
+            on_grid=True,
+            paper=True,
+        ),
+        Policy(
+            "error_center",
+            "error centre (RITM)",
+            "RITM: the deepest pixel of the larger error region",
+            "host",
+            error_center_choice,
+        ),
+        Policy(
+            "random_error",
+            "random error (SAM-Med2D)",
+            "SAM-Med2D: a random pixel of the error region",
+            "host",
+            random_error_choice,
+        ),
+        Policy(
+            "random",
+            "random grid",
+            "a random unclicked grid point",
+            "loop",
+            random_choice,
+            on_grid=True,
+            draws=True,
+        ),
+    )
+}
+
+
+PAPER = tuple(name for name, p in POLICIES.items() if p.paper)  # EIG-guided and Oracle.
+EIG_GUIDED = POLICIES["eig"]  # The page's suggestion, the policy whose max EIG Fig. 1 draws.
+
+
+def get(name: str) -> Policy:
+    """The policy called `name`; ValueError listing the valid names otherwise."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; choose from {list(POLICIES)}")
+    return POLICIES[name]
+
+
+def help_text() -> str:
+    """One line per policy: its name and rule (flag help, docs)."""
+    return "; ".join(f"{p.name}: {p.help}" for p in POLICIES.values())

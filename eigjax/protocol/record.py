@@ -1,0 +1,81 @@
+"""One image's prompt sequence under one policy, on the host, and its JSON form.
+
+The per-step values are those of `fields.FIELDS` (`rec.dice` is `rec.values["dice"]`);
+the per-image numbers of the field (NoC, NoF, Dice AUC) derive from them.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from eigjax import metrics
+from eigjax.protocol.fields import FIELD_NAMES, Trace
+
+
+@dataclasses.dataclass
+class Record:
+    """One image's sequence of S steps (step 0 is the start)."""
+
+    policy: str
+    clicks: np.ndarray  # int [S, 3]: x, y, label; (-1, -1, -1): no click at that step
+    box: np.ndarray | None  # float [4] (x0, y0, x1, y1): the box prompt of a box start
+    values: dict[str, np.ndarray]  # float [S] per field of FIELDS
+    seconds_per_click: float  # the sequence's wall time / S, compilation excluded
+    eig_maps: np.ndarray | None = None  # float [S, H, W] if Settings.keep_maps
+    masks: np.ndarray | None = None  # bool [S, H, W] if Settings.keep_masks
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """A per-step field by name (`rec.dice`, `rec.max_eig`, …)."""
+        if name in FIELD_NAMES and "values" in self.__dict__:
+            return self.__dict__["values"][name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @classmethod
+    def from_trace(cls, policy: str, trace: Trace, i: int, steps: int, box, seconds: float):
+        """Image i's first `steps` steps of a batched host `trace` [B, C, ...]."""
+
+        def take(x):
+            return None if x is None else np.asarray(x[i][:steps])
+
+        return cls(
+            policy=policy,
+            clicks=take(trace.clicks).astype(np.int64),
+            box=box,
+            values={name: take(trace.values[name]).astype(np.float64) for name in FIELD_NAMES},
+            seconds_per_click=seconds,
+            eig_maps=take(trace.eig_maps),
+            masks=take(trace.masks),
+        )
+
+    @property
+    def noc(self) -> dict[str, int]:
+        """NoC@85/90/95 on IoU; S (the cap) when not reached."""
+        return {f"noc{round(t * 100)}": metrics.noc(self.iou, t) for t in metrics.NOC_THRESHOLDS}
+
+    @property
+    def failed(self) -> dict[str, bool]:
+        """Whether IoU never reaches 85/90/95 % (NoF counts these)."""
+        return {
+            f"fail{round(t * 100)}": metrics.failed(self.iou, t) for t in metrics.NOC_THRESHOLDS
+        }
+
+    @property
+    def dice_auc(self) -> float:
+        return metrics.dice_auc(self.dice)
+
+    def to_json(self) -> dict:
+        """JSON-ready: lists, NaN as None; maps and masks are left out."""
+
+        def clean(a):
+            return [None if isinstance(v, float) and np.isnan(v) else v for v in a.tolist()]
+
+        return {
+            "policy": self.policy,
+            "clicks": self.clicks.tolist(),
+            "box": None if self.box is None else self.box.tolist(),
+            **{name: clean(self.values[name]) for name in FIELD_NAMES},
+            "seconds_per_click": self.seconds_per_click,
+            **self.noc,
+            **self.failed,
+            "dice_auc": self.dice_auc,
+        }

@@ -1,0 +1,262 @@
+"""Running the protocol on batches of images: `run`, `run_batch`, and what they need.
+
+Images of one size run in lockstep, every step one batched computation: the per-image
+steps of `steps.py` under `vmap` over `Problem`s, the batch axis split over a
+`jax.sharding.Mesh`. Device-loop policies (`eig`, `random`) run a whole sequence in one
+compiled loop, copying back only the per-step numbers (and maps or masks when kept); the
+others call one jitted step per click, all on the device but for the host clickers' rules.
+The Oracle's candidates carry only the click slots their step needs (s + 1 at step s: a
+compile each, a few seconds), since every empty slot costs a masked token in each of the
+900 decoder passes. Otherwise the step count is a run-time value: one compile per image
+size, policy and click capacity (4 · ⌈steps / 4⌉ slots), whatever the number of steps.
+"""
+
+import dataclasses
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eigjax.assess import Problem
+from eigjax.models import transforms
+from eigjax.models.model import Embedding, Model, encode
+from eigjax.models.sam import Sam, decoder_params
+from eigjax.protocol import policies
+from eigjax.protocol import steps as steps_lib
+from eigjax.protocol.compiled import COMPILED, oracle_chunk, put, put_replicated
+from eigjax.protocol.fields import NO_CLICK
+from eigjax.protocol.record import Record
+from eigjax.protocol.settings import Settings
+
+
+@functools.partial(jax.jit, static_argnames=("settings",))
+def begin_batch(problems: Problem, first: steps_lib.Start, *, settings) -> steps_lib.Progress:
+    """`steps_lib.begin` over a batch of problems [B, ...]."""
+    fn = functools.partial(steps_lib.begin, settings=settings)
+    return jax.vmap(fn, in_axes=(problems.batch_axes(), 0))(problems, first)
+
+
+@functools.partial(jax.jit, static_argnames=("settings",))
+def advance_batch(problems: Problem, progress: steps_lib.Progress, s, click, *, settings):
+    """`steps_lib.advance` over a batch [B, ...]; `click` int [B, 3]."""
+
+    def fn(problem, p, c):
+        return steps_lib.advance(problem, p, s, c, settings)
+
+    return jax.vmap(fn, in_axes=(problems.batch_axes(), 0, 0))(problems, progress, click)
+
+
+@functools.partial(jax.jit, static_argnames=("capacity", "settings"))
+def oracle_batch(problems: Problem, state: steps_lib.ClickState, s, *, capacity, settings):
+    """`steps_lib.oracle_click` over a batch [B, ...]: an `OracleSearch` per image."""
+
+    def fn(problem, st):
+        return steps_lib.oracle_click(problem, st, s, capacity, settings)
+
+    return jax.vmap(fn, in_axes=(problems.batch_axes(), 0))(problems, state)
+
+
+@functools.partial(jax.jit, static_argnames=("choose", "settings"))
+def sequence_batch(problems: Problem, first: steps_lib.Start, steps, *, choose, settings):
+    """`steps_lib.sequence` over a batch [B, ...] in lockstep: their traces."""
+
+    def fn(problem, f):
+        return steps_lib.sequence(problem, f, steps, choose, settings)
+
+    return jax.vmap(fn, in_axes=(problems.batch_axes(), 0))(problems, first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Equal-size images in lockstep, padded to a multiple of the mesh's devices (the extra
+    rows repeat the last image): images, masks, seeds, their embeddings [B', h, w, C]
+    sharded over `mesh`, and n, the number of real images."""
+
+    images: list[np.ndarray]
+    gts: list[np.ndarray]
+    seeds: list[int]
+    embeddings: Embedding
+    mesh: jax.sharding.Mesh | None
+    n: int
+
+    @classmethod
+    def create(cls, model: Model, images, masks, seeds=None, mesh=None, embeddings=None):
+        """Checks and pads the batch (ValueError naming the problem) and embeds it, unless
+        `embeddings` [B', ...] are given."""
+        gts = _checked_masks(images, masks)
+        n = len(gts)
+        seeds = list(range(n)) if seeds is None else list(seeds)
+        images, gts, seeds = (_pad(list(x), mesh) for x in (images, gts, seeds))
+        if embeddings is None or embeddings.features.shape[0] != len(gts):
+            embeddings = embed_batch(model, images, mesh)
+        return cls(images, gts, seeds, embeddings, mesh, n)
+
+
+def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
+    """Embeddings of equal-size images (as many as the mesh has devices, or a multiple),
+    batched [B, h, w, C] and sharded over `mesh`."""
+    x = np.stack([transforms.preprocess(im, model.config) for im in images])
+    features = encode(model.network, model.params, put(x, mesh))
+    return Embedding(features=features, original_size=tuple(np.asarray(images[0]).shape[:2]))
+
+
+def _pad(items: list, mesh) -> list:
+    """`items` + copies of its last, to a multiple of the mesh's devices."""
+    return items + [items[-1]] * ((-len(items)) % (mesh.size if mesh is not None else 1))
+
+
+def _checked_masks(images, masks) -> list[np.ndarray]:
+    """The masks as bool arrays, after checking their sizes and that none is empty."""
+    gts = [np.asarray(m).astype(bool) for m in masks]
+    for image, gt in zip(images, gts, strict=True):
+        if gt.shape != np.asarray(image).shape[:2]:
+            raise ValueError(
+                f"mask {gt.shape} and image {np.asarray(image).shape[:2]} differ in size"
+            )
+    if len({gt.shape for gt in gts}) != 1:
+        raise ValueError(
+            f"a lockstep batch needs one image size, got {sorted({g.shape for g in gts})}"
+        )
+    if not all(gt.any() for gt in gts):
+        raise ValueError("the ground-truth mask is empty")
+    return gts
+
+
+def click_capacity(steps: int) -> int:
+    """Click slots for a run of `steps` steps: a multiple of 4, so that runs of 1-4,
+    5-8, … steps share one compile while padding tokens (computed, then masked) stay few."""
+    return 4 * -(-steps // 4)
+
+
+def check(policy: policies.Policy, steps: int, settings: Settings) -> None:
+    """Raises ValueError when `steps` or `settings` cannot run `policy`."""
+    settings.check(steps)
+    if policy.on_grid and steps - 1 > settings.grid**2:
+        raise ValueError(
+            f"steps={steps}: a {settings.grid}x{settings.grid} grid has too few points"
+        )
+
+
+def run(
+    model: Model,
+    image: np.ndarray,
+    mask: np.ndarray,
+    policy: str,
+    steps: int = 10,
+    seed: int = 0,
+    settings: Settings = Settings(),
+    embedding: Embedding | None = None,
+) -> Record:
+    """Runs `steps` steps of `policy` on one image.
+
+    Args:
+      model: a loaded `eigjax.models.Model`.
+      image: uint8 [H, W, 3] (or [H, W]).
+      mask: bool [H, W] ground truth, not empty.
+      policy: a name of `policies.POLICIES`.
+      steps: number of steps S (step 0 is the start).
+      seed: seeds the random policies, the noisy box and the NMC estimator.
+      settings: grid, start, mask rule, heads, EIG estimator, mask feedback, Oracle chunk.
+      embedding: `model.embed(image)` if already computed.
+    """
+    batched = None
+    if embedding is not None:
+        batched = embedding.replace(features=embedding.features[None])
+    batch = Batch.create(model, [image], [mask], [seed], embeddings=batched)
+    return run_batch(model, batch, policy, steps, settings)[0]
+
+
+def run_batch(
+    model: Model, batch: Batch, policy: str, steps: int = 10, settings: Settings = Settings()
+) -> list[Record]:
+    """`run` for a `Batch` of images of one size in lockstep (a record per real image).
+
+    Each image's record is that of a run alone: bit for bit with one image per device;
+    with several per device, batched kernels may round differently (a pixel may flip a
+    Dice in the 4th decimal).
+    """
+    chosen = policies.get(policy)
+    check(chosen, steps, settings)
+    capacity = click_capacity(steps)
+    starts = [
+        steps_lib.start(gt, capacity, model.config.low_res_size, settings, seed)
+        for gt, seed in zip(batch.gts, batch.seeds, strict=True)
+    ]
+    network = Sam(model.config, settings.precision)
+    params = put_replicated(decoder_params(model.params, settings.precision), batch.mesh)
+    problems = Problem(network, params, batch.embeddings, put(np.stack(batch.gts), batch.mesh))
+    first = _stack([st.start for st in starts])
+    if chosen.draws:  # One uniform per step, from each image's generator.
+        first = first.replace(
+            uniforms=np.stack([st.rng.random(capacity, np.float32) for st in starts])
+        )
+    first = put(first, batch.mesh)
+    # Dispatch is asynchronous: the clock starts once the embeddings and starts exist.
+    jax.block_until_ready((problems, first))
+    clock, compiling = time.perf_counter(), COMPILED.seconds
+    if chosen.runs == "loop":
+        trace = COMPILED(
+            sequence_batch,
+            problems,
+            first,
+            jnp.asarray(steps),
+            choose=chosen.choose,
+            settings=settings,
+        )
+    else:
+        trace = _stepwise(problems, first, starts, steps, chosen, settings, batch.mesh)
+    trace = jax.device_get(trace)
+    elapsed = time.perf_counter() - clock - (COMPILED.seconds - compiling)
+    seconds = elapsed / (batch.n * steps)
+    return [
+        Record.from_trace(chosen.name, trace, i, steps, starts[i].box, seconds)
+        for i in range(batch.n)
+    ]
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _stepwise(problems, first, starts, steps, policy, settings, mesh):
+    """A jitted step per click: the Oracle's search on the device (its own compile per
+    step: s + 1 click slots), a host clicker's rule on the host. Returns the trace."""
+    progress = COMPILED(begin_batch, problems, first, settings=settings)
+    clicked = np.zeros((len(starts), *starts[0].gt.shape), bool)  # Every pixel clicked so far.
+    for st, c in zip(starts, clicked, strict=True):
+        x, y, label = st.start.click.tolist()
+        if label != NO_CLICK:
+            c[y, x] = True
+    oracle_settings = settings  # Its chunk chosen once a run, at the first Oracle step.
+    for s in range(1, steps):
+        if policy.runs == "step":
+            args, kw = (problems, progress.state, jnp.asarray(s)), {"capacity": s + 1}
+            if not oracle_settings.oracle_chunk:
+
+                def lower(probe, args=args, kw=kw):
+                    return oracle_batch.lower(*args, **kw, settings=probe)
+
+                chunk = oracle_chunk(settings, lower)
+                oracle_settings = dataclasses.replace(settings, oracle_chunk=chunk)
+            chosen = COMPILED(oracle_batch, *args, **kw, settings=oracle_settings).click
+        else:
+            chosen = put(_host_clicks(policy, progress.assessment, starts, clicked), mesh)
+        progress = COMPILED(
+            advance_batch, problems, progress, jnp.asarray(s), chosen, settings=settings
+        )
+    return progress.trace
+
+
+def _host_clicks(policy, assessment, starts, clicked) -> np.ndarray:
+    """A host policy's clicks int [B, 3], NO_CLICK x 3 where an image has no error pixel
+    left; marks them in `clicked` (bool [B, H, W], every pixel clicked so far)."""
+    preds = np.asarray(assessment.pred)
+    picks = []
+    for i, st in enumerate(starts):
+        pick = policy.choose(preds[i], st.gt, st.rng, clicked[i])
+        if pick is not None:
+            clicked[i, pick[1], pick[0]] = True
+        picks.append(pick if pick is not None else (NO_CLICK,) * 3)
+    return np.array(picks, np.int32)

@@ -1,0 +1,182 @@
+"""The protocol's steps for one image (unbatched, traceable): the public step-level API.
+
+  start         the host side of step 0: the start prompt (`Settings.start`), seeded
+  begin         step 0 on the device: the start's assessment and trace entry
+  advance       step s of any policy: a given click, its assessment, the trace entry
+  oracle_click  the Oracle's click for step s: every unclicked grid point tried
+  sequence      a whole sequence of a device-loop policy (`lax.fori_loop` over steps)
+
+`runner.py` batches them (`vmap` over `Problem`s) and runs them; the web page and the
+benchmarks call them directly. A click is int [3] (x, y, label); NO_CLICK x 3 is none.
+"""
+
+import dataclasses
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eigjax import assess as assess_lib
+from eigjax import clicks as click_rules
+from eigjax.assess import Assessment, Problem
+from eigjax.models.prompt import Prompt
+from eigjax.protocol.fields import NO_CLICK, StepView, Trace
+from eigjax.protocol.settings import Settings
+
+
+@flax.struct.dataclass
+class ClickState:
+    """One image's prompt so far: clicks in fixed slots, the start's box, the fed-back mask,
+    and which grid points are taken (G: grid points)."""
+
+    prompt: Prompt
+    clicked: jax.Array  # bool [G]
+
+    def add(self, slot, xy, label, grid) -> "ClickState":
+        """The state with click (x, y, label) in `slot`; every point of `grid` int [G, 2]
+        at (x, y) is taken (a small image's grid may hold one pixel twice)."""
+        taken = (grid[:, 0] == xy[0]) & (grid[:, 1] == xy[1])
+        return ClickState(self.prompt.add(slot, xy, label), self.clicked | taken)
+
+
+@flax.struct.dataclass
+class Start:
+    """Step 0 of one image or a batch [B, ...]: the click state after the start prompt, a
+    PRNG key, the start's click int [3] (NO_CLICK x 3 for a box) and, for a device-loop
+    policy that draws (`random`), one uniform per click slot float [C] (else None)."""
+
+    state: ClickState
+    key: jax.Array
+    click: jax.Array
+    uniforms: jax.Array | None = None
+
+
+@flax.struct.dataclass
+class Progress:
+    """One image's loop carry: its click state, the latest assessment, its PRNG key and
+    its trace so far."""
+
+    state: ClickState
+    assessment: Assessment
+    key: jax.Array
+    trace: Trace
+
+
+@dataclasses.dataclass(frozen=True)
+class HostStart:
+    """What the host keeps of one image's start: its mask, its `Start`, the box of a box
+    start, and the generator of the random draws that follow the start's."""
+
+    gt: np.ndarray  # bool [H, W]
+    start: Start
+    box: np.ndarray | None
+    rng: np.random.Generator
+
+
+def grid_points(gt, settings: Settings) -> jax.Array:
+    """int [G, 2]: the candidate grid of images of `gt`'s size [..., H, W] (a constant
+    under `jit`: its shape is static)."""
+    return jnp.asarray(click_rules.grid_points(gt.shape[-2], gt.shape[-1], settings.grid))
+
+
+def start(gt: np.ndarray, capacity: int, mask_size: int, settings: Settings, seed: int):
+    """The start prompt of one image (`Settings.start`), seeded: a `HostStart`."""
+    rng = np.random.default_rng(seed)
+    box = None
+    if settings.start == "center":
+        x, y = click_rules.first_click(gt)
+        click = (x, y, 1)
+    else:
+        box = click_rules.gt_box(gt) if settings.start == "box" else click_rules.noisy_box(gt, rng)
+        click = (NO_CLICK,) * 3
+    mask_size = mask_size if settings.feed_mask else None
+    grid = grid_points(gt, settings)
+    state = ClickState(Prompt.empty(capacity, box, mask_size), jnp.zeros(len(grid), bool))
+    if click[2] != NO_CLICK:
+        state = state.add(0, click[:2], click[2], grid)
+    first = Start(state, jax.random.key(seed), np.array(click, np.int32))
+    return HostStart(gt, first, box, rng)
+
+
+def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
+    """Step 0 of one image: the start's assessment and trace entry."""
+    state = first.state
+    capacity = state.prompt.points.shape[0]
+    key, sub = jax.random.split(first.key)
+    a = assess_lib.assess(problem, state.prompt, sub, settings)
+    if settings.feed_mask:
+        state = state.replace(prompt=state.prompt.with_mask(a.low_res))
+    size = problem.embedding.original_size
+    view = StepView(None, a, first.click, state.clicked, grid_points(problem.gt, settings))
+    trace = Trace.empty(capacity, size, settings).write(0, view)
+    return Progress(state, a, key, trace)
+
+
+def advance(problem: Problem, progress: Progress, s, click, settings: Settings) -> Progress:
+    """Step s of one image: the click int [3] (x, y, label), its assessment, the trace
+    entry. A click of NO_CLICK (a host clicker with no error pixel left) keeps the previous
+    state and assessment (the next steps see no change)."""
+    state, a = progress.state, progress.assessment
+    grid = grid_points(problem.gt, settings)
+    x, y, label = click[0], click[1], click[2]
+    moved = label != NO_CLICK
+    moved_state = state.add(s, jnp.stack([x, y]), label, grid)
+    key, sub = jax.random.split(progress.key)
+    b = assess_lib.assess(problem, moved_state.prompt, sub, settings)
+    if settings.feed_mask:
+        moved_state = moved_state.replace(prompt=moved_state.prompt.with_mask(b.low_res))
+    pick = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(moved, n, o))
+    new_state, new = pick(moved_state, state), pick(b, a)
+    click = jnp.where(moved, jnp.stack([x, y, label]), NO_CLICK)
+    trace = progress.trace.write(s, StepView(a, new, click, state.clicked, grid))
+    return Progress(new_state, new, key, trace)
+
+
+def label_click(problem: Problem, grid: jax.Array, index) -> jax.Array:
+    """Grid point `index` as a click int [3], labelled by the ground truth."""
+    x, y = grid[index, 0], grid[index, 1]
+    return jnp.stack([x, y, problem.gt[y, x].astype(jnp.int32)])
+
+
+@flax.struct.dataclass
+class OracleSearch:
+    """One Oracle step of one image: its click, that click's Dice, and every candidate's."""
+
+    click: jax.Array  # int [3]
+    dice: jax.Array  # float []
+    candidate_dice: jax.Array  # float [G]: Dice after each grid point's click (taken ones too)
+
+
+def oracle_click(
+    problem: Problem, state: ClickState, s, capacity: int, settings: Settings
+) -> OracleSearch:
+    """The Oracle's step s: every unclicked grid point tried as the click in slot s, the
+    proposed mask of best Dice taken (ties: the first grid point, row-major). Only the
+    first `capacity` (s + 1) click slots are carried: the later ones are empty, and each
+    would cost a masked token per candidate. `settings.oracle_chunk` ≥ 1 candidates at
+    once."""
+    grid = grid_points(problem.gt, settings)
+    prompt = state.prompt.truncated(capacity)
+    dice = assess_lib.oracle_dice(
+        problem, prompt, s, grid, settings.oracle_chunk, settings.mask_rule
+    )
+    best, best_dice = assess_lib.best_unclicked(dice, state.clicked)
+    return OracleSearch(label_click(problem, grid, best), best_dice, dice)
+
+
+def sequence(problem: Problem, first: Start, steps, choose, settings: Settings) -> Trace:
+    """A whole sequence of one image from `first`, on the device: at step s, the grid point
+    `choose(assessment, clicked, grid, uniform_s)` (a device-loop policy's rule, on the
+    latest assessment and the taken grid points), labelled by the ground truth."""
+    grid = grid_points(problem.gt, settings)
+    progress = begin(problem, first, settings)
+
+    def body(s, progress):
+        u = None if first.uniforms is None else first.uniforms[s]
+        index = choose(progress.assessment, progress.state.clicked, grid, u)
+        click = label_click(problem, grid, index)
+        return advance(problem, progress, s, click, settings)
+
+    return jax.lax.fori_loop(1, steps, body, progress).trace

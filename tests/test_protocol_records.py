@@ -1,0 +1,71 @@
+"""The protocol's records are those it gave before its restructuring (issue 18): the same
+clicks, the same numbers, for every policy, start and mask rule on LiteMedSAM's real
+weights (`golden/protocol_records.json`, written by the code before the change)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from eigjax import models, protocol
+from eigjax.data import spec
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "protocol_records.json")
+
+
+def _cases():
+    """The golden cases; the Oracle's (4 s each here) on their first sample only."""
+    with open(GOLDEN) as f:
+        cases = json.load(f)
+    first = cases[0]["sample"]
+    return [c for c in cases if c["policy"] != "oracle" or c["sample"] == first]
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    model = models.load("litemedsam")
+    wanted = {c["sample"] for c in _cases()}
+    samples = {s.id: s for s in spec.samples(spec.parse("bundled")) if s.id in wanted}
+    embeddings = {i: model.embed(s.image) for i, s in samples.items()}
+    return model, samples, embeddings
+
+
+def _settings(case):
+    return protocol.Settings(
+        grid=case["grid"],
+        start=case["start"],
+        mask_rule=case["mask_rule"],
+        feed_mask=case["feed_mask"],
+        oracle_chunk=4,
+    )
+
+
+@pytest.mark.parametrize("start", ["center", "box", "noisy_box"])
+def test_records_are_those_before_the_restructuring(inputs, start):
+    model, samples, embeddings = inputs
+    cases = [c for c in _cases() if c["start"] == start]
+    assert cases
+    for case in cases:
+        s = samples[case["sample"]]
+        rec = protocol.run(
+            model,
+            s.image,
+            s.mask,
+            case["policy"],
+            case["steps"],
+            case["seed"],
+            _settings(case),
+            embedding=embeddings[s.id],
+        )
+        got, want = rec.to_json(), case["record"]
+        where = f"{case['policy']} {start} {case['mask_rule']} feed={case['feed_mask']} {s.id}"
+        assert got["clicks"] == want["clicks"], where
+        assert got["box"] == want["box"], where
+        for key, value in want.items():
+            if isinstance(value, list) and key not in ("clicks", "box"):
+                a = np.array([np.nan if v is None else v for v in got[key]], float)
+                b = np.array([np.nan if v is None else v for v in value], float)
+                np.testing.assert_allclose(a, b, atol=1e-6, err_msg=f"{where}: {key}")
+            elif key != "clicks":
+                assert got[key] == value, f"{where}: {key}"
