@@ -101,4 +101,3 @@ def random_error(
         return None
     i = int(rng.integers(ys.size))
     return int(xs[i]), int(ys[i]), int(gt[ys[i], xs[i]])
-
