@@ -15,6 +15,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from eigjax import clicks as click_rules
 from eigjax import eig as eig_lib
 from eigjax import metrics
 from eigjax.models.model import Embedding, decode_original, upsample_to_original
@@ -51,13 +52,27 @@ class Assessment:
     dice_token0: jax.Array  # float []: Dice of token 0 (the single-mask output)
     dice_mean_theta: jax.Array  # float []: Dice of mean_k θ_k > 0.5 over the EIG heads
     eig_map: jax.Array  # float [H, W]: EIG of observing each pixel next (nats)
+    head_hist: jax.Array  # float [HEAD_BINS]: share of the heads' θ_k(d) in each bin of [0, 1]
+    grid_probs: jax.Array  # float [K, G]: the heads' θ_k at the settings' grid points
+
+
+HEAD_BINS = 10  # Equal bins of [0, 1] for the heads' probabilities (how extreme they are).
+
+
+def head_histogram(probs: jax.Array) -> jax.Array:
+    """float [HEAD_BINS]: the share of the values of `probs` (in [0, 1]) in each bin."""
+    bins = jnp.clip((probs * HEAD_BINS).astype(jnp.int32), 0, HEAD_BINS - 1)
+    return jnp.bincount(bins.ravel(), length=HEAD_BINS) / probs.size
 
 
 def proposed_token(iou: jax.Array, mask_rule: str) -> jax.Array:
     """The token whose mask is proposed: token 0 ("token0"), or the multimask token with
-    the best predicted IoU [M] ("best_iou"; ties: the lowest token)."""
+    the best predicted IoU [M] ("best_iou"; ties: the lowest token). A settings' rule
+    "model" is resolved first (`Settings.resolved`)."""
     if mask_rule == "token0":
         return jnp.zeros((), jnp.int32)
+    if mask_rule != "best_iou":
+        raise ValueError(f"mask rule {mask_rule!r}: resolve it for the model first")
     return 1 + jnp.argmax(iou[1:])
 
 
@@ -70,16 +85,17 @@ def head_indexes(heads: str, num_mask_tokens: int) -> tuple[int, ...]:
 def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assessment:
     """The prediction for `prompt` (original pixels) scored against `problem.gt`.
 
-    `settings` (a `protocol.Settings`) gives the mask rule, the EIG heads and estimator;
-    `key` seeds the NMC estimator.
+    `settings` (a `protocol.Settings`) gives the mask rule (resolved for the network's
+    model), the EIG heads and estimator; `key` seeds the NMC estimator.
     """
     network, emb, gt = problem.network, problem.embedding, problem.gt
     low_res, predicted_iou = decode_original(network, problem.params, emb, prompt)
     logits = upsample_to_original(low_res, emb.original_size, network.config)  # [M, H, W]
     heads = head_indexes(settings.heads, network.config.num_mask_tokens)
     probs = jax.nn.sigmoid(logits[jnp.array(heads)])
-    token = proposed_token(predicted_iou, settings.mask_rule)
+    token = proposed_token(predicted_iou, settings.resolved(network.config).mask_rule)
     pred = logits[token] > 0
+    grid = jnp.asarray(click_rules.grid_points(*gt.shape, settings.grid))
     with jax.named_scope("eig"):
         if settings.eig == "exact":
             eig_map = eig_lib.eig_exact(probs)
@@ -97,6 +113,8 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
             dice_token0=metrics.dice_iou(logits[0] > 0, gt)[0],
             dice_mean_theta=metrics.dice_iou(jnp.mean(probs, axis=0) > 0.5, gt)[0],
             eig_map=eig_map,
+            head_hist=head_histogram(probs),
+            grid_probs=probs[:, grid[:, 1], grid[:, 0]],
         )
 
 

@@ -3,7 +3,11 @@
 Coordinates are (x, y) integer pixels of the original image; labels come from the ground
 truth at the clicked pixel (a noiseless annotator, Chung & Moyer Sec. 3). No rule ever
 returns a pixel already clicked: `clicked` (bool [H, W], or [G] on the grid) masks them.
+SAM-Med2D's rules may draw in its model's input frame (`Frame`): its own test loop works
+on the 256-px input.
 """
+
+import dataclasses
 
 import numpy as np
 from scipy import ndimage
@@ -44,19 +48,30 @@ def gt_box(gt: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
 
 
-def noisy_box(gt: np.ndarray, rng: np.random.Generator, std: float = 0.1, max_pixel: int = 5):
-    """`gt_box` shifted as SAM-Med2D jitters its boxes: both corners move by the same
-    integer offset per axis, drawn uniformly from [-m, m) with
-    m = min(max_pixel, int(std · min(width, height) · 5)); no shift when m = 0.
+def largest_component(gt: np.ndarray) -> np.ndarray:
+    """bool [H, W]: the largest 8-connected component of the mask (ties: the first in raster
+    order), as SAM-Med2D's `skimage.measure.label` + `regionprops` by area find it."""
+    labels, n = ndimage.label(gt, structure=np.ones((3, 3), bool))
+    if n == 0:
+        raise ValueError("largest_component: the ground-truth mask is empty")
+    areas = np.bincount(labels.ravel())[1:]
+    return labels == 1 + int(np.argmax(areas))
 
-    Reference: OpenGVLab/SAM-Med2D, `utils.py: get_boxes_from_mask` (its defaults std=0.1,
-    max_pixel=5 are the training jitter; its `test.py` evaluates with max_pixel=0, which is
-    the plain `gt_box` start).
+
+def noisy_box(gt: np.ndarray, rng: np.random.Generator, std: float = 0.1, max_pixel: int = 5):
+    """float32 [4] (x0, y0, x1, y1): SAM-Med2D's box prompt from a mask: the half-open
+    bounding box (x1, y1 one past the last pixel, skimage's `bbox`) of the largest
+    connected component, both corners shifted by one integer offset per axis drawn
+    uniformly from [-m, m) with m = min(max_pixel, int(std · min(width, height) · 5)); no
+    shift when m = 0 (SAM-Med2D's `test.py` uses max_pixel=0, its training 5).
+
+    Reference: OpenGVLab/SAM-Med2D, `utils.py: get_boxes_from_mask` (box_num=1).
     """
-    x0, y0, x1, y1 = gt_box(gt)
-    width, height = x1 - x0 + 1, y1 - y0 + 1
-    m = min(max_pixel, int(min(width, height) * std * 5))
+    ys, xs = np.nonzero(largest_component(gt))
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    m = min(max_pixel, int(min(x1 - x0, y1 - y0) * std * 5))
     dx, dy = (int(rng.integers(-m, m)), int(rng.integers(-m, m))) if m > 0 else (0, 0)
+    # (With m = 0 no draw is taken: `rng` may be None.)
     return np.array([x0 + dx, y0 + dy, x1 + dx, y1 + dy], np.float32)
 
 
@@ -86,18 +101,56 @@ def error_center(
 
 def random_error(
     pred: np.ndarray, gt: np.ndarray, rng: np.random.Generator, clicked: np.ndarray | None = None
-) -> tuple[int, int, int] | None:
+) -> tuple[int, int, int]:
     """SAM-Med2D's clicker: a uniformly random pixel of the error region (pred ≠ gt) not yet
-    clicked, labelled by the ground truth. None when no unclicked error pixel is left.
+    clicked, labelled by the ground truth (1 where the mask was missed, 0 where it spilled).
+    With no unclicked error pixel left, a uniformly random pixel labelled -1: SAM's "not a
+    point", which SAM-Med2D's loop feeds the model then (a padding token, not a click).
 
-    Reference: OpenGVLab/SAM-Med2D, `utils.py: select_random_points` (one point per
-    iteration, as its `test.py --iter_point` loop draws them).
+    Reference: OpenGVLab/SAM-Med2D, `utils.py: select_random_points` (point_num=1 per
+    iteration, as its `test.py --iter_point` loop draws them). Unlike it, a pixel is never
+    drawn twice.
     """
     error = pred != gt
     if clicked is not None:
         error &= ~clicked
     ys, xs = np.nonzero(error)
     if ys.size == 0:
-        return None
+        return int(rng.integers(gt.shape[1])), int(rng.integers(gt.shape[0])), -1
     i = int(rng.integers(ys.size))
     return int(xs[i]), int(ys[i]), int(gt[ys[i], xs[i]])
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """Where a clicker draws: an image of `shape` (H, W) seen in a square frame of side
+    `size` (a model's input, stretched), or the original pixels (`size` None). Frame pixel
+    (x, y) shows original pixel (⌊x·W/S⌋, ⌊y·H/S⌋) as cv2.INTER_NEAREST rounds it, the rule
+    with which SAM-Med2D resizes its masks."""
+
+    shape: tuple[int, int]
+    size: int | None = None
+
+    def _rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        """The original row and column each frame row and column shows: ⌊i · (1 / (S / n))⌋,
+        in doubles as cv2 computes it (its inverse scale rounds, so 128 · 210 / 256 = 105
+        is 104 there)."""
+        steps = np.arange(self.size)
+        return tuple(
+            np.minimum(np.floor(steps * (1.0 / (self.size / n))).astype(int), n - 1)
+            for n in self.shape
+        )
+
+    def view(self, mask: np.ndarray) -> np.ndarray:
+        """bool [H, W] → the frame's [S, S]; unchanged for the original frame."""
+        if self.size is None:
+            return mask
+        rows, cols = self._rows_cols()
+        return mask[rows[:, None], cols[None, :]]
+
+    def to_original(self, x: int, y: int) -> tuple[int, int]:
+        """A frame pixel → the original pixel it shows."""
+        if self.size is None:
+            return x, y
+        rows, cols = self._rows_cols()
+        return int(cols[x]), int(rows[y])

@@ -3,10 +3,13 @@
   dice, iou     of bool masks; two empty masks score 1
   noc           NoC@t on IoU (RITM, Sofiiuk et al. 2022; also f-BRS, SimpleClick): the
                 1-based index of the first click whose IoU reaches t; a sequence that
-                never reaches it counts as the number of clicks run (the cap) and fails
-  failed        whether it never reaches t (NoF@t counts these over a dataset)
+                never reaches it counts as the number of clicks run (the cap)
+  failed        RITM's `over_max`: NoC@t equals the cap, so a sequence that reaches t
+                only at its last click counts too (NoF@t counts these over a dataset)
+  never         the strict count: IoU never reaches t
   MIOU_AT       the k of mIoU@k (IoU after click k, averaged over images by the report)
   dice_auc      area under the Dice-vs-click curve, normalised to [0, 1]
+  boundary_distance  how far a click lies from the object's boundary (plausibility)
 
 Pure array functions.
 """
@@ -57,7 +60,13 @@ def noc(iou_per_step: np.ndarray, threshold: float) -> int:
 
 
 def failed(iou_per_step: np.ndarray, threshold: float) -> bool:
-    """True when no click of the sequence reaches `threshold` (counted by NoF)."""
+    """RITM's failure (`over_max` of `isegm/inference/utils.py: compute_noc_metric`):
+    NoC@threshold equals the cap, i.e. not reached before the last click."""
+    return noc(iou_per_step, threshold) == len(iou_per_step)
+
+
+def never(iou_per_step: np.ndarray, threshold: float) -> bool:
+    """True when no click of the sequence reaches `threshold`."""
     return not bool(np.any(np.asarray(iou_per_step) >= threshold))
 
 
@@ -67,3 +76,17 @@ def dice_auc(dice_per_step: np.ndarray) -> float:
     if d.size == 1:
         return float(d[0])
     return float(np.sum((d[1:] + d[:-1]) / 2) / (d.size - 1))
+
+
+def boundary_distance(gt: jnp.ndarray, x, y) -> jnp.ndarray:
+    """Pixels from (x, y) to the boundary of bool `gt` [H, W] (traceable): for a pixel
+    inside, to the nearest pixel outside, the image border counting as outside (as the
+    centre click's depth); for a pixel outside, to the nearest pixel inside."""
+    h, w = gt.shape
+    ys, xs = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    inside = gt[y, x]
+    squared = ((ys - y) ** 2 + (xs - x) ** 2).astype(jnp.float32)
+    target = jnp.where(inside, ~gt, gt)
+    nearest = jnp.sqrt(jnp.min(jnp.where(target, squared, jnp.inf)))
+    border = jnp.minimum(jnp.minimum(x + 1, y + 1), jnp.minimum(w - x, h - y))
+    return jnp.where(inside, jnp.minimum(nearest, border), nearest)

@@ -29,6 +29,7 @@ from eigjax import feedback, protocol
 from eigjax.assess import Problem
 from eigjax.models.model import Embedding, Model
 from eigjax.models.sam import Sam, decoder_params
+from eigjax.protocol.settings import MASK_RULES
 from experiments.catalog import Catalog, Entry
 
 MAX_CLICKS = 100
@@ -118,6 +119,7 @@ class Service:
             "models": list(self.models),
             "grid": self.settings.grid,
             "mask_rule": self.settings.mask_rule,
+            "mask_rules": MASK_RULES,
             "colormap": self.lut.tolist(),
         }
 
@@ -248,11 +250,12 @@ class Service:
         if len(clicks) == 0 and box is None:
             raise ApiError(400, "give at least one click or a box")
         settings = self.settings
-        if body.get("mask_rule") is not None:
-            if body["mask_rule"] not in ("best_iou", "token0"):
-                raise ApiError(400, f"mask_rule: best_iou or token0, got {body['mask_rule']!r}")
-            settings = dataclasses.replace(settings, mask_rule=body["mask_rule"])
-        return Request(entry, model, clicks, box, settings)
+        rule = body.get("mask_rule")
+        if rule is not None:
+            if not isinstance(rule, str) or rule not in MASK_RULES:
+                raise ApiError(400, f"mask_rule: one of {list(MASK_RULES)}, got {rule!r}")
+            settings = dataclasses.replace(settings, mask_rule=rule)
+        return Request(entry, model, clicks, box, settings.resolved(self.models[model].config))
 
 
 def _number(value, where: str) -> float:

@@ -33,17 +33,45 @@ def field(default, help: str, flag: bool = True):
     return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """What every script shares: models, their params, the dataset, the protocol."""
+FIG1_AXES = {
+    "shared": "Dice and max EIG on one y-axis, as the paper",
+    "twin": "max EIG on a right axis, one scale for every panel",
+}
+
+
+class Script:
+    """What `config_flags` reads of a script's config class besides its fields."""
 
     # Protocol settings a script takes as flags (None: all), and whether it sweeps them.
     setting_flags: ClassVar[tuple[str, ...] | None] = None
     sweeps: ClassVar[bool] = False
-    # Defaults that replace the class's own when --dataset is left at "bundled".
+    # Defaults that replace the class's own when --dataset is left at "bundled" (and
+    # --full_demo's instead, where the class has that flag).
     demo: ClassVar[dict] = {}
+    demo_full: ClassVar[dict] = {}
     # Pairs of flags that may not both be given.
     exclusive: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportOptions:
+    """How the report draws (the study writes it at its end; `experiments.report` again)."""
+
+    fig1_axis: str = field(
+        "shared", "Fig. 1: " + "; ".join(f"{k}: {v}" for k, v in FIG1_AXES.items()) + "."
+    )
+    fig2_example: str = field(
+        "", "Fig. 2's example (a sample id with kept maps); '' = the first one every run kept."
+    )
+
+    def check_report(self) -> None:
+        if self.fig1_axis not in FIG1_AXES:
+            raise ValueError(f"--fig1_axis: {self.fig1_axis!r} is not one of {list(FIG1_AXES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(Script):
+    """What every script shares: models, their params, the dataset, the protocol."""
 
     models: tuple[str, ...] = field(("litemedsam",), "Model names (the first is the default).")
     params: tuple[str, ...] = field(
@@ -88,21 +116,36 @@ class Config:
 
 
 @dataclasses.dataclass(frozen=True)
-class StudyConfig(Config):
+class StudyConfig(Config, ReportOptions):
     """The EIG-vs-Oracle study (`experiments.eig_vs_oracle`)."""
 
     sweeps: ClassVar[bool] = True
     demo: ClassVar[dict] = {
-        # README command 1: contrasts a model that reads points badly with the same model
-        # given a fair start, on one mask of each bundled kind (a nucleus, the brain on two
-        # MNI slices, the quokka). Sized for about 10 minutes on 2 CPU cores (README).
-        "steps": 4,
+        # README command 1, sized for 5 minutes on a 2-core laptop: a model that reads
+        # points badly from a centre click and from its box, on one mask of each bundled
+        # kind (a nucleus, the brain on two MNI slices, the quokka); EIG-guided on all of
+        # them, the Oracle (900 decodes per click) on the first two; the start and 2
+        # clicks; the paper's estimator checked on every step.
+        "steps": 3,
         "start": ("center", "box"),
         "labels": ("nucleus_0", "brain", "quokka"),
+        "oracle_images": 1,
+        "nmc_check": ("true",),
+    }
+    demo_full: ClassVar[dict] = {  # --full_demo: the Oracle on every mask, 4 steps.
+        **demo,
+        "steps": 4,
+        "oracle_images": 0,
     }
 
     policies: tuple[str, ...] = field(policies.PAPER, f"Of: {policies.help_text()}.")
     steps: int = field(20, "Steps per image (step 0 is the start): the NoC cap.")
+    oracle_images: int = field(
+        0, "Masks of each run the Oracle runs on (the first N; 0 = all): 900 decodes per click."
+    )
+    full_demo: bool = field(
+        False, "With the bundled dataset: the larger demo (the Oracle on every mask, 4 steps)."
+    )
     seed: int = field(0, "Seed of the random policies, the noisy box and NMC sampling.")
     fig2_images: int = field(1, "Images per run whose EIG maps and masks are kept for Fig. 2.")
     save_masks: bool = field(False, "Keep every step's proposed mask in the records (COCO RLE).")
@@ -118,11 +161,14 @@ class StudyConfig(Config):
 
     def check(self) -> None:
         super().check()
+        self.check_report()
         unknown = sorted(set(self.policies) - set(policies.POLICIES))
         if unknown or not self.policies:
             raise ValueError(f"--policies: unknown {unknown}; valid: {list(policies.POLICIES)}")
         if self.batch_per_device < 1:
             raise ValueError(f"--batch_per_device must be at least 1, got {self.batch_per_device}")
+        if self.oracle_images < 0:
+            raise ValueError(f"--oracle_images must be 0 (all) or more, got {self.oracle_images}")
         if self.fig2_images < 0:
             raise ValueError(f"--fig2_images must be 0 or more, got {self.fig2_images}")
         self.check_settings(self.steps)
@@ -159,6 +205,16 @@ class ServeConfig(Config):
     def check(self) -> None:
         super().check()
         self.check_settings(steps=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig(Script, ReportOptions):
+    """The report again (`experiments.report`)."""
+
+    workdir: str = field("workspace/eig_vs_oracle", "The study's output directory.")
+
+    def check(self) -> None:
+        self.check_report()
 
 
 def sweep(base: protocol.Settings, values: dict[str, tuple]) -> tuple[protocol.Settings, ...]:

@@ -19,7 +19,7 @@ import typing
 from absl import flags
 
 from eigjax import protocol
-from experiments.config import Config, sweep
+from experiments.config import Script, sweep
 
 
 def _flagged(cls) -> list[tuple[dataclasses.Field, type]]:
@@ -27,8 +27,10 @@ def _flagged(cls) -> list[tuple[dataclasses.Field, type]]:
     return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.metadata.get("flag", True)]
 
 
-def _setting_fields(cls: type[Config]) -> list[tuple[dataclasses.Field, type]]:
-    """The protocol settings `cls` takes as flags."""
+def _setting_fields(cls) -> list[tuple[dataclasses.Field, type]]:
+    """The protocol settings `cls` takes as flags (none without a `settings` field)."""
+    if "settings" not in {f.name for f in dataclasses.fields(cls)}:
+        return []
     return [
         (f, kind)
         for f, kind in _flagged(protocol.Settings)
@@ -54,7 +56,7 @@ def _parse_value(name: str, kind: type, text: str):
     return text
 
 
-def define(cls: type[Config], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+def define(cls: type[Script], flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines one flag per flagged field of `cls` and of the protocol settings it takes."""
     default = cls()
     for f, kind in _flagged(cls):
@@ -67,9 +69,8 @@ def define(cls: type[Config], flag_values: flags.FlagValues = flags.FLAGS) -> No
             flags.DEFINE_integer(f.name, value, help_, flag_values=flag_values)
         else:
             flags.DEFINE_string(f.name, value, help_, flag_values=flag_values)
-    base = default.settings[0]
     for f, kind in _setting_fields(cls):
-        value, help_ = getattr(base, f.name), f.metadata["help"]
+        value, help_ = getattr(default.settings[0], f.name), f.metadata["help"]
         if f.metadata["affects_results"] and cls.sweeps:
             help_ += " Several values (comma-separated) run each."
         flags.DEFINE_string(
@@ -80,17 +81,21 @@ def define(cls: type[Config], flag_values: flags.FlagValues = flags.FLAGS) -> No
         )
 
 
-def config(cls: type[Config], flag_values: flags.FlagValues = flags.FLAGS) -> Config:
-    """The `cls` config the parsed flags describe (`cls.demo`'s defaults for the bundled
-    dataset where a flag was not given), checked. Raises ValueError naming a flag."""
+def config(cls: type[Script], flag_values: flags.FlagValues = flags.FLAGS) -> Script:
+    """The `cls` config the parsed flags describe (`cls.demo`'s defaults, or with
+    --full_demo `cls.demo_full`'s, for the bundled dataset where a flag was not given),
+    checked. Raises ValueError naming a flag."""
     for a, b in cls.exclusive:
         if flag_values[a].present and flag_values[b].present:
             raise ValueError(f"give --{a} or --{b}, not both")
-    demo = flag_values["dataset"].value == "bundled"
+    demo = {}
+    if "dataset" in flag_values and flag_values["dataset"].value == "bundled":
+        full = "full_demo" in flag_values and flag_values["full_demo"].value
+        demo = cls.demo_full if full else cls.demo
 
     def value(name):
-        if demo and name in cls.demo and not flag_values[name].present:
-            return cls.demo[name]
+        if name in demo and not flag_values[name].present:
+            return demo[name]
         return flag_values[name].value
 
     fields = {}
@@ -110,12 +115,14 @@ def config(cls: type[Config], flag_values: flags.FlagValues = flags.FLAGS) -> Co
             raise ValueError(f"--{f.name}: takes one value, got {list(parsed)}")
         else:
             single[f.name] = parsed[0]
-    base = dataclasses.replace(cls().settings[0], **single)
-    cfg = cls(**fields, settings=sweep(base, swept))
+    if _setting_fields(cls):
+        base = dataclasses.replace(cls().settings[0], **single)
+        fields["settings"] = sweep(base, swept)
+    cfg = cls(**fields)
     cfg.check()
     return cfg
 
 
-def to_json(cfg: Config) -> dict:
+def to_json(cfg) -> dict:
     """The config as JSON-ready data (`config.json`)."""
     return dataclasses.asdict(cfg)

@@ -1,25 +1,27 @@
 """Tables and figures of a study's workdir, again (the study writes them at its end too).
 
-  python -m experiments.report --workdir=workspace/eig_vs_oracle
+  python -m experiments.report --workdir=workspace/eig_vs_oracle [--fig1_axis=twin]
 
 What it writes: `experiments/summarize.py`.
 """
 
 import sys
 
-from absl import app, flags
+from absl import app
 
-from experiments import summarize
+from experiments import config_flags, summarize
+from experiments.config import ReportConfig
 
-_WORKDIR = flags.DEFINE_string("workdir", "workspace/eig_vs_oracle", "Experiment directory.")
+config_flags.define(ReportConfig)
 
 
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     try:
-        print(f"report → {summarize.write_report(_WORKDIR.value)}")
-    except FileNotFoundError as e:
+        cfg = config_flags.config(ReportConfig)
+        print(f"report → {summarize.write_report(cfg.workdir, cfg)}")
+    except (FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
 
 

@@ -1,10 +1,13 @@
 """The EIG-vs-Oracle study as a library function: `run_study(config)`.
 
 For every model and every protocol setting of the config (a run, keyed by its settings:
-`records.py`), every policy runs on every non-empty mask of the dataset. Images of one
-size go in lockstep batches sharded over the local devices; with several processes
-(`jax.distributed`) each takes every process_count-th image and writes its own file. The
-first `fig2_images` masks of each run also keep their EIG maps and masks for Fig. 2.
+`records.py`), every policy runs on every non-empty mask of the dataset, the Oracle on
+the first `oracle_images` of them (0: all; each of its clicks costs a decoder pass per
+grid point). Images of one size go in lockstep batches sharded over the local devices;
+with several processes (`jax.distributed`) each takes every process_count-th image and
+writes its own file. The first `fig2_images` masks of each run also keep their EIG maps
+and masks for Fig. 2. The study prints its estimated time at the start (`cost.py`) and
+what it took at the end.
 """
 
 import dataclasses
@@ -22,46 +25,22 @@ from tqdm import tqdm
 from eigjax import models, protocol
 from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
-from eigjax.models import bundled, checkpoint, configs
+from eigjax.models import bundled, checkpoint
 from eigjax.protocol import POLICIES
-from experiments import config_flags, records, summarize
+from experiments import config_flags, cost, records, summarize
 from experiments.config import StudyConfig
 
-RECORD_FORMAT = 2  # Bumped whenever a record's fields change meaning.
-# One Oracle candidate costs its decoder multiply-adds at the device's matmul rate times
-# this at step 1 (2 click slots), and 5 % more per further slot; a single decode (every
-# other policy's step) about 5 candidates. Measured on 2 CPU cores (README, Benchmarks).
-CANDIDATE_OVERHEAD, PER_SLOT, SINGLE_DECODE = 1.55, 0.05, 5.0
+RECORD_FORMAT = 3  # Bumped whenever a record's fields change meaning.
 
 
-def matmul_rate() -> float:
-    """FLOP/s of a 1024³ float32 matmul on the default device (best of 3)."""
-    a = jax.numpy.ones((1024, 1024), jax.numpy.float32)
-    f = jax.jit(lambda a: jax.numpy.dot(a, a, precision="highest"))
-    f(a).block_until_ready()
-    best = float("inf")
-    for _ in range(3):
-        clock = time.perf_counter()
-        f(a).block_until_ready()
-        best = min(best, time.perf_counter() - clock)
-    return 2 * 1024**3 / best
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """A non-empty sample of this process, with what its rank among the run's masks asks:
+    whether the Oracle runs on it and whether its maps are kept for Fig. 2."""
 
-
-def estimate_seconds(cfg: StudyConfig, images: int, rate: float) -> float:
-    """The decoder work of the study (image embeddings not included), from a cost model."""
-    total = 0.0
-    for name in cfg.models:
-        candidate = 2 * configs.decoder_macs(configs.get_config(name)) / rate * CANDIDATE_OVERHEAD
-        for settings in cfg.settings:
-            for policy in cfg.policies:
-                per_image = SINGLE_DECODE * candidate * cfg.steps
-                if POLICIES[policy].runs == "step":  # The Oracle's search.
-                    slots = [s - 1 for s in range(1, cfg.steps)]
-                    per_image += sum(
-                        settings.grid**2 * candidate * (1 + PER_SLOT * k) for k in slots
-                    )
-                total += images * per_image
-    return total
+    sample: Sample
+    oracle: bool
+    fig2: bool
 
 
 def run_spec(cfg: StudyConfig, model: str, params_dir: str, dataset, settings) -> dict:
@@ -85,6 +64,7 @@ def run_study(cfg: StudyConfig) -> str | None:
     Raises ValueError (a setting), DataError (an input file, named) or WorkdirBusy; every
     record written before the error is kept.
     """
+    clock = time.perf_counter()
     cfg.check()
     dataset = dataset_spec.parse(cfg.dataset)
     if cfg.distributed:
@@ -96,20 +76,13 @@ def run_study(cfg: StudyConfig) -> str | None:
     try:
         if jax.process_index() == 0:
             _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
-            images = len(refs)
-            minutes = estimate_seconds(cfg, images, matmul_rate()) / 60 / jax.process_count()
-            print(
-                f"{images} masks × {len(cfg.models)} model(s) × {len(cfg.settings)} setting(s) × "
-                f"{len(cfg.policies)} policies × {cfg.steps} steps: about {minutes:.1f} min of "
-                "decoder work on this device (a cost model, ±50 %; image embeddings and "
-                "finished records not counted)",
-                flush=True,
-            )
+        loaded = {name: models.load(name, params) for name, params in cfg.model_params}
+        estimate = _announce(cfg, refs, loaded)
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
         for name, params_dir in cfg.model_params:
-            model = models.load(name, params_dir)
+            model = loaded[name]
             params_dir = params_dir or bundled.converted_params(name)
-            for settings in cfg.settings:
+            for settings in dict.fromkeys(s.resolved(model.config) for s in cfg.settings):
                 spec = run_spec(cfg, name, params_dir, dataset, settings)
                 run = store.register_run(spec)
                 _run(cfg, model, run, settings, refs, store, mesh)
@@ -117,9 +90,42 @@ def run_study(cfg: StudyConfig) -> str | None:
         store.close()
     if cfg.distributed:  # Every process's records are written before process 0 reports.
         multihost_utils.sync_global_devices("eigjax study: records written")
+    report = None
     if cfg.report and jax.process_index() == 0:
-        return summarize.write_report(cfg.workdir)
-    return None
+        report = summarize.write_report(cfg.workdir, cfg)
+    took = (time.perf_counter() - clock) / 60
+    print(f"estimated {estimate / 60:.1f} min, took {took:.1f} min", flush=True)
+    return report
+
+
+def _announce(cfg: StudyConfig, refs, loaded: dict) -> float:
+    """Prints the study's size and estimated time (`cost.py`); returns the estimate (s)."""
+    share = -(-len(refs) // jax.process_count())
+    oracle = min(cfg.oracle_images or share, share)
+    work = cost.Workload(share, oracle, min(cfg.fig2_images, share))
+    first = refs[0].read().image if refs else None
+    embed = {name: _embed_seconds(model, first) for name, model in loaded.items()}
+    seconds = cost.estimate_seconds(cfg, work, cost.matmul_rate(), embed)
+    if jax.process_index() == 0:
+        oracle_note = f" (the Oracle on {oracle})" if oracle < share else ""
+        print(
+            f"{len(refs)} masks{oracle_note} × {len(cfg.models)} model(s) × "
+            f"{len(cfg.settings)} setting(s) × {len(cfg.policies)} policies × {cfg.steps} "
+            f"steps: about {seconds / 60:.1f} min on this device (a cost model; finished "
+            "records not counted)",
+            flush=True,
+        )
+    return seconds
+
+
+def _embed_seconds(model, image) -> float:
+    """One image's embedding on this device, its compile included (each run embeds its
+    images again)."""
+    if image is None:
+        return 0.0
+    clock = time.perf_counter()
+    jax.block_until_ready(model.embed(image).features)
+    return time.perf_counter() - clock
 
 
 def _initialize_distributed(cfg: StudyConfig) -> None:
@@ -135,94 +141,104 @@ def _initialize_distributed(cfg: StudyConfig) -> None:
 
 
 def _mine(cfg: StudyConfig, refs):
-    """(sample, keeps Fig. 2 maps) for this process's share of the samples, in order."""
+    """This process's share of the samples, in order, as `Item`s (None for an empty
+    mask, with the sample); ranks count the non-empty masks of every process."""
     nonempty = 0
     for i, s in enumerate(ref.read() for ref in refs):
-        fig2 = bool(s.mask.any()) and nonempty < cfg.fig2_images
-        nonempty += bool(s.mask.any())
-        if i % jax.process_count() == jax.process_index():
-            yield s, fig2
+        rank, nonempty = nonempty, nonempty + bool(s.mask.any())
+        if i % jax.process_count() != jax.process_index():
+            continue
+        if not s.mask.any():
+            yield s, None
+            continue
+        oracle = not cfg.oracle_images or rank < cfg.oracle_images
+        yield s, Item(s, oracle, rank < cfg.fig2_images)
+
+
+def _policies(cfg: StudyConfig, item: Item) -> list[str]:
+    """The policies that run on `item`."""
+    return [p for p in cfg.policies if item.oracle or POLICIES[p].runs != "step"]
 
 
 def _run(cfg, model, run, settings, refs, store, mesh) -> None:
     """One run: every policy on this process's samples, batched by image size."""
     per_batch = mesh.size * cfg.batch_per_device
     maps_dir = os.path.join(cfg.workdir, "maps", run)
-    buckets: dict[tuple[int, int], list[Sample]] = {}
-
-    def pending(s: Sample) -> list[str]:
-        return [p for p in cfg.policies if (run, p, s.id) not in store.done]
-
-    progress = tqdm(desc=f"{model.config.name} {run}", unit="image")
-    for s, fig2 in _mine(cfg, refs):
-        if not s.mask.any():
+    buckets: dict[tuple[int, int], list[Item]] = {}
+    mine = -(-len(refs) // jax.process_count())
+    progress = tqdm(total=mine, desc=f"{model.config.name} {run}", unit="mask")
+    for s, item in _mine(cfg, refs):
+        progress.update(1)
+        if item is None:
             logging.warning("%s: empty mask, skipped", s.id)
-            for p in pending(s):
-                store.add(
-                    {
-                        "run": run,
-                        "policy": p,
-                        "image_id": s.id,
-                        "group": s.meta["group"],
-                        "skipped": "empty mask",
-                    }
-                )
-            progress.update(1)
+            for p in cfg.policies:
+                skipped = {"run": run, "policy": p, "image_id": s.id, "group": s.meta["group"]}
+                store.add({**skipped, "skipped": "empty mask"})
             continue
-        maps_path = os.path.join(maps_dir, f"{s.id}.npz")
-        if fig2 and not os.path.exists(maps_path):
+        if item.fig2 and not os.path.exists(os.path.join(maps_dir, f"{s.id}.npz")):
             # Kept maps change the compiled step: these images go in a batch of their own.
-            _batch(cfg, model, run, settings, [s], store, mesh, maps_dir)
-        elif pending(s):
+            _batch(cfg, model, run, settings, [item], store, mesh, maps_dir)
+        elif any((run, p, s.id) not in store.done for p in _policies(cfg, item)):
             bucket = buckets.setdefault(s.mask.shape, [])
-            bucket.append(s)
+            bucket.append(item)
             if len(bucket) == per_batch:
                 _batch(cfg, model, run, settings, buckets.pop(s.mask.shape), store, mesh)
-        progress.update(1)
     for batch in buckets.values():
         _batch(cfg, model, run, settings, batch, store, mesh)
     progress.close()
 
 
-def _batch(cfg, model, run, settings, batch, store, mesh, maps_dir=None) -> None:
-    """Every pending policy on a batch of equal-size samples (all of Fig. 2's with maps)."""
+def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None:
+    """Every pending policy on a batch of equal-size samples, each on the samples it runs
+    on (all of Fig. 2's sequences with maps, kept)."""
     keep = maps_dir is not None
     settings = dataclasses.replace(settings, keep_maps=keep, keep_masks=keep or cfg.save_masks)
-    pending = [
-        p
-        for p in cfg.policies
-        if (keep and POLICIES[p].paper) or any((run, p, s.id) not in store.done for s in batch)
-    ]
-    seeds = [cfg.seed + zlib.crc32(s.id.encode()) for s in batch]
-    images = protocol.Batch.create(
-        model, [s.image for s in batch], [s.mask for s in batch], seeds, mesh
-    )
-    kept = {}
-    for policy in pending:
-        recs = protocol.run_batch(model, images, policy, cfg.steps, settings)
-        for s, seed, rec in zip(batch, seeds, recs, strict=True):
-            line = {
-                "run": run,
-                "policy": policy,
-                "image_id": s.id,
-                "group": s.meta["group"],
-                "meta": {k: str(v) for k, v in s.meta.items()},
-                "seed": seed,
-                **rec.to_json(),
-            }
-            if cfg.save_masks:
-                line["masks"] = records.masks_to_rle(rec.masks)
-            store.add(line)
-            kept.setdefault(s.id, {})[policy] = rec
+    seeds = [cfg.seed + zlib.crc32(item.sample.id.encode()) for item in items]
+    images, masks = [i.sample.image for i in items], [i.sample.mask for i in items]
+    embedded = protocol.Batch.create(model, images, masks, seeds, mesh)
+    kept: dict[str, dict] = {}
+    for policy in cfg.policies:
+        chosen = [
+            k
+            for k, item in enumerate(items)
+            if policy in _policies(cfg, item)
+            and (
+                (keep and POLICIES[policy].paper) or (run, policy, item.sample.id) not in store.done
+            )
+        ]
+        if not chosen:
+            continue
+        recs = protocol.run_batch(model, embedded.subset(chosen), policy, cfg.steps, settings)
+        for k, rec in zip(chosen, recs, strict=True):
+            store.add(_line(cfg, run, items[k].sample, seeds[k], rec))
+            kept.setdefault(items[k].sample.id, {})[policy] = rec
     if keep:
         os.makedirs(maps_dir, exist_ok=True)
-        for s in batch:
-            _save_maps(os.path.join(maps_dir, f"{s.id}.npz"), s, kept[s.id])
+        for item in items:
+            path = os.path.join(maps_dir, f"{item.sample.id}.npz")
+            _save_maps(path, item.sample, kept.get(item.sample.id, {}), settings.grid)
 
 
-def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record]) -> None:
-    """Everything Fig. 2 draws for one image (float16 maps, bit-packed masks)."""
-    arrays = {"image": sample.image, "gt": sample.mask}
+def _line(cfg: StudyConfig, run: str, s: Sample, seed: int, rec: protocol.Record) -> dict:
+    """One record's JSON line."""
+    line = {
+        "run": run,
+        "policy": rec.policy,
+        "image_id": s.id,
+        "group": s.meta["group"],
+        "meta": {k: str(v) for k, v in s.meta.items()},
+        "seed": seed,
+        **rec.to_json(),
+    }
+    if cfg.save_masks:
+        line["masks"] = records.masks_to_rle(rec.masks)
+    return line
+
+
+def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record], grid: int) -> None:
+    """Everything Fig. 2 and the EIG-vs-gain figure draw for one image (float16 maps,
+    bit-packed masks, the Oracle's candidates' Dice)."""
+    arrays = {"image": sample.image, "gt": sample.mask, "grid": grid}
     for policy, rec in recs.items():
         arrays.update(
             {
@@ -232,6 +248,7 @@ def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record]) -> N
                 f"{policy}_dice": rec.dice,
                 f"{policy}_max_eig": rec.max_eig,
                 f"{policy}_box": np.full(4, np.nan) if rec.box is None else rec.box,
+                f"{policy}_candidate_dice": rec.candidate_dice,
             }
         )
     tmp = path + ".tmp.npz"

@@ -50,7 +50,10 @@ def test_random_error_lies_in_the_error_region_with_the_gt_label():
     for _ in range(20):
         x, y, label = clicks.random_error(pred, gt, rng)
         assert pred[y, x] != gt[y, x] and label == int(gt[y, x])
-    assert clicks.random_error(gt, gt, rng) is None
+    # No error left: SAM-Med2D's draw, a uniformly random pixel as a -1 "not a point".
+    pads = {clicks.random_error(gt, gt, rng) for _ in range(30)}
+    assert all(label == -1 and 0 <= x < 10 and 0 <= y < 10 for x, y, label in pads)
+    assert len(pads) > 10
 
 
 def test_unclicked_choice_skips_clicked_points_and_breaks_ties_by_index():
@@ -94,7 +97,8 @@ def test_error_center_is_ritms_rule(gt, pred, clicked):
 @given(gt=hnp.arrays(bool, (10, 11)), pred=hnp.arrays(bool, (10, 11)), seed=st.integers(0, 99))
 def test_clickers_never_repeat_a_pixel_for_a_model_that_ignores_clicks(gt, pred, seed):
     """A model whose mask never changes: each clicker walks through distinct error pixels
-    (RITM's rule with its not-clicked map), then stops (None)."""
+    (RITM's rule with its not-clicked map), then stops (RITM: None; SAM-Med2D: a -1
+    padding point, never a click)."""
     rng = np.random.default_rng(seed)
     errors = int((gt != pred).sum())
     for rule in (
@@ -106,7 +110,8 @@ def test_clickers_never_repeat_a_pixel_for_a_model_that_ignores_clicks(gt, pred,
             x, y, label = rule(clicked)
             assert not clicked[y, x] and pred[y, x] != gt[y, x] and label == int(gt[y, x])
             clicked[y, x] = True
-        assert rule(clicked) is None
+        last = rule(clicked)
+        assert last is None or last[2] == -1
 
 
 def test_ritm_rule_on_a_ring_picks_the_deepest_unclicked_pixel():
@@ -123,18 +128,54 @@ def test_ritm_rule_on_a_ring_picks_the_deepest_unclicked_pixel():
 def test_gt_box_and_sam_med2d_jitter():
     gt = np.zeros((100, 120), bool)
     gt[20:61, 30:91] = True  # 41 rows, 61 columns.
-    np.testing.assert_array_equal(clicks.gt_box(gt), [30, 20, 90, 60])
+    np.testing.assert_array_equal(clicks.gt_box(gt), [30, 20, 90, 60])  # Inclusive.
+    half_open = np.array([30, 20, 91, 61])  # SAM-Med2D's (skimage's bbox).
     # m = min(5, int(0.1 * 41 * 5)) = 5: both corners shift together by [-5, 5) per axis.
     shifts = set()
     for seed in range(200):
         box = clicks.noisy_box(gt, np.random.default_rng(seed))
-        d = box - clicks.gt_box(gt)
+        d = box - half_open
         assert d[0] == d[2] and d[1] == d[3] and -5 <= d[0] < 5 and -5 <= d[1] < 5
         shifts.add((d[0], d[1]))
     assert len(shifts) > 50
     a = clicks.noisy_box(gt, np.random.default_rng(3))
     np.testing.assert_array_equal(a, clicks.noisy_box(gt, np.random.default_rng(3)))
+    np.testing.assert_array_equal(clicks.noisy_box(gt, None, max_pixel=0), half_open)
     small = np.zeros((10, 10), bool)
     small[4:6, 4:6] = True  # min side 2: m = int(0.1 * 2 * 5) = 1, shifts in {-1, 0}.
-    d = clicks.noisy_box(small, np.random.default_rng(0)) - clicks.gt_box(small)
+    d = clicks.noisy_box(small, np.random.default_rng(0)) - [4, 4, 6, 6]
     assert set(d.tolist()) <= {-1.0, 0.0}
+
+
+def _sam_med2d_box(mask):
+    """SAM-Med2D's `get_boxes_from_mask` (utils.py) with max_pixel=0, transcribed: skimage
+    labels, the largest region's bbox, as (x0, y0, x1, y1)."""
+    from skimage.measure import label, regionprops
+
+    regions = sorted(regionprops(label(mask)), key=lambda r: r.area, reverse=True)
+    y0, x0, y1, x1 = regions[0].bbox
+    return [x0, y0, x1, y1]
+
+
+@hyp_settings(deadline=None, max_examples=60)
+@given(mask=hnp.arrays(bool, (9, 11)))
+def test_noisy_box_without_jitter_is_sam_med2ds_box_of_the_largest_component(mask):
+    if not mask.any():
+        return
+    areas = np.bincount(ndimage.label(mask, np.ones((3, 3)))[0].ravel())[1:]
+    if (areas == areas.max()).sum() > 1:
+        return  # Equal largest areas: the order of skimage's sort is not ours to match.
+    np.testing.assert_array_equal(clicks.noisy_box(mask, None, max_pixel=0), _sam_med2d_box(mask))
+
+
+@hyp_settings(deadline=None, max_examples=30)
+@given(h=st.integers(1, 300), w=st.integers(1, 300), seed=st.integers(0, 2**31 - 1))
+def test_frame_views_a_mask_as_cv2_nearest_resizes_it(h, w, seed):
+    mask = np.random.default_rng(seed).random((h, w)) > 0.5
+    frame = clicks.Frame((h, w), 256)
+    ref = cv2.resize(mask.astype(np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(frame.view(mask), ref.astype(bool))
+    for x, y in ((0, 0), (255, 255), (17, 200)):
+        ox, oy = frame.to_original(x, y)
+        assert frame.view(mask)[y, x] == mask[oy, ox]
+    assert clicks.Frame((h, w)).view(mask) is mask

@@ -1,6 +1,8 @@
 import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 from hypothesis import given, settings
+from scipy import ndimage
 
 from eigjax import metrics
 
@@ -30,11 +32,15 @@ def test_empty_masks():
 def test_noc_is_the_first_click_reaching_the_iou_with_the_cap_and_failures():
     iou = np.array([0.5, 0.86, 0.84, 0.91, 0.96])  # Reached at clicks 2, 4, 5.
     assert [metrics.noc(iou, t) for t in (0.85, 0.90, 0.95)] == [2, 4, 5]
-    assert not any(metrics.failed(iou, t) for t in (0.85, 0.90, 0.95))
-    never = np.array([0.5, 0.6, 0.89])  # Never 0.90: the cap (3 clicks run) and a failure.
+    assert not any(metrics.failed(iou, t) for t in (0.85, 0.90))
+    assert metrics.failed(iou, 0.95) and not metrics.never(iou, 0.95)  # Only at click 5.
+    never = np.array([0.5, 0.6, 0.89])  # Never 0.90: the cap (3 clicks run).
     assert metrics.noc(never, 0.90) == 3 and metrics.failed(never, 0.90)
-    # Reached at the last click also counts 3, but is no failure: NoF tells them apart.
-    assert metrics.noc(never, 0.85) == 3 and not metrics.failed(never, 0.85)
+    assert metrics.never(never, 0.90)
+    # Reached at the last click also counts 3: a failure as RITM counts (over_max), but
+    # not "never reached". The two counts are told apart.
+    assert metrics.noc(never, 0.85) == 3 and metrics.failed(never, 0.85)
+    assert not metrics.never(never, 0.85)
     assert metrics.noc(np.full(20, 0.1), 0.85) == 20
     assert metrics.noc(np.array([0.95]), 0.95) == 1  # Reaching the threshold counts.
 
@@ -50,3 +56,14 @@ def test_dice_iou_by_matrix_product_equals_the_reductions(pair):
     a, b = pair
     dice, iou = metrics.dice_iou(a, b)
     assert float(dice) == float(metrics.dice(a, b)) and float(iou) == float(metrics.iou(a, b))
+
+
+@settings(deadline=None, max_examples=40)
+@given(mask=hnp.arrays(bool, (9, 12)), x=st.integers(0, 11), y=st.integers(0, 8))
+def test_boundary_distance_is_the_euclidean_distance_transform(mask, x, y):
+    if mask.all() or not mask.any():
+        return
+    inside = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    outside = ndimage.distance_transform_edt(~mask)
+    want = inside[y, x] if mask[y, x] else outside[y, x]
+    np.testing.assert_allclose(float(metrics.boundary_distance(mask, x, y)), want, rtol=1e-6)

@@ -1,6 +1,11 @@
 """The protocol's records are those it gave before its restructuring (issue 18): the same
 clicks, the same numbers, for every policy, start and mask rule on LiteMedSAM's real
-weights (`golden/protocol_records.json`, written by the code before the change)."""
+weights (`golden/protocol_records.json`, written by the code before the change).
+
+Issue 17 then changed two things on purpose, which these cases leave out: the noisy box
+(SAM-Med2D's: the largest component, a half-open box; its old cases are not run) and the
+failure count (RITM's `over_max`; the old "never reached" count is today's `never`).
+"""
 
 import json
 import os
@@ -41,7 +46,7 @@ def _settings(case):
     )
 
 
-@pytest.mark.parametrize("start", ["center", "box", "noisy_box"])
+@pytest.mark.parametrize("start", ["center", "box"])
 def test_records_are_those_before_the_restructuring(inputs, start):
     model, samples, embeddings = inputs
     cases = [c for c in _cases() if c["start"] == start]
@@ -63,6 +68,8 @@ def test_records_are_those_before_the_restructuring(inputs, start):
         assert got["clicks"] == want["clicks"], where
         assert got["box"] == want["box"], where
         for key, value in want.items():
+            if key.startswith("fail"):  # Since issue 17 RITM's `over_max`; the old count
+                key = key.replace("fail", "never")  # ("never reached") is `never`.
             if isinstance(value, list) and key not in ("clicks", "box"):
                 a = np.array([np.nan if v is None else v for v in got[key]], float)
                 b = np.array([np.nan if v is None else v for v in value], float)

@@ -136,8 +136,10 @@ def restore(directory: str, config: configs.ModelConfig, require_checksums: bool
         try:
             restored = ckptr.restore(path, expected)
         except Exception as e:
+            detail = f"{type(e).__name__}: {e}".splitlines()[0]
             raise CheckpointError(
-                f"{path}: params data unreadable ({type(e).__name__}: {e})".splitlines()[0]
+                f"{path}: params data unreadable ({detail}); the data is corrupt: "
+                "reconvert the checkpoint"
             ) from None
     params = jax.tree_util.tree_map(np.asarray, restored["params"])
     _verify(directory, meta, params, require_checksums)

@@ -30,6 +30,16 @@ Preprocess = Literal[
 #   "direct":              bilinear straight to the original size (MedSAM's inference).
 Postprocess = Literal["upscale_crop_resize", "direct"]
 
+# The output a model was trained to give, and so the proposed mask of the protocol's
+# mask_rule "model": "token0" (the single-mask output; trained with multimask_output=False,
+# MedSAM and LiteMedSAM) or "best_iou" (the multimask token of best predicted IoU).
+MaskRule = Literal["best_iou", "token0"]
+
+# Where the protocol's SAM-Med2D clickers (`noisy_box`, `random_error`) draw: on the
+# original pixels, or on the model's square input ("input"), as SAM-Med2D's own test loop
+# draws on its 256-px input.
+PromptFrame = Literal["original", "input"]
+
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
 
@@ -119,6 +129,8 @@ class ModelConfig:
     postprocess: Postprocess = "upscale_crop_resize"
     pixel_mean: tuple[float, float, float] = SAM_PIXEL_MEAN
     pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
+    mask_rule: MaskRule = "best_iou"
+    prompt_frame: PromptFrame = "original"
 
     @property
     def embedding_size(self) -> int:
@@ -148,6 +160,7 @@ CONFIGS: dict[str, ModelConfig] = {
         encoder=VIT_B,
         preprocess="stretch_minmax",
         postprocess="direct",
+        mask_rule="token0",  # Trained with boxes, multimask_output=False.
     ),
     # SAM-Med2D: sam_vit_b with adapters, trained at 256 px on SA-Med2D-20M.
     "sam_med2d": ModelConfig(
@@ -155,6 +168,7 @@ CONFIGS: dict[str, ModelConfig] = {
         encoder=dataclasses.replace(VIT_B, adapter=True),
         image_size=256,
         preprocess="normalize_stretch_nearest",
+        prompt_frame="input",
     ),
     # LiteMedSAM: TinyViT distilled from MedSAM at 256 px. Its stem is two 1x1 convs at
     # stride 1 (MobileSAM's is 3x3 at stride 2), and the last merge keeps 64x64.
@@ -171,6 +185,7 @@ CONFIGS: dict[str, ModelConfig] = {
         ),
         image_size=256,
         preprocess="longest_side_minmax",
+        mask_rule="token0",  # Distilled from MedSAM, trained single-mask.
     ),
 }
 

@@ -8,20 +8,21 @@ Where a policy runs (`Policy.runs`) fixes the signature of its `choose`:
   step  one compiled device step per click, which searches (the Oracle);
         choose(problem, state, s, capacity, settings) → `steps.OracleSearch`
   host  a numpy rule on the host between device steps;
-        choose(pred bool [H, W], gt bool [H, W], rng, clicked bool [H, W]) → (x, y, label)
-        or None when no unclicked error pixel is left
+        choose(HostView) → (x, y, label) in original pixels, or None when it has no click
 Every rule labels its click by the ground truth (a noiseless annotator) and never picks a
 pixel already clicked.
 """
 
 import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 from eigjax import clicks as click_rules
 from eigjax.assess import best_unclicked
+from eigjax.models import transforms
 from eigjax.protocol import steps
 
 
@@ -52,13 +53,34 @@ def random_choice(assessment, clicked, grid, uniform):
     return free[rank]
 
 
-def error_center_choice(pred, gt, rng, clicked):
-    del rng  # Deterministic.
-    return click_rules.error_center(pred, gt, clicked)
+class HostView(NamedTuple):
+    """What a host rule sees of one image after a step (H, W: original; r: low-res side)."""
+
+    pred: np.ndarray  # bool [H, W]: the proposed mask
+    low_res: np.ndarray  # float [r, r]: its low-res logits
+    gt: np.ndarray  # bool [H, W]
+    rng: np.random.Generator  # the image's draws
+    clicked: np.ndarray  # bool [H, W]: every pixel clicked so far
+    frame: click_rules.Frame  # where SAM-Med2D's rules draw (the model's prompt frame)
 
 
-def random_error_choice(pred, gt, rng, clicked):
-    return click_rules.random_error(pred, gt, rng, clicked)
+def error_center_choice(view: HostView):
+    """RITM's clicker, on the original pixels (deterministic)."""
+    return click_rules.error_center(view.pred, view.gt, view.clicked)
+
+
+def random_error_choice(view: HostView):
+    """SAM-Med2D's clicker, in the model's prompt frame: there the proposed mask is its
+    low-res logits bilinearly upsampled to the frame (as its `test.py` does), > 0."""
+    frame = view.frame
+    pred = view.pred
+    if frame.size is not None:
+        resample = transforms.bilinear_matrix(view.low_res.shape[0], frame.size)
+        pred = resample @ view.low_res.astype(np.float64) @ resample.T > 0
+    x, y, label = click_rules.random_error(
+        pred, frame.view(view.gt), view.rng, frame.view(view.clicked)
+    )
+    return (*frame.to_original(x, y), label)
 
 
 POLICIES: dict[str, Policy] = {

@@ -39,13 +39,15 @@ def begin_batch(problems: Problem, first: steps_lib.Start, *, settings) -> steps
 
 
 @functools.partial(jax.jit, static_argnames=("settings",))
-def advance_batch(problems: Problem, progress: steps_lib.Progress, s, click, *, settings):
-    """`steps_lib.advance` over a batch [B, ...]; `click` int [B, 3]."""
+def advance_batch(problems: Problem, progress, s, click, candidate_dice=None, *, settings):
+    """`steps_lib.advance` over a batch [B, ...]; `click` int [B, 3]; the Oracle's
+    `candidate_dice` [B, G] where it searched (else None)."""
 
-    def fn(problem, p, c):
-        return steps_lib.advance(problem, p, s, c, settings)
+    def fn(problem, p, c, d):
+        return steps_lib.advance(problem, p, s, c, settings, d)
 
-    return jax.vmap(fn, in_axes=(problems.batch_axes(), 0, 0))(problems, progress, click)
+    axes = (problems.batch_axes(), 0, 0, 0)
+    return jax.vmap(fn, in_axes=axes)(problems, progress, click, candidate_dice)
 
 
 @functools.partial(jax.jit, static_argnames=("capacity", "settings"))
@@ -92,6 +94,21 @@ class Batch:
         if embeddings is None or embeddings.features.shape[0] != len(gts):
             embeddings = embed_batch(model, images, mesh)
         return cls(images, gts, seeds, embeddings, mesh, n)
+
+    def subset(self, indexes: list[int]) -> "Batch":
+        """The real images at `indexes`, padded again for the mesh, their embeddings kept."""
+        if list(indexes) == list(range(self.n)):
+            return self
+        idx = _pad(list(indexes), self.mesh)
+        features = put(np.asarray(self.embeddings.features)[np.array(idx)], self.mesh)
+        return Batch(
+            [self.images[i] for i in idx],
+            [self.gts[i] for i in idx],
+            [self.seeds[i] for i in idx],
+            self.embeddings.replace(features=features),
+            self.mesh,
+            len(indexes),
+        )
 
 
 def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
@@ -179,9 +196,10 @@ def run_batch(
     """
     chosen = policies.get(policy)
     check(chosen, steps, settings)
+    settings = settings.resolved(model.config)
     capacity = click_capacity(steps)
     starts = [
-        steps_lib.start(gt, capacity, model.config.low_res_size, settings, seed)
+        steps_lib.start(gt, capacity, model.config, settings, seed)
         for gt, seed in zip(batch.gts, batch.seeds, strict=True)
     ]
     network = Sam(model.config, settings.precision)
@@ -196,6 +214,7 @@ def run_batch(
     # Dispatch is asynchronous: the clock starts once the embeddings and starts exist.
     jax.block_until_ready((problems, first))
     clock, compiling = time.perf_counter(), COMPILED.seconds
+    later = np.nan  # Seconds of the steps after the start, where they run on their own.
     if chosen.runs == "loop":
         trace = COMPILED(
             sequence_batch,
@@ -206,10 +225,10 @@ def run_batch(
             settings=settings,
         )
     else:
-        trace = _stepwise(problems, first, starts, steps, chosen, settings, batch.mesh)
+        trace, later = _stepwise(problems, first, starts, steps, chosen, settings, batch.mesh)
     trace = jax.device_get(trace)
     elapsed = time.perf_counter() - clock - (COMPILED.seconds - compiling)
-    seconds = elapsed / (batch.n * steps)
+    seconds = (elapsed / (batch.n * steps), later / (batch.n * max(steps - 1, 1)))
     return [
         Record.from_trace(chosen.name, trace, i, steps, starts[i].box, seconds)
         for i in range(batch.n)
@@ -222,12 +241,14 @@ def _stack(trees):
 
 def _stepwise(problems, first, starts, steps, policy, settings, mesh):
     """A jitted step per click: the Oracle's search on the device (its own compile per
-    step: s + 1 click slots), a host clicker's rule on the host. Returns the trace."""
-    progress = COMPILED(begin_batch, problems, first, settings=settings)
+    step: s + 1 click slots), a host clicker's rule on the host. Returns the trace and the
+    seconds its steps after the start took (compiles excluded)."""
+    progress = jax.block_until_ready(COMPILED(begin_batch, problems, first, settings=settings))
+    clock, compiling = time.perf_counter(), COMPILED.seconds
     clicked = np.zeros((len(starts), *starts[0].gt.shape), bool)  # Every pixel clicked so far.
     for st, c in zip(starts, clicked, strict=True):
-        x, y, label = st.start.click.tolist()
-        if label != NO_CLICK:
+        x, y, _ = st.start.click.tolist()
+        if x != NO_CLICK:
             c[y, x] = True
     oracle_settings = settings  # Its chunk chosen once a run, at the first Oracle step.
     for s in range(1, steps):
@@ -240,23 +261,29 @@ def _stepwise(problems, first, starts, steps, policy, settings, mesh):
 
                 chunk = oracle_chunk(settings, lower)
                 oracle_settings = dataclasses.replace(settings, oracle_chunk=chunk)
-            chosen = COMPILED(oracle_batch, *args, **kw, settings=oracle_settings).click
+            search = COMPILED(oracle_batch, *args, **kw, settings=oracle_settings)
+            chosen, candidate_dice = search.click, search.candidate_dice
         else:
-            chosen = put(_host_clicks(policy, progress.assessment, starts, clicked), mesh)
-        progress = COMPILED(
-            advance_batch, problems, progress, jnp.asarray(s), chosen, settings=settings
-        )
-    return progress.trace
+            chosen = _host_clicks(policy, progress.assessment, starts, clicked, problems)
+            chosen, candidate_dice = put(chosen, mesh), None
+        step_args = (problems, progress, jnp.asarray(s), chosen, candidate_dice)
+        progress = COMPILED(advance_batch, *step_args, settings=settings)
+    jax.block_until_ready(progress)
+    return progress.trace, time.perf_counter() - clock - (COMPILED.seconds - compiling)
 
 
-def _host_clicks(policy, assessment, starts, clicked) -> np.ndarray:
-    """A host policy's clicks int [B, 3], NO_CLICK x 3 where an image has no error pixel
-    left; marks them in `clicked` (bool [B, H, W], every pixel clicked so far)."""
-    preds = np.asarray(assessment.pred)
+def _host_clicks(policy, assessment, starts, clicked, problems) -> np.ndarray:
+    """A host policy's clicks int [B, 3], NO_CLICK x 3 where it has none; marks the clicked
+    pixels in `clicked` (bool [B, H, W], every pixel clicked so far)."""
+    preds, low_res = np.asarray(assessment.pred), np.asarray(assessment.low_res)
+    config = problems.network.config
     picks = []
     for i, st in enumerate(starts):
-        pick = policy.choose(preds[i], st.gt, st.rng, clicked[i])
-        if pick is not None:
+        view = policies.HostView(
+            preds[i], low_res[i], st.gt, st.rng, clicked[i], steps_lib.frame(st.gt, config)
+        )
+        pick = policy.choose(view)
+        if pick is not None and pick[2] >= 0:  # A -1 padding point is no click.
             clicked[i, pick[1], pick[0]] = True
         picks.append(pick if pick is not None else (NO_CLICK,) * 3)
     return np.array(picks, np.int32)

@@ -8,6 +8,7 @@ flags from these fields), the web page takes the fields it uses, and a run's ide
 import dataclasses
 from typing import Literal
 
+from eigjax.models.configs import ModelConfig
 from eigjax.models.layers import Precision
 
 # Every value of a setting, with what it means; help texts and checks read these tables.
@@ -17,8 +18,14 @@ STARTS = {
     "noisy_box": "the box jittered as SAM-Med2D jitters it",
 }
 MASK_RULES = {
+    "model": "the output the model was trained to give (its config's mask_rule: token0 for "
+    "MedSAM and LiteMedSAM, best_iou for SAM, SAM-Med2D and SAM 2)",
     "best_iou": "the multimask token (1-3) of best predicted IoU",
     "token0": "token 0, the single-mask output",
+}
+MASK_FEEDBACK = {
+    "logits": "the low-res logits (SAM's predictor)",
+    "sigmoid": "their sigmoid (SAM-Med2D's test loop)",
 }
 HEADS = {"multimask": "tokens 1-3", "all": "all four tokens"}
 ESTIMATORS = {"exact": "the exact mutual information", "nmc": "the paper's Eq. 8 (sampled)"}
@@ -46,14 +53,26 @@ class Settings:
     start: Literal["center", "box", "noisy_box"] = _knob(
         "center", f"First prompt. {_choices(STARTS)}."
     )
-    mask_rule: Literal["best_iou", "token0"] = _knob(
-        "best_iou", f"Proposed mask. {_choices(MASK_RULES)}."
+    mask_rule: Literal["model", "best_iou", "token0"] = _knob(
+        "model", f"Proposed mask. {_choices(MASK_RULES)}."
     )
     heads: Literal["multimask", "all"] = _knob("multimask", f"EIG heads θ_k. {_choices(HEADS)}.")
     eig: Literal["exact", "nmc"] = _knob("exact", f"EIG estimator. {_choices(ESTIMATORS)}.")
     nmc_outer: int = _knob(1024, "NMC outer samples N.")
     nmc_inner: int = _knob(32, "NMC inner samples M.")
+    nmc_check: bool = _knob(
+        False,
+        "Also estimate each step's max EIG on the grid with the paper's sampler at a few "
+        "budgets (protocol.fields.NMC_BUDGETS) and record how it differs from the exact value.",
+    )
+    box_jitter: int = _knob(
+        5, "noisy_box: SAM-Med2D's max_pixel (5 as in its training; 0 as in its test.py)."
+    )
     feed_mask: bool = _knob(False, "Feed the previous proposed low-res mask back in.")
+    mask_feedback: Literal["logits", "sigmoid"] = _knob(
+        "logits",
+        f"With feed_mask: what is fed back. {_choices(MASK_FEEDBACK)}.",
+    )
     precision: Precision = _knob(
         "highest", "Decoder arithmetic: highest (float32, parity), default, or bfloat16."
     )
@@ -73,6 +92,13 @@ class Settings:
             if f.metadata.get("affects_results", True)
         }
 
+    def resolved(self, config: ModelConfig) -> "Settings":
+        """The settings as they run on the model of `config`: mask_rule "model" becomes the
+        config's own rule (what a run records)."""
+        if self.mask_rule != "model":
+            return self
+        return dataclasses.replace(self, mask_rule=config.mask_rule)
+
     def check(self, steps: int) -> None:
         """Raises ValueError naming the first invalid knob (or `steps`)."""
         if self.grid < 1:
@@ -84,11 +110,14 @@ class Settings:
             ("mask_rule", MASK_RULES),
             ("heads", HEADS),
             ("eig", ESTIMATORS),
+            ("mask_feedback", MASK_FEEDBACK),
         ):
             if getattr(self, name) not in table:
                 raise ValueError(
                     f"{name} must be one of {list(table)}, got {getattr(self, name)!r}"
                 )
+        if self.box_jitter < 0:
+            raise ValueError(f"box_jitter must be 0 or more, got {self.box_jitter}")
         if self.oracle_chunk < 0:
             raise ValueError(f"oracle_chunk must be 0 (automatic) or more, got {self.oracle_chunk}")
         if self.eig == "nmc" and min(self.nmc_outer, self.nmc_inner) < 1:

@@ -21,6 +21,7 @@ import numpy as np
 from eigjax import assess as assess_lib
 from eigjax import clicks as click_rules
 from eigjax.assess import Assessment, Problem
+from eigjax.models.configs import ModelConfig
 from eigjax.models.prompt import Prompt
 from eigjax.protocol.fields import NO_CLICK, StepView, Trace
 from eigjax.protocol.settings import Settings
@@ -81,23 +82,44 @@ def grid_points(gt, settings: Settings) -> jax.Array:
     return jnp.asarray(click_rules.grid_points(gt.shape[-2], gt.shape[-1], settings.grid))
 
 
-def start(gt: np.ndarray, capacity: int, mask_size: int, settings: Settings, seed: int):
-    """The start prompt of one image (`Settings.start`), seeded: a `HostStart`."""
+def frame(gt: np.ndarray, config: ModelConfig) -> click_rules.Frame:
+    """Where the SAM-Med2D clickers draw on an image of `gt`'s size for `config`'s model."""
+    size = config.image_size if config.prompt_frame == "input" else None
+    return click_rules.Frame(gt.shape, size)
+
+
+def start(gt: np.ndarray, capacity: int, config: ModelConfig, settings: Settings, seed: int):
+    """The start prompt of one image (`Settings.start`) for `config`'s model, seeded: a
+    `HostStart`. A `noisy_box` is drawn in the model's prompt frame (`frame`)."""
     rng = np.random.default_rng(seed)
     box = None
     if settings.start == "center":
         x, y = click_rules.first_click(gt)
         click = (x, y, 1)
-    else:
-        box = click_rules.gt_box(gt) if settings.start == "box" else click_rules.noisy_box(gt, rng)
+    elif settings.start == "box":
+        box = click_rules.gt_box(gt)
         click = (NO_CLICK,) * 3
-    mask_size = mask_size if settings.feed_mask else None
+    else:
+        where = frame(gt, config)
+        box = click_rules.noisy_box(where.view(gt), rng, max_pixel=settings.box_jitter)
+        if where.size is not None:  # Frame coordinates → original pixels (a box is float).
+            box = box * np.tile(np.array(gt.shape[::-1], np.float32) / where.size, 2)
+        click = (NO_CLICK,) * 3
+    mask_size = config.low_res_size if settings.feed_mask else None
     grid = grid_points(gt, settings)
     state = ClickState(Prompt.empty(capacity, box, mask_size), jnp.zeros(len(grid), bool))
-    if click[2] != NO_CLICK:
+    if click[0] != NO_CLICK:
         state = state.add(0, click[:2], click[2], grid)
     first = Start(state, jax.random.key(seed), np.array(click, np.int32))
     return HostStart(gt, first, box, rng)
+
+
+def _fed_back(state: ClickState, a: Assessment, settings: Settings) -> ClickState:
+    """The state with the proposed mask as the next mask input (`Settings.feed_mask`)."""
+    if not settings.feed_mask:
+        return state
+    mask = jax.nn.sigmoid(a.low_res) if settings.mask_feedback == "sigmoid" else a.low_res
+    return state.replace(prompt=state.prompt.with_mask(mask))
 
 
 def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
@@ -106,31 +128,38 @@ def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
     capacity = state.prompt.points.shape[0]
     key, sub = jax.random.split(first.key)
     a = assess_lib.assess(problem, state.prompt, sub, settings)
-    if settings.feed_mask:
-        state = state.replace(prompt=state.prompt.with_mask(a.low_res))
+    state = _fed_back(state, a, settings)
     size = problem.embedding.original_size
-    view = StepView(None, a, first.click, state.clicked, grid_points(problem.gt, settings))
-    trace = Trace.empty(capacity, size, settings).write(0, view)
+    grid = grid_points(problem.gt, settings)
+    view = StepView(None, a, first.click, state.clicked, grid, problem.gt, sub, settings)
+    trace = Trace.empty(capacity, size, grid.shape[0], settings).write(0, view)
     return Progress(state, a, key, trace)
 
 
-def advance(problem: Problem, progress: Progress, s, click, settings: Settings) -> Progress:
+def advance(
+    problem: Problem, progress: Progress, s, click, settings: Settings, candidate_dice=None
+) -> Progress:
     """Step s of one image: the click int [3] (x, y, label), its assessment, the trace
-    entry. A click of NO_CLICK (a host clicker with no error pixel left) keeps the previous
-    state and assessment (the next steps see no change)."""
+    entry (with the Oracle's `candidate_dice` [G] when it searched). A click at
+    x = NO_CLICK (a host clicker with nothing left to click) keeps the previous state and
+    assessment (the next steps see no change); a label of -1 is SAM's "not a point", a
+    padding token the model sees (SAM-Med2D's loop adds one)."""
     state, a = progress.state, progress.assessment
     grid = grid_points(problem.gt, settings)
     x, y, label = click[0], click[1], click[2]
-    moved = label != NO_CLICK
+    moved = x != NO_CLICK
     moved_state = state.add(s, jnp.stack([x, y]), label, grid)
     key, sub = jax.random.split(progress.key)
     b = assess_lib.assess(problem, moved_state.prompt, sub, settings)
-    if settings.feed_mask:
-        moved_state = moved_state.replace(prompt=moved_state.prompt.with_mask(b.low_res))
+    moved_state = _fed_back(moved_state, b, settings)
     pick = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(moved, n, o))
     new_state, new = pick(moved_state, state), pick(b, a)
     click = jnp.where(moved, jnp.stack([x, y, label]), NO_CLICK)
-    trace = progress.trace.write(s, StepView(a, new, click, state.clicked, grid))
+    check_key = jax.random.fold_in(sub, 1)
+    view = StepView(
+        a, new, click, state.clicked, grid, problem.gt, check_key, settings, candidate_dice
+    )
+    trace = progress.trace.write(s, view)
     return Progress(new_state, new, key, trace)
 
 
@@ -159,9 +188,8 @@ def oracle_click(
     once."""
     grid = grid_points(problem.gt, settings)
     prompt = state.prompt.truncated(capacity)
-    dice = assess_lib.oracle_dice(
-        problem, prompt, s, grid, settings.oracle_chunk, settings.mask_rule
-    )
+    rule = settings.resolved(problem.network.config).mask_rule
+    dice = assess_lib.oracle_dice(problem, prompt, s, grid, settings.oracle_chunk, rule)
     best, best_dice = assess_lib.best_unclicked(dice, state.clicked)
     return OracleSearch(label_click(problem, grid, best), best_dice, dice)
 

@@ -367,6 +367,11 @@ async function init() {
   try {
     const config = await api("/api/config");
     config.models.forEach((m) => $("model").add(new Option(m, m)));
+    Object.entries(config.mask_rules).forEach(([rule, meaning]) => {
+      const option = new Option(rule, rule);
+      option.title = meaning;
+      $("mask-rule").add(option);
+    });
     $("mask-rule").value = config.mask_rule;
     const bar = $("colorbar").getContext("2d");
     config.colormap.forEach(([r, g, b], i) => {

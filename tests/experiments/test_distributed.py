@@ -36,7 +36,7 @@ def _lines(workdir):
 
 def _numbers(lines):
     return sorted(
-        json.dumps({k: v for k, v in r.items() if k != "seconds_per_click"}, sort_keys=True)
+        json.dumps({k: v for k, v in r.items() if not k.startswith("seconds_per_")}, sort_keys=True)
         for r in lines
     )
 

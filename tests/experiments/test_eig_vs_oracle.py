@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,7 +46,7 @@ def _keys(records):
 def _numbers(records):
     """The records without their timings, comparable across runs."""
     return sorted(
-        json.dumps({k: v for k, v in r.items() if k != "seconds_per_click"}, sort_keys=True)
+        json.dumps({k: v for k, v in r.items() if not k.startswith("seconds_per_")}, sort_keys=True)
         for r in records
     )
 
@@ -73,8 +74,11 @@ def test_records_tables_and_figures(bundled_run):
         "fig1.png",
     ):
         assert os.path.getsize(os.path.join(report, name)) > 100, name
-    fig2 = [f for f in os.listdir(report) if f.startswith("fig2_")]
-    assert len(fig2) == 1 and Image.open(os.path.join(report, fig2[0])).size[0] > 300
+    fig2 = [f for f in os.listdir(report) if f.startswith("fig2")]
+    assert fig2 == ["fig2.png"] and Image.open(os.path.join(report, "fig2.png")).size[0] > 300
+    assert os.path.getsize(os.path.join(report, "eig_vs_gain.png")) > 1000  # Oracle step 1.
+    for name in ("eig_ranking.md", "plausibility.md", "paired.md", "head_probs.png"):
+        assert os.path.getsize(os.path.join(report, name)) > 100, name
     summary = open(os.path.join(report, "summary.md")).read()
     assert "NoC@90, ≤ 3 clicks" in summary
     counts: dict = {}
@@ -178,3 +182,20 @@ def test_unknown_sub_dataset_lists_valid_ones(tmp_path):
     )
     assert proc.returncode != 0
     assert "unknown sub-dataset ['FLARE']; valid: ['dsb2018', 'mni152', 'quokka']" in proc.stderr
+
+
+def test_the_oracle_on_fewer_masks_and_the_estimate_beside_the_time(folder_dataset, tmp_path):
+    workdir = tmp_path / "o"
+    proc = _run(
+        workdir,
+        f"--dataset=folder:{folder_dataset}",
+        "--policies=eig,oracle",
+        "--oracle_images=1",
+        "--fig2_images=0",
+        "--report=false",
+    )
+    done = {(r["policy"], r["image_id"]) for r in _records(workdir) if "skipped" not in r}
+    assert done == {("eig", "a_full"), ("eig", "c_pixel"), ("oracle", "a_full")}
+    assert "(the Oracle on 1)" in proc.stdout
+    assert re.search(r"estimated \d+\.\d min, took \d+\.\d min", proc.stdout)
+    assert "/3 [" in proc.stderr  # The progress bar knows its total.
