@@ -14,9 +14,11 @@ from scipy import ndimage
 
 
 def grid_points(height: int, width: int, n: int = 30) -> np.ndarray:
-    """int [n*n, 2] (x, y): centres of an n x n partition of the image, row-major."""
-    ys = np.floor((np.arange(n) + 0.5) * height / n).astype(np.int32)
-    xs = np.floor((np.arange(n) + 0.5) * width / n).astype(np.int32)
+    """int [G, 2] (x, y): centres of an n x n partition of the image, row-major; G = n²,
+    fewer on an image narrower than n pixels, where centres would share a pixel (each
+    pixel once, in the order it first appears)."""
+    ys = np.unique(np.floor((np.arange(n) + 0.5) * height / n).astype(np.int32))
+    xs = np.unique(np.floor((np.arange(n) + 0.5) * width / n).astype(np.int32))
     yy, xx = np.meshgrid(ys, xs, indexing="ij")
     return np.stack([xx.ravel(), yy.ravel()], axis=1)
 

@@ -10,8 +10,9 @@ head index:
 which converges to it as N, M → ∞ with √N ∝ M (Rainforth et al., 2018).
 
 Every function takes `probs: [K, ...]` (heads first, any pixel shape) and is pure,
-`jit`- and `vmap`-clean. NaN probabilities raise an error naming the count, eagerly or
-from inside a compiled computation, rather than spreading silently.
+`jit`- and `vmap`-clean. NaN, infinite or out-of-[0, 1] probabilities, or no heads at all,
+raise a ValueError naming the count, eagerly or from inside a compiled computation, rather
+than spreading silently; so do sample sizes below 1.
 
 References:
   Chung & Moyer, "Does SAM dream of EIG?", Eq. 6–8 and Sec. 2.2.
@@ -31,18 +32,25 @@ import numpy as np
 EPS = float(np.finfo(np.float32).eps)
 
 
-def _raise_nan(count) -> None:
-    if count:
-        raise ValueError(f"EIG input holds {int(count)} NaN probabilities")
+def _raise_invalid(nan, out_of_range) -> None:
+    if nan:
+        raise ValueError(f"EIG input holds {int(nan)} NaN or infinite probabilities")
+    if out_of_range:
+        raise ValueError(f"EIG input holds {int(out_of_range)} probabilities outside [0, 1]")
 
 
-def check_finite(probs: jax.Array) -> None:
-    """Raises ValueError if `probs` holds NaN: now if concrete, at run time if traced."""
-    count = jnp.sum(jnp.isnan(probs))
-    if isinstance(count, jax.core.Tracer):
-        jax.debug.callback(_raise_nan, count)
+def check_probs(probs: jax.Array) -> None:
+    """Raises ValueError if `probs` [K, ...] has no head (K = 0), holds NaN or infinities,
+    or values outside [0, 1]: now if concrete, at run time if traced. (EIG is at most
+    log 2 nats; a value outside [0, 1] would make it anything.)"""
+    if np.ndim(probs) < 1 or np.shape(probs)[0] == 0:
+        raise ValueError(f"EIG input needs at least one head: probs of shape {np.shape(probs)}")
+    nan = jnp.sum(~jnp.isfinite(probs))
+    out_of_range = jnp.sum((probs < 0) | (probs > 1))
+    if isinstance(nan, jax.core.Tracer):
+        jax.debug.callback(_raise_invalid, nan, out_of_range)
     else:
-        _raise_nan(count)
+        _raise_invalid(nan, out_of_range)
 
 
 def binary_entropy(p: jax.Array) -> jax.Array:
@@ -52,7 +60,7 @@ def binary_entropy(p: jax.Array) -> jax.Array:
 
 def eig_exact(probs: jax.Array) -> jax.Array:
     """[K, ...] head probabilities → [...] EIG in nats: H(mean θ) − mean H(θ)."""
-    check_finite(probs)
+    check_probs(probs)
     probs = jnp.asarray(probs, jnp.float32)
     eig = binary_entropy(jnp.mean(probs, axis=0)) - jnp.mean(binary_entropy(probs), axis=0)
     return jnp.maximum(eig, 0.0)  # Jensen makes it ≥ 0; rounding can dip below by ~1e-8.
@@ -95,7 +103,7 @@ def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) ->
     estimate, their spread its standard error. Outer samples run `batch_size` at a time,
     so memory is O(batch_size · K · pixels).
     """
-    check_finite(probs)
+    check_probs(probs)
     p = jnp.clip(jnp.asarray(probs, jnp.float32), EPS, 1 - EPS)
     log_p, log_q = jnp.log(p), jnp.log1p(-p)  # log p(y=1 | θ_k), log p(y=0 | θ_k)
     n_inner = jnp.sum(samples.inner_counts[0])
@@ -116,10 +124,19 @@ def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) ->
     return jax.lax.map(term, xs, batch_size=batch_size)
 
 
-@functools.partial(jax.jit, static_argnames=("n_outer", "n_inner", "batch_size"))
 def eig_nmc(
     key: jax.Array, probs: jax.Array, n_outer: int, n_inner: int, batch_size: int = 8
 ) -> jax.Array:
-    """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats."""
+    """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats (jitted)."""
+    if n_outer < 1 or n_inner < 1:
+        raise ValueError(
+            f"eig_nmc: n_outer and n_inner must be at least 1, got {n_outer}, {n_inner}"
+        )
+    check_probs(probs)  # Here, so that concrete input fails as a ValueError.
+    return _eig_nmc(key, probs, n_outer, n_inner, batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("n_outer", "n_inner", "batch_size"))
+def _eig_nmc(key, probs, n_outer: int, n_inner: int, batch_size: int) -> jax.Array:
     samples = nmc_samples(key, probs.shape[0], n_outer, n_inner)
     return jnp.mean(eig_nmc_terms(probs, samples, batch_size), axis=0)

@@ -14,7 +14,6 @@ import base64
 import collections
 import dataclasses
 import io
-import math
 import threading
 import time
 
@@ -199,16 +198,24 @@ class Service:
         return settings
 
     def _prepare(self, body):
-        """(request, image, mask or None, grid int [G, 2], clicked grid points bool [G])."""
+        """(request, image, mask or None, grid int [G, 2], clicked grid points bool [G]);
+        the prompt is checked against the image as its file is now."""
         req = self.parse(body)
         image, mask = req.entry.load()
-        grid = click_rules.grid_points(req.entry.height, req.entry.width, req.settings.grid)
-        return req, image, mask, grid, feedback.clicked_on_grid(grid, req.clicks)
+        height, width = image.shape[:2]
+        clicks = _parse_clicks(body.get("clicks", []), width, height)
+        box = None if body.get("box") is None else _parse_box(body["box"], width, height)
+        if len(clicks) == 0 and box is None:
+            raise ApiError(400, "give at least one click or a box")
+        req = dataclasses.replace(req, clicks=clicks, box=box)
+        grid = click_rules.grid_points(height, width, req.settings.grid)
+        return req, image, mask, grid, feedback.clicked_on_grid(grid, clicks)
 
     def _entry(self, name) -> Entry:
-        if isinstance(name, str) and ("/" in name or "\\" in name or ".." in name):
-            if name not in self.catalog.entries:
-                raise ApiError(400, f"image {name!r}: a name from GET /api/images, not a path")
+        if not isinstance(name, str):
+            raise ApiError(400, f"image: expected a name from GET /api/images, got {_short(name)}")
+        if ("/" in name or "\\" in name or ".." in name) and name not in self.catalog.entries:
+            raise ApiError(400, f"image {_short(name)}: a name from GET /api/images, not a path")
         try:
             return self.catalog.get(name)
         except KeyError as e:
@@ -221,8 +228,9 @@ class Service:
         return Problem(network, params, self._embedding(req, image), jnp.asarray(gt))
 
     def _embedding(self, req: Request, image: np.ndarray) -> Embedding:
-        """The image's embedding under `req.model`, computed once (caller holds its lock)."""
-        key = (req.model, req.entry.source)
+        """The image's embedding under `req.model`, computed once per content (its file's
+        mtime and size: a replaced file is embedded again; caller holds the model's lock)."""
+        key = (req.model, req.entry.source, req.entry.version(), image.shape)
         with self._cache_lock:
             if key in self._embeddings:
                 self._embeddings.move_to_end(key)
@@ -235,36 +243,46 @@ class Service:
         return emb
 
     def parse(self, body) -> Request:
-        """A request body (decoded JSON) → `Request`; ApiError 400/404 naming the field."""
+        """A request body (decoded JSON) → `Request` without its prompt (`_prepare` reads
+        it against the image); ApiError 400/404 naming the field."""
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         unknown = set(body) - {"image", "model", "clicks", "box", "mask_rule"}
         if unknown:
-            raise ApiError(400, f"unknown fields {sorted(unknown)}")
+            raise ApiError(400, f"unknown fields {sorted(unknown)[:5]}")
         entry = self._entry(body.get("image"))
         model = body.get("model") or next(iter(self.models))
+        if not isinstance(model, str):
+            raise ApiError(400, f"model: expected a name, got {_short(model)}")
         if model not in self.models:
-            raise ApiError(404, f"unknown model {model!r}; served: {list(self.models)}")
-        clicks = _parse_clicks(body.get("clicks", []), entry)
-        box = None if body.get("box") is None else _parse_box(body["box"], entry)
-        if len(clicks) == 0 and box is None:
-            raise ApiError(400, "give at least one click or a box")
+            raise ApiError(404, f"unknown model {_short(model)}; served: {list(self.models)}")
         settings = self.settings
         rule = body.get("mask_rule")
         if rule is not None:
             if not isinstance(rule, str) or rule not in MASK_RULES:
-                raise ApiError(400, f"mask_rule: one of {list(MASK_RULES)}, got {rule!r}")
+                raise ApiError(400, f"mask_rule: one of {list(MASK_RULES)}, got {_short(rule)}")
             settings = dataclasses.replace(settings, mask_rule=rule)
-        return Request(entry, model, clicks, box, settings.resolved(self.models[model].config))
+        resolved = settings.resolved(self.models[model].config)
+        return Request(entry, model, np.zeros((0, 3)), None, resolved)
+
+
+def _short(value) -> str:
+    """A client's value for an error message, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not a pixel.
 
 
 def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ApiError(400, f"{where}: expected a finite number, got {value!r}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not abs(value) <= MAX_COORDINATE:  # Also False for NaN.
+        raise ApiError(400, f"{where}: expected a finite number, got {_short(value)}")
     return float(value)
 
 
-def _parse_clicks(clicks, entry: Entry) -> np.ndarray:
+def _parse_clicks(clicks, width: int, height: int) -> np.ndarray:
     if not isinstance(clicks, list):
         raise ApiError(400, "clicks: expected a list of [x, y, label]")
     if len(clicks) > MAX_CLICKS:
@@ -272,26 +290,26 @@ def _parse_clicks(clicks, entry: Entry) -> np.ndarray:
     out = np.zeros((len(clicks), 3))
     for i, c in enumerate(clicks):
         if not isinstance(c, list) or len(c) != 3:
-            raise ApiError(400, f"clicks[{i}]: expected [x, y, label], got {c!r}")
+            raise ApiError(400, f"clicks[{i}]: expected [x, y, label], got {_short(c)}")
         x, y = _number(c[0], f"clicks[{i}][0] (x)"), _number(c[1], f"clicks[{i}][1] (y)")
-        if not (0 <= x < entry.width and 0 <= y < entry.height):
+        if not (0 <= x < width and 0 <= y < height):
+            raise ApiError(400, f"clicks[{i}]: ({x:g}, {y:g}) outside the {width}×{height} image")
+        if isinstance(c[2], bool) or not isinstance(c[2], int) or c[2] not in (0, 1):
             raise ApiError(
-                400, f"clicks[{i}]: ({x:g}, {y:g}) outside the {entry.width}×{entry.height} image"
+                400, f"clicks[{i}][2] (label): 1 positive or 0 negative, got {_short(c[2])}"
             )
-        if c[2] not in (0, 1) or isinstance(c[2], bool):
-            raise ApiError(400, f"clicks[{i}][2] (label): 1 positive or 0 negative, got {c[2]!r}")
         out[i] = x, y, c[2]
     return out
 
 
-def _parse_box(box, entry: Entry) -> np.ndarray:
+def _parse_box(box, width: int, height: int) -> np.ndarray:
     if not isinstance(box, list) or len(box) != 4:
-        raise ApiError(400, f"box: expected [x0, y0, x1, y1] or null, got {box!r}")
+        raise ApiError(400, f"box: expected [x0, y0, x1, y1] or null, got {_short(box)}")
     x0, y0, x1, y1 = (_number(v, f"box[{i}]") for i, v in enumerate(box))
-    if not (0 <= x0 <= x1 <= entry.width and 0 <= y0 <= y1 <= entry.height):
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
         raise ApiError(
             400,
-            f"box: expected 0 <= x0 <= x1 <= {entry.width} and 0 <= y0 <= y1 <= {entry.height}, "
-            f"got {box}",
+            f"box: expected 0 <= x0 <= x1 <= {width} and 0 <= y0 <= y1 <= {height}, "
+            f"got {_short(box)}",
         )
     return np.array([x0, y0, x1, y1], np.float32)

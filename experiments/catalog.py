@@ -12,26 +12,36 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from eigjax.data import DataError, folder, read_image
+from eigjax.data import DataError, MissingFile, folder, read_image
 from eigjax.data import spec as dataset_spec
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
+    """A served image: read from its file at each request, so that a file replaced after
+    start is seen as it is now (and one deleted is a `MissingFile`)."""
+
     name: str
-    width: int
+    width: int  # At start; `describe` reads the file's size now.
     height: int
     has_mask: bool
     source: str  # The image file (or the sample id): images sharing it share an embedding.
     load: Callable[[], tuple[np.ndarray, np.ndarray | None]]  # uint8 [H, W, 3], bool [H, W]
 
+    def version(self) -> tuple:
+        """What tells this image's content apart over time: its file's mtime and size (the
+        embedding cache's key), or nothing where the source is not a file."""
+        try:
+            stat = os.stat(self.source)
+        except OSError:
+            return ()
+        return stat.st_mtime_ns, stat.st_size
+
     def describe(self) -> dict:
-        return {
-            "name": self.name,
-            "width": self.width,
-            "height": self.height,
-            "has_mask": self.has_mask,
-        }
+        width, height = (self.width, self.height)
+        if os.path.isfile(self.source):
+            width, height = _size(self.source)
+        return {"name": self.name, "width": width, "height": height, "has_mask": self.has_mask}
 
 
 class Catalog:
@@ -90,7 +100,7 @@ def _size(path: str) -> tuple[int, int]:
         with Image.open(path) as im:
             return im.size
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise MissingFile(f"{path}: no such file") from None
     except OSError as e:
         raise DataError(f"{path}: unreadable image ({e})") from None
 

@@ -21,11 +21,24 @@ Two sets of study defaults:
 
 import dataclasses
 import itertools
+import os
 from typing import ClassVar
 
 from eigjax import protocol
 from eigjax.models import CONFIGS
 from eigjax.protocol import policies
+
+
+def os_error(e: OSError) -> str:
+    """An OSError as one line: the path and what is wrong with it."""
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"
+
+
+def check_directory(flag: str, path: str) -> None:
+    """Raises ValueError when `path` (a --flag's directory) exists and is not a directory."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--{flag}={path}: is a file, not a directory")
 
 
 def field(default, help: str, flag: bool = True):
@@ -162,6 +175,9 @@ class StudyConfig(Config, ReportOptions):
     def check(self) -> None:
         super().check()
         self.check_report()
+        check_directory("workdir", self.workdir)
+        if self.seed < 0:
+            raise ValueError(f"--seed must be 0 or more, got {self.seed}")
         unknown = sorted(set(self.policies) - set(policies.POLICIES))
         if unknown or not self.policies:
             raise ValueError(f"--policies: unknown {unknown}; valid: {list(policies.POLICIES)}")
@@ -205,6 +221,9 @@ class ServeConfig(Config):
     def check(self) -> None:
         super().check()
         self.check_settings(steps=1)
+        twice = sorted({m for m in self.models if self.models.count(m) > 1})
+        if twice:
+            raise ValueError(f"--models: {twice} named twice (the page tells models by name)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +234,7 @@ class ReportConfig(Script, ReportOptions):
 
     def check(self) -> None:
         self.check_report()
+        check_directory("workdir", self.workdir)
 
 
 def sweep(base: protocol.Settings, values: dict[str, tuple]) -> tuple[protocol.Settings, ...]:

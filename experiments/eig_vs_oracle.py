@@ -14,7 +14,7 @@ import sys
 from absl import app, logging
 
 from eigjax.data import DataError
-from experiments import config_flags, study
+from experiments import config, config_flags, study
 from experiments.config import StudyConfig
 from experiments.records import WorkdirBusy
 
@@ -29,6 +29,14 @@ def main(argv):
         report = study.run_study(config_flags.config(StudyConfig))
     except (ValueError, DataError, WorkdirBusy) as e:  # Records already written are kept.
         sys.exit(f"error: {e}")
+    except OSError as e:  # A full disk, a path that is a file, a read-only directory.
+        sys.exit(f"error: {config.os_error(e)}; every record written is kept")
+    except KeyboardInterrupt:
+        print(
+            "stopped; every record written is kept: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        sys.exit(130)
     if report:
         print(f"report → {report}")
 

@@ -160,9 +160,13 @@ def _draw_prompt(ax, image, gt, mask, clicks, box) -> None:
     """One panel's picture: the image, the ground truth's outline (cyan), the proposed mask
     (yellow), the box of a box start (dashed) and the clicks so far, the last one ringed."""
     ax.imshow(image, cmap="gray")
-    ax.contour(gt, levels=[0.5], colors="cyan", linewidths=0.8)
-    if mask.any():
-        ax.contour(mask, levels=[0.5], colors="yellow", linewidths=0.8)
+    if min(gt.shape) < 2:  # Too small for a contour: the regions themselves, tinted.
+        for region, colour in ((gt, (0, 1, 1, 0.4)), (mask, (1, 1, 0, 0.4))):
+            ax.imshow(np.where(region[..., None], colour, 0.0))
+    else:
+        ax.contour(gt, levels=[0.5], colors="cyan", linewidths=0.8)
+        if mask.any():
+            ax.contour(mask, levels=[0.5], colors="yellow", linewidths=0.8)
     if not np.isnan(box).any():
         x0, y0, x1, y1 = box
         rect = plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", lw=0.8, ls="--")

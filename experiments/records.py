@@ -21,6 +21,7 @@ import fcntl
 import glob
 import hashlib
 import json
+import math
 import os
 import socket
 import time
@@ -28,7 +29,11 @@ import warnings
 
 import numpy as np
 
+from eigjax import metrics
+from eigjax.protocol import FIELDS
+
 KEY = ("run", "policy", "image_id")
+FORMAT = 3  # A run's record format (`runs/<id>.json`); bumped when a record's fields change.
 
 
 class WorkdirBusy(RuntimeError):
@@ -41,28 +46,90 @@ def run_id(spec: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def check_record(record) -> None:
+    """Raises ValueError naming the first field of a record line that is missing or of the
+    wrong type: what a hand edit or a partial write leaves. A skipped image's line holds
+    only its key, group and reason."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for k in (*KEY, "group"):
+        if not isinstance(record.get(k), str):
+            raise ValueError(f"{k}: missing or not text")
+    if "skipped" in record:
+        return
+    clicks = record.get("clicks")
+    if not isinstance(clicks, list) or not clicks or not all(_ints(c, 3) for c in clicks):
+        raise ValueError("clicks: expected a list of [x, y, label] integers")
+    for f in FIELDS:
+        values = record.get(f.name)
+        ok = isinstance(values, list) and len(values) == len(clicks)
+        if not ok or not all(_numbers(v, f.bins) for v in values):
+            raise ValueError(f"{f.name}: expected {len(clicks)} numbers (or null)")
+    for t in metrics.NOC_THRESHOLDS:
+        t = round(t * 100)
+        if not (_int(record.get(f"noc{t}")) and 1 <= record[f"noc{t}"] <= len(clicks)):
+            raise ValueError(f"noc{t}: expected a click count 1 … {len(clicks)}")
+        for k in (f"fail{t}", f"never{t}"):
+            if not isinstance(record.get(k), bool):
+                raise ValueError(f"{k}: expected true or false")
+    for k in ("dice_auc", "seconds_per_click"):
+        if not _number(record.get(k)):
+            raise ValueError(f"{k}: expected a number")
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _ints(v, n: int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(_int(x) for x in v)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _numbers(v, bins: int) -> bool:
+    """A step's value: a number or null, or `bins` of them."""
+    if bins:
+        return isinstance(v, list) and len(v) == bins and all(x is None or _number(x) for x in v)
+    return v is None or _number(v)
+
+
 def _read_lines(path: str):
-    """(line number, record) of each well-formed complete line; warns about the others."""
+    """(line number, record) of each well-formed complete line; warns about the others
+    (`file:line` and the field at fault)."""
     with open(path, "rb") as f:
         data = f.read()
     # The last piece is empty after a final newline, or a line cut by a kill: no record.
     for number, raw in enumerate(data.split(b"\n")[:-1], 1):
         try:
             record = json.loads(raw)
-            if not isinstance(record, dict) or not all(k in record for k in KEY):
-                raise ValueError("not a record")
-        except ValueError as e:
+            check_record(record)
+        except (ValueError, RecursionError) as e:
             warnings.warn(f"{path}:{number}: malformed record skipped ({e})", stacklevel=2)
             continue
         yield number, record
 
 
 def load_records(workdir: str) -> list[dict]:
-    """All complete records of the workdir's processes, one per (run, policy, image)."""
-    merged = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "records", "*.jsonl"))):
+    """All complete records of the workdir's processes, one per (run, policy, image);
+    records of runs an older eigjax wrote (another record format) are left out, with one
+    warning per run. Only `process_*.jsonl` files are read (never a `.tmp`)."""
+    formats = {rid: spec.get("format") for rid, spec in load_runs(workdir).items()}
+    merged, older = {}, set()
+    for path in sorted(glob.glob(os.path.join(workdir, "records", "process_*.jsonl"))):
         for _, record in _read_lines(path):
+            if formats.get(record["run"], FORMAT) != FORMAT:
+                older.add(record["run"])
+                continue
             merged[tuple(record[k] for k in KEY)] = record
+    for rid in sorted(older):
+        warnings.warn(
+            f"{workdir}: run {rid} was written by an older eigjax (record format "
+            f"{formats[rid]}, now {FORMAT}): left out; rerun it",
+            stacklevel=2,
+        )
     return [merged[k] for k in sorted(merged)]
 
 
@@ -139,8 +206,9 @@ class RecordStore:
         key = tuple(record[k] for k in KEY)
         if key in self.done:
             return
+        line = json.dumps(record, allow_nan=False)  # NaN or ±Infinity is a bug, not JSON.
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
         self.done.add(key)

@@ -9,7 +9,7 @@ import sys
 
 from absl import app
 
-from experiments import config_flags, summarize
+from experiments import config, config_flags, summarize
 from experiments.config import ReportConfig
 
 config_flags.define(ReportConfig)
@@ -23,6 +23,8 @@ def main(argv):
         print(f"report → {summarize.write_report(cfg.workdir, cfg)}")
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:  # A report directory that is a file, a full disk.
+        sys.exit(f"error: {config.os_error(e)}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Oracle) never stalls the page's other requests.
 import json
 import os
 import sys
+import threading
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,68 +22,116 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from absl import app, logging
 
 from eigjax import models
-from eigjax.data import DataError
+from eigjax.data import DataError, MissingFile
 from experiments import api, config_flags
 from experiments.catalog import Catalog
 from experiments.config import ServeConfig
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 1 << 20
+READ_TIMEOUT = 10.0  # Seconds a connection may take to send its request.
+MAX_CONNECTIONS = 32  # Requests handled at once; more are answered 503 at once.
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+WILDCARDS = ("0.0.0.0", "::", "")  # Listening on every address: any Host is accepted.
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 config_flags.define(ServeConfig)
 
 
 class Handler(BaseHTTPRequestHandler):
     """Routes: the page's static files, GET /api/{config,images,image,outline},
-    POST /api/{predict,oracle}. Errors are JSON {"error": message}: a 4xx for a client's
-    mistake, 500 when a served image file went missing or bad after start."""
+    POST /api/{predict,oracle}. Errors are JSON {"error": message}: 4xx for a client's
+    mistake (404 for an image that is not, or no longer, there), 500 for a fault of ours
+    (a generic message; the details go to the log). Every request is checked first: its
+    Host (DNS rebinding), and for a POST its origin, content type and declared length."""
 
     service: api.Service  # Set on the subclass `make_server` builds.
     static_files: dict[str, str]
+    allowed_hosts: frozenset[str] | None  # None: any (listening on every address).
+    timeout = READ_TIMEOUT  # The socket's: a client that stalls is dropped.
 
     def do_GET(self):  # noqa: N802 (the standard library's name)
-        url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        name = query.get("name", [None])[0]
-        try:
-            if url.path in ("/", "/index.html"):
-                self._file("index.html")
-            elif url.path.startswith("/static/"):
-                self._file(url.path.removeprefix("/static/"))
-            elif url.path == "/api/images":
-                self._json(self.service.images())  # A bare list, as the API promises.
-            elif url.path == "/api/config":
-                self._json(self.service.config())
-            elif url.path == "/api/image":
-                self._send(HTTPStatus.OK, "image/png", self.service.image_png(name))
-            elif url.path == "/api/outline":
-                self._send(HTTPStatus.OK, "image/png", self.service.outline_png(name))
-            else:
-                raise api.ApiError(404, f"no such page {url.path!r}")
-        except api.ApiError as e:
-            self._json({"error": str(e)}, e.status)
-        except DataError as e:  # An image file went missing or bad after start.
-            self._json({"error": str(e)}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        self._answer(self._get)
 
     def do_POST(self):  # noqa: N802
-        routes = {"/api/predict": self.service.predict, "/api/oracle": self.service.oracle}
+        self._answer(self._post)
+
+    def _answer(self, route) -> None:
         try:
-            route = routes.get(urllib.parse.urlsplit(self.path).path)
-            if route is None:
-                raise api.ApiError(404, f"no such endpoint {self.path!r}")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise api.ApiError(413, f"body over {MAX_BODY} bytes")
-            try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise api.ApiError(400, f"the body is not JSON: {e}") from None
-            self._json(route(body))
+            self._check_host()
+            route()
         except api.ApiError as e:
             self._json({"error": str(e)}, e.status)
-        except (ValueError, DataError) as e:  # A prompt the model refuses, a bad image file.
-            self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+        except MissingFile as e:  # The image went away after start.
+            self._json({"error": f"gone: {os.path.basename(str(e).split(':')[0])}"}, 404)
+        except DataError:  # A served file turned unreadable: no server paths in the answer.
+            logging.exception("%s %s: a served file", self.command, self.path)
+            self._json({"error": "a served file is unreadable (see the server's log)"}, 500)
+        except ValueError as e:  # A prompt the model refuses, named by the model's check.
+            self._json({"error": str(e)}, 400)
+        except Exception:  # A fault of ours: logged, and a generic answer.
+            logging.exception("%s %s failed", self.command, self.path)
+            self._json({"error": "internal error (see the server's log)"}, 500)
+
+    def _get(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        name = urllib.parse.parse_qs(url.query).get("name", [None])[0]
+        if url.path in ("/", "/index.html"):
+            self._file("index.html")
+        elif url.path.startswith("/static/"):
+            self._file(url.path.removeprefix("/static/"))
+        elif url.path == "/api/images":
+            self._json(self.service.images())  # A bare list, as the API promises.
+        elif url.path == "/api/config":
+            self._json(self.service.config())
+        elif url.path == "/api/image":
+            self._send(HTTPStatus.OK, "image/png", self.service.image_png(name))
+        elif url.path == "/api/outline":
+            self._send(HTTPStatus.OK, "image/png", self.service.outline_png(name))
+        else:
+            raise api.ApiError(404, f"no such page {url.path!r}")
+
+    def _post(self) -> None:
+        routes = {"/api/predict": self.service.predict, "/api/oracle": self.service.oracle}
+        route = routes.get(urllib.parse.urlsplit(self.path).path)
+        if route is None:
+            raise api.ApiError(404, f"no such endpoint {self.path!r}")
+        self._check_origin()
+        self._json(route(self._body()))
+
+    def _check_host(self) -> None:
+        host = self.headers.get("Host", "")
+        if self.allowed_hosts is not None and host.lower() not in self.allowed_hosts:
+            raise api.ApiError(403, f"Host {host!r} is not this server's address")
+
+    def _check_origin(self) -> None:
+        """A POST from another site's page is refused (a local server of medical images)."""
+        origin = self.headers.get("Origin")
+        if origin is not None and self.allowed_hosts is not None:
+            if urllib.parse.urlsplit(origin).netloc.lower() not in self.allowed_hosts:
+                raise api.ApiError(403, f"cross-origin request from {origin!r} refused")
+        if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            raise api.ApiError(403, "cross-site request refused")
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise api.ApiError(415, f"Content-Type must be application/json, got {kind!r}")
+
+    def _body(self):
+        """The request's JSON body, its declared length checked before anything is read."""
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            raise api.ApiError(411, "Content-Length is required")
+        if not declared.strip().isdigit():
+            raise api.ApiError(400, f"Content-Length: not a byte count: {declared!r}")
+        if int(declared) > MAX_BODY:
+            raise api.ApiError(413, f"body over {MAX_BODY} bytes")
+        raw = self.rfile.read(int(declared))
+        try:
+            return json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise api.ApiError(400, f"the body is not JSON: {e}") from None
+        except RecursionError:
+            raise api.ApiError(400, "the body is nested too deeply") from None
 
     def _file(self, name: str) -> None:
         path = self.static_files.get(name)  # Only the files listed at start: no paths.
@@ -93,7 +142,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, CONTENT_TYPES[os.path.splitext(name)[1]], data)
 
     def _json(self, data: dict | list, status=HTTPStatus.OK) -> None:
-        self._send(status, "application/json", json.dumps(data).encode())
+        try:
+            text = json.dumps(data, allow_nan=False)
+        except ValueError:  # NaN or infinity from a broken model: an error, never bare NaN.
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            text = json.dumps({"error": "the model gave a non-finite number (NaN or infinity)"})
+        self._send(status, "application/json", text.encode())
 
     def _send(self, status, content_type: str, data: bytes) -> None:
         self.send_response(status)
@@ -107,12 +161,62 @@ class Handler(BaseHTTPRequestHandler):
         logging.debug(format, *args)
 
 
-def make_server(service: api.Service, host: str, port: int) -> ThreadingHTTPServer:
+class Server(ThreadingHTTPServer):
+    """A thread per request, at most `max_connections` at once: beyond, a quick 503."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            body = b'{"error": "busy: too many connections"}'
+            head = "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            head += f"Content-Length: {len(body)}\r\n\r\n"
+            try:
+                request.sendall(head.encode() + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers that name this server (DNS rebinding defence); None: any, when it
+    listens on every address (and cannot know its names)."""
+    if host in WILDCARDS:
+        return None
+    names = {*LOCAL_NAMES, f"[{host}]" if ":" in host else host}
+    return frozenset(n.lower() for name in names for n in (f"{name}:{port}", name))
+
+
+def make_server(
+    service: api.Service,
+    host: str,
+    port: int,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> Server:
     """A threaded HTTP server for `service` (not started; `serve_forever` starts it)."""
     files = {f: os.path.join(STATIC, f) for f in os.listdir(STATIC)}
-    handler = type("BoundHandler", (Handler,), {"service": service, "static_files": files})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    attributes = {
+        "service": service,
+        "static_files": files,
+        "allowed_hosts": None,
+        "timeout": read_timeout,
+    }
+    handler = type("BoundHandler", (Handler,), attributes)
+    server = Server((host, port), handler, max_connections)
+    handler.allowed_hosts = allowed_hosts(host, server.server_address[1])
     return server
 
 
@@ -134,6 +238,12 @@ def main(argv):
     except (ValueError, DataError, models.CheckpointError, OSError) as e:
         sys.exit(f"error: {e}")
     host, port = server.server_address[:2]
+    if cfg.host in WILDCARDS:
+        print(
+            f"warning: --host={cfg.host} serves every network this machine is on; anyone "
+            "who reaches it sees your images (no login, no encryption)",
+            file=sys.stderr,
+        )
     print(
         f"eigjax serve: http://{host}:{port}/  ({len(catalog.entries)} images; models "
         f"{', '.join(loaded)}; Ctrl-C stops)",

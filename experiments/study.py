@@ -30,8 +30,6 @@ from eigjax.protocol import POLICIES
 from experiments import config_flags, cost, records, summarize
 from experiments.config import StudyConfig
 
-RECORD_FORMAT = 3  # Bumped whenever a record's fields change meaning.
-
 
 @dataclasses.dataclass(frozen=True)
 class Item:
@@ -46,7 +44,7 @@ class Item:
 def run_spec(cfg: StudyConfig, model: str, params_dir: str, dataset, settings) -> dict:
     """Everything that decides a run's numbers (its id is their hash)."""
     return {
-        "format": RECORD_FORMAT,
+        "format": records.FORMAT,
         "model": model,
         "params": os.path.realpath(params_dir),
         "weights": checkpoint.fingerprint(params_dir),
@@ -166,26 +164,25 @@ def _run(cfg, model, run, settings, refs, store, mesh) -> None:
     maps_dir = os.path.join(cfg.workdir, "maps", run)
     buckets: dict[tuple[int, int], list[Item]] = {}
     mine = -(-len(refs) // jax.process_count())
-    progress = tqdm(total=mine, desc=f"{model.config.name} {run}", unit="mask")
-    for s, item in _mine(cfg, refs):
-        progress.update(1)
-        if item is None:
-            logging.warning("%s: empty mask, skipped", s.id)
-            for p in cfg.policies:
-                skipped = {"run": run, "policy": p, "image_id": s.id, "group": s.meta["group"]}
-                store.add({**skipped, "skipped": "empty mask"})
-            continue
-        if item.fig2 and not os.path.exists(os.path.join(maps_dir, f"{s.id}.npz")):
-            # Kept maps change the compiled step: these images go in a batch of their own.
-            _batch(cfg, model, run, settings, [item], store, mesh, maps_dir)
-        elif any((run, p, s.id) not in store.done for p in _policies(cfg, item)):
-            bucket = buckets.setdefault(s.mask.shape, [])
-            bucket.append(item)
-            if len(bucket) == per_batch:
-                _batch(cfg, model, run, settings, buckets.pop(s.mask.shape), store, mesh)
-    for batch in buckets.values():
-        _batch(cfg, model, run, settings, batch, store, mesh)
-    progress.close()
+    with tqdm(total=mine, desc=f"{model.config.name} {run}", unit="mask") as progress:
+        for s, item in _mine(cfg, refs):
+            progress.update(1)
+            if item is None:
+                logging.warning("%s: empty mask, skipped", s.id)
+                for p in cfg.policies:
+                    key = {"run": run, "policy": p, "image_id": s.id, "group": s.meta["group"]}
+                    store.add({**key, "skipped": "empty mask"})
+                continue
+            if item.fig2 and not os.path.exists(os.path.join(maps_dir, f"{s.id}.npz")):
+                # Kept maps change the compiled step: these images go in a batch of their own.
+                _batch(cfg, model, run, settings, [item], store, mesh, maps_dir)
+            elif any((run, p, s.id) not in store.done for p in _policies(cfg, item)):
+                bucket = buckets.setdefault(s.mask.shape, [])
+                bucket.append(item)
+                if len(bucket) == per_batch:
+                    _batch(cfg, model, run, settings, buckets.pop(s.mask.shape), store, mesh)
+        for batch in buckets.values():
+            _batch(cfg, model, run, settings, batch, store, mesh)
 
 
 def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None:
@@ -251,8 +248,9 @@ def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record], grid
                 f"{policy}_candidate_dice": rec.candidate_dice,
             }
         )
-    tmp = path + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
+    tmp = f"{path}.tmp-{os.getpid()}"  # Not *.npz: never read as a result.
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
     os.replace(tmp, path)
 
 

@@ -58,8 +58,10 @@ def _num(v: float) -> str:
 def _fmt(v) -> str:
     if isinstance(v, tuple):  # (mean, low, high)
         m, lo, hi = v
-        return _num(m) if np.isnan(lo) else f"{_num(m)} [{_num(lo)}, {_num(hi)}]"
-    return _num(v) if isinstance(v, float) else str(v)
+        return _fmt(m) if np.isnan(lo) else f"{_num(m)} [{_num(lo)}, {_num(hi)}]"
+    if isinstance(v, float):
+        return "–" if np.isnan(v) else _num(v)
+    return str(v)
 
 
 def _write_table(path_stem: str, header: list[str], rows: list[list]) -> None:

@@ -144,3 +144,29 @@ def test_nan_is_reported_eagerly_and_under_jit():
         jax.block_until_ready(jax.jit(eig.eig_exact)(probs))
     with pytest.raises(Exception, match="NaN"):
         jax.block_until_ready(eig.eig_nmc(jax.random.key(0), probs, 8, 2))
+
+
+@pytest.mark.parametrize(
+    "probs, message",
+    [
+        ([[0.2, 1.5], [0.3, 0.4]], "1 probabilities outside"),
+        ([[-0.1, 0.5], [0.3, -2.0]], "2 probabilities outside"),
+        ([[0.2, np.inf], [0.3, 0.4]], "1 NaN or infinite"),
+        (np.zeros((0, 5)), "at least one head"),
+    ],
+)
+def test_invalid_probabilities_raise_a_value_error_in_both_estimators(probs, message):
+    probs = np.asarray(probs, np.float32)
+    with pytest.raises(ValueError, match=message):
+        eig.eig_exact(probs)
+    with pytest.raises(ValueError, match=message):
+        eig.eig_nmc(jax.random.key(0), probs, 8, 2)
+    if probs.size:
+        with pytest.raises(Exception, match=message):  # Traced: at run time, by name.
+            jax.block_until_ready(jax.jit(eig.eig_exact)(probs))
+
+
+@pytest.mark.parametrize("n, m", [(0, 4), (4, 0), (-1, 2)])
+def test_sample_sizes_below_one_raise(n, m):
+    with pytest.raises(ValueError, match="at least 1"):
+        eig.eig_nmc(jax.random.key(0), jnp.full((3, 2), 0.5), n, m)

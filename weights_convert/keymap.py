@@ -90,6 +90,15 @@ def layer_norm(torch_prefix: str, target: Path) -> list[Entry]:
     )
 
 
+def _problem(array: np.ndarray) -> str:
+    """Why a tensor cannot be a weight ('' when it can): not floating point (never cast),
+    or holding NaN or infinite values."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return f"is {array.dtype}, not a float tensor (not cast)"
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    return f"holds {bad} NaN or infinite values" if bad else ""
+
+
 def _flat_shapes(tree) -> dict[Path, tuple[int, ...]]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return {tuple(k.key for k in path): tuple(leaf.shape) for path, leaf in flat}
@@ -118,13 +127,14 @@ def apply(
       what: how to name the checkpoint in errors (its path).
 
     Raises:
-      ConversionError listing every missing, unexpected and mis-shaped tensor.
+      ConversionError listing every missing, unexpected, mis-shaped and invalid (not
+      floating point, or not finite) tensor.
     """
     expected = _flat_shapes(abstract)
     params: dict = {}
     produced: set[Path] = set()
     used: set[str] = set()
-    missing, misshaped = [], []
+    missing, misshaped, invalid = [], [], []
     for entry in entries:
         absent = [k for k in entry.sources if k not in state_dict]
         if absent:
@@ -132,6 +142,12 @@ def apply(
             continue
         used.update(entry.sources)
         arrays = [state_dict[k] for k in entry.sources]
+        bad = [
+            f"{k} {_problem(a)}" for k, a in zip(entry.sources, arrays, strict=True) if _problem(a)
+        ]
+        if bad:
+            invalid += bad
+            continue
         want = expected.get(entry.target)
         if want is None:
             raise AssertionError(f"key map targets {entry.target}, which the model lacks")
@@ -153,8 +169,9 @@ def apply(
         unexpected=tuple(f"{k} {tuple(state_dict[k].shape)}" for k in unexpected),
         misshaped=tuple(misshaped),
     )
-    if diff:
-        raise ConversionError(diff.report(f"{what} does not fit the model:"))
+    if diff or invalid:
+        report = diff.report(f"{what} does not fit the model:")
+        raise ConversionError("\n".join([report, *(f"  invalid: {line}" for line in invalid)]))
     unmapped = sorted(set(expected) - produced)
     if unmapped:  # A bug in the key map, not in the checkpoint.
         raise AssertionError(f"key map leaves Flax params unset: {unmapped}")

@@ -135,6 +135,8 @@ def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarr
     state = _unwrap(obj, path)
     arrays = {}
     for key, value in state.items():
+        if not isinstance(key, str):
+            raise CheckpointReadError(f"{path}: a key is {type(key).__name__} {key!r}, not a name")
         if not isinstance(value, torch.Tensor):
             raise CheckpointReadError(
                 f"{path}: entry {key!r} is {type(value).__name__}, not a tensor"
@@ -142,5 +144,10 @@ def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarr
         value = value.detach().cpu()
         if value.is_floating_point():
             value = value.float()  # Also makes bf16/fp16 checkpoints readable by numpy.
-        arrays[key.removeprefix("module.")] = value.numpy()
+        name = key.removeprefix("module.")
+        if name in arrays:
+            raise CheckpointReadError(
+                f"{path}: holds both {name!r} and 'module.{name}': which one is meant is ambiguous"
+            )
+        arrays[name] = value.numpy()
     return arrays

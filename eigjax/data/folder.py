@@ -16,7 +16,13 @@ def _by_stem(directory: str) -> dict[str, str]:
     if not os.path.isdir(directory):
         raise DataError(f"{directory}: no such directory")
     files = sorted(f for f in os.listdir(directory) if f.lower().endswith(IMAGE_EXTENSIONS))
-    return {os.path.splitext(f)[0]: os.path.join(directory, f) for f in files}
+    by_stem: dict[str, str] = {}
+    for f in files:
+        stem, path = os.path.splitext(f)[0], os.path.join(directory, f)
+        if stem in by_stem:
+            raise DataError(f"{by_stem[stem]} and {path}: one name, two files; keep one")
+        by_stem[stem] = path
+    return by_stem
 
 
 def pairs(root: str) -> list[tuple[str, str, str]]:

@@ -10,9 +10,15 @@ Conversion rule for masks (`mask_from_pil`), foreground = True:
   P (palette), PA                 → its colours (and alpha), then the RGB(A) rule: what
                                     the image looks like, whatever the palette order
   any other mode                  → PIL's RGB conversion, then the RGB rule
+A mask saved lossily (JPEG, lossy WebP) has compression noise around its edges and in
+its background, which "≠ 0" would count as foreground: such a file is read as gray and
+thresholded at half its range (≥ 128 of 255 is foreground), with a warning naming it.
+A file that is missing is a `MissingFile` (a DataError); an image with no pixels, a
+DataError.
 """
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -23,6 +29,13 @@ from eigjax.pixels import to_uint8_rgb
 
 class DataError(ValueError):
     """An input file is missing, unreadable or inconsistent; the message names it."""
+
+
+class MissingFile(DataError):
+    """An input file is not there (any more)."""
+
+
+LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")
 
 
 @dataclasses.dataclass
@@ -54,7 +67,7 @@ def _open(path: str) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise MissingFile(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({e})") from None
 
@@ -62,7 +75,10 @@ def _open(path: str) -> np.ndarray:
 def read_image(path: str) -> np.ndarray:
     """uint8 [H, W, 3] from any image file PIL reads (conversion rule above)."""
     try:
-        return to_uint8_rgb(_open(path))
+        image = to_uint8_rgb(_open(path))
+        if image.size == 0:
+            raise DataError(f"{path}: the image has no pixels ({image.shape[0]}x{image.shape[1]})")
+        return image
     except ValueError as e:
         if isinstance(e, DataError):
             raise
@@ -84,6 +100,15 @@ def mask_from_pil(im: Image.Image) -> np.ndarray:
     return np.any(colour != 0, axis=-1)
 
 
+def _lossy_mask(path: str, im: Image.Image) -> np.ndarray:
+    """A lossily saved mask, by the module's rule: gray ≥ 128 is foreground."""
+    warnings.warn(
+        f"{path}: a {im.format} mask is lossy; read as gray ≥ 128 of 255 (eigjax/data/images.py)",
+        stacklevel=3,
+    )
+    return np.asarray(im.convert("L")) >= 128
+
+
 def _constant(a: np.ndarray) -> bool:
     return bool(np.all(a == a.reshape(-1, *a.shape[2:])[0]))
 
@@ -94,9 +119,9 @@ def read_mask(
     """bool [H, W] by the mask rule; checks it matches `image_shape` [H, W, ...] if given."""
     try:
         with Image.open(path) as im:
-            m = mask_from_pil(im)
+            m = _lossy_mask(path, im) if im.format in LOSSY_FORMATS else mask_from_pil(im)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise MissingFile(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable mask ({e})") from None
     if image_shape is not None and m.shape != tuple(image_shape[:2]):

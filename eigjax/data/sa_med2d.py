@@ -126,7 +126,7 @@ def index(root: str, **filters) -> list[SampleRef]:
     return [
         SampleRef(
             e.id,
-            {"dataset": e.dataset, "label": e.label, "image": e.image},
+            {"dataset": e.dataset, "label": e.label, "image": e.image, "mask": e.mask},
             e.image,
             functools.partial(_read, e),
         )

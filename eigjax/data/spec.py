@@ -67,7 +67,8 @@ def index(
     categories: Sequence[str] = ("person",),
 ) -> list[SampleRef]:
     """The spec's samples (the first `num_images`, 0 = all), from its index alone: no image
-    is read. Each sample's group is its sub-dataset, COCO category, or the dataset's name."""
+    is read. Each sample's group is its sub-dataset, COCO category, or the dataset's name.
+    Sample ids are unique (records are keyed by them): DataError naming both files else."""
     if spec.kind in ("bundled", "sa_med2d"):  # The bundled samples are in this layout too.
         refs = sa_med2d.index(spec.paths[0], datasets=sub_datasets or None, labels=labels or None)
     elif spec.kind == "folder":
@@ -75,10 +76,19 @@ def index(
     else:
         refs = coco.index(spec.paths[0], spec.paths[1], categories, num_images or None, seed)
     refs = refs[:num_images] if num_images else refs
+    seen: dict[str, SampleRef] = {}
     for ref in refs:
         ref.meta.setdefault(
             "group", ref.meta.get("dataset") or ref.meta.get("category") or spec.name
         )
+        if ref.id in seen:
+            first = seen[ref.id]
+            raise DataError(
+                f"{first.meta.get('mask', first.image_path)} and "
+                f"{ref.meta.get('mask', ref.image_path)}: both are sample {ref.id!r} (records "
+                "are keyed by it); rename one"
+            )
+        seen[ref.id] = ref
     return refs
 
 

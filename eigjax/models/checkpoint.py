@@ -44,21 +44,41 @@ def checksums(params: dict) -> dict[str, str]:
 
 
 def check_output(directory: str) -> None:
-    """Raises CheckpointError unless `directory` is absent or empty (checked before work)."""
+    """Raises CheckpointError unless `directory` is absent or empty and can be created
+    (checked before any work): not a dangling link, not under a file, writable."""
+    if os.path.lexists(directory) and not os.path.exists(directory):
+        raise CheckpointError(f"{directory}: a symbolic link to nothing; choose another --output")
     if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
         raise CheckpointError(
             f"{directory}: already exists and is not empty; choose a new --output "
             "or remove it first"
         )
+    ancestor = os.path.abspath(directory)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise CheckpointError(f"{directory}: cannot be created under the file {ancestor}")
+    if not os.path.exists(directory):  # Created and removed: the only sure test of writing.
+        try:
+            os.makedirs(directory)
+        except OSError as e:
+            raise CheckpointError(f"{directory}: cannot be created ({e.strerror})") from None
+        created = os.path.abspath(directory)
+        while created != ancestor:  # Only what this call made, back up to the ancestor.
+            os.rmdir(created)
+            created = os.path.dirname(created)
 
 
 def save(directory: str, model_name: str, params: dict, source: str) -> None:
     """Writes params for `model_name` to `directory` (absent or empty), with checksums."""
     directory = os.path.abspath(directory)
     check_output(directory)
-    os.makedirs(directory, exist_ok=True)
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(os.path.join(directory, "params"), {"params": params})
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with ocp.StandardCheckpointer() as ckptr:
+            ckptr.save(os.path.join(directory, "params"), {"params": params})
+    except OSError as e:
+        raise CheckpointError(f"{directory}: cannot write the params ({e.strerror or e})") from None
     meta = {
         "model": model_name,
         "source": source,
@@ -143,7 +163,19 @@ def restore(directory: str, config: configs.ModelConfig, require_checksums: bool
             ) from None
     params = jax.tree_util.tree_map(np.asarray, restored["params"])
     _verify(directory, meta, params, require_checksums)
+    _check_finite(directory, params)
     return params
+
+
+def _check_finite(directory: str, params: dict) -> None:
+    """Raises CheckpointError naming every array that holds NaN or infinite values."""
+    flat = jax.tree_util.tree_flatten_with_path({"params": params})[0]
+    bad = [jax.tree_util.keystr(p) for p, leaf in flat if not np.isfinite(leaf).all()]
+    if bad:
+        raise CheckpointError(
+            f"{directory}: {len(bad)} array(s) hold NaN or infinite values: "
+            f"{', '.join(bad[:5])}{' and more' if len(bad) > 5 else ''}"
+        )
 
 
 def _verify(directory: str, meta: dict, params: dict, require_checksums: bool) -> None:

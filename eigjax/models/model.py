@@ -71,9 +71,20 @@ class Model:
           box: float [4] (x0, y0, x1, y1) in original-image pixels, or None.
           mask_input: [256, 256] low-res logits (e.g. a previous `low_res_logits[k]`), or None.
 
+        Points and boxes may lie outside the image: SAM's prompt encoder takes any
+        coordinate (a box one pixel past the border is what SAM-Med2D's half-open boxes
+        give), so they are encoded as given, not refused.
+
         Raises:
-          ValueError naming the argument when a prompt is malformed (`Prompt.create`).
+          ValueError naming the argument when a prompt is malformed (`Prompt.create`), or
+          when `mask_input` is not [r, r] with r this model's low-res side.
         """
+        r = self.config.low_res_size
+        if mask_input is not None and np.shape(mask_input) != (r, r):
+            raise ValueError(
+                f"mask_input: expected low-res logits of shape ({r}, {r}) for "
+                f"{self.config.name}, got {np.shape(mask_input)}"
+            )
         return self.predict_prompt(embedding, Prompt.create(points, labels, box, mask_input))
 
     def predict_prompt(self, embedding: Embedding, prompt: Prompt) -> Prediction:

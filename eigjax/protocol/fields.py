@@ -74,7 +74,8 @@ def _grid_eig(view: StepView) -> jax.Array:
 def _max_eig(view: StepView) -> jax.Array:
     if view.before is None:
         return _nan()
-    return best_unclicked(_grid_eig(view), view.clicked)[1]
+    value = best_unclicked(_grid_eig(view), view.clicked)[1]
+    return jnp.where(jnp.isfinite(value), value, jnp.nan)  # None left: no value, not -inf.
 
 
 def _eig_at_click(view: StepView) -> jax.Array:

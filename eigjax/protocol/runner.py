@@ -128,6 +128,8 @@ def _checked_masks(images, masks) -> list[np.ndarray]:
     """The masks as bool arrays, after checking their sizes and that none is empty."""
     gts = [np.asarray(m).astype(bool) for m in masks]
     for image, gt in zip(images, gts, strict=True):
+        if np.asarray(image).size == 0:
+            raise ValueError(f"an image of shape {np.shape(image)} has no pixels")
         if gt.shape != np.asarray(image).shape[:2]:
             raise ValueError(
                 f"mask {gt.shape} and image {np.asarray(image).shape[:2]} differ in size"

@@ -163,10 +163,12 @@ def advance(
     return Progress(new_state, new, key, trace)
 
 
-def label_click(problem: Problem, grid: jax.Array, index) -> jax.Array:
-    """Grid point `index` as a click int [3], labelled by the ground truth."""
+def label_click(problem: Problem, grid: jax.Array, index, clicked: jax.Array) -> jax.Array:
+    """Grid point `index` as a click int [3], labelled by the ground truth; NO_CLICK x 3
+    when every grid point is taken (a tiny image's grid has few distinct pixels)."""
     x, y = grid[index, 0], grid[index, 1]
-    return jnp.stack([x, y, problem.gt[y, x].astype(jnp.int32)])
+    click = jnp.stack([x, y, problem.gt[y, x].astype(jnp.int32)])
+    return jnp.where(jnp.all(clicked), NO_CLICK, click)
 
 
 @flax.struct.dataclass
@@ -191,7 +193,8 @@ def oracle_click(
     rule = settings.resolved(problem.network.config).mask_rule
     dice = assess_lib.oracle_dice(problem, prompt, s, grid, settings.oracle_chunk, rule)
     best, best_dice = assess_lib.best_unclicked(dice, state.clicked)
-    return OracleSearch(label_click(problem, grid, best), best_dice, dice)
+    click = label_click(problem, grid, best, state.clicked)
+    return OracleSearch(click, jnp.where(jnp.isfinite(best_dice), best_dice, jnp.nan), dice)
 
 
 def sequence(problem: Problem, first: Start, steps, choose, settings: Settings) -> Trace:
@@ -203,8 +206,8 @@ def sequence(problem: Problem, first: Start, steps, choose, settings: Settings) 
 
     def body(s, progress):
         u = None if first.uniforms is None else first.uniforms[s]
-        index = choose(progress.assessment, progress.state.clicked, grid, u)
-        click = label_click(problem, grid, index)
+        clicked = progress.state.clicked
+        click = label_click(problem, grid, choose(progress.assessment, clicked, grid, u), clicked)
         return advance(problem, progress, s, click, settings)
 
     return jax.lax.fori_loop(1, steps, body, progress).trace

@@ -16,6 +16,8 @@ QUICK = [
     "--steps=3",
     "--start=center",
     "--policies=eig,oracle,error_center",
+    "--oracle_images=0",
+    "--nmc_check=false",
     "--fig2_images=0",
     "--report=false",
 ]

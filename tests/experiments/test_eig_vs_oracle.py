@@ -19,6 +19,8 @@ QUICK = [
     "--steps=3",
     "--start=center",
     "--policies=eig,oracle,error_center",
+    "--oracle_images=0",
+    "--nmc_check=false",
     "--oracle_chunk=4",
 ]
 

@@ -6,6 +6,9 @@ import glob
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -171,3 +174,185 @@ def test_predict_reads_images_by_the_datasets_rule(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     overlay = np.asarray(Image.open(tmp_path / "out" / "overlay.png"))
     assert overlay[0, 0].tolist() == [0, 0, 0]  # Background stays black, not clipped white.
+
+
+# Round two (issue 19): ids, lossy masks, hand-edited records, tiny images, user errors.
+
+
+def test_two_masks_with_one_name_in_two_folders_stop_the_run_naming_both(tmp_path):
+    from eigjax.data import DataError
+    from eigjax.data import spec as dataset_spec
+
+    root = tmp_path / "sa"
+    for sub in ("images", "masks/a", "masks/b"):
+        (root / sub).mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "images" / "x.png")
+    m = np.zeros((8, 8), np.uint8)
+    m[2:5, 2:5] = 255
+    for sub in ("a", "b"):
+        Image.fromarray(m).save(root / "masks" / sub / "x_liver_000.png")
+    index = {"images/x.png": ["masks/a/x_liver_000.png", "masks/b/x_liver_000.png"]}
+    (root / "image2label_train.json").write_text(json.dumps(index))
+    with pytest.raises(DataError, match=r"masks/a/x_liver_000.png and .*masks/b/x_liver_000.png"):
+        dataset_spec.index(dataset_spec.parse(f"sa_med2d:{root}"))
+
+
+def test_a_lossy_mask_is_thresholded_by_the_documented_rule_with_a_warning(tmp_path):
+    from eigjax.data import read_mask
+
+    m = np.zeros((64, 64), np.uint8)
+    m[16:48, 10:40] = 255
+    Image.fromarray(m).save(tmp_path / "m.jpg", quality=30)
+    assert (np.asarray(Image.open(tmp_path / "m.jpg")) != 0).sum() > m.astype(bool).sum()  # Noise.
+    with pytest.warns(UserWarning, match=r"m.jpg: a JPEG mask is lossy"):
+        got = read_mask(str(tmp_path / "m.jpg"))
+    assert (got != m.astype(bool)).mean() < 0.01
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda r: r.pop("dice"), "dice"),
+        (lambda r: r.update(iou="high"), "iou"),
+        (lambda r: r.update(noc90=0), "noc90"),
+        (lambda r: r.update(clicks=[[1, 2]]), "clicks"),
+        (lambda r: r.update(fail85="no"), "fail85"),
+        (lambda r: r.update(group=None), "group"),
+    ],
+)
+def test_a_hand_edited_record_is_skipped_where_it_is_and_redone(first_run, tmp_path, edit, field):
+    root, base = first_run
+    workdir = tmp_path / "w"
+    shutil.copytree(base, workdir)
+    path = workdir / "records" / "process_000.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[0])
+    edit(record)
+    lines[0] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(
+        UserWarning, match=rf"process_000.jsonl:1: malformed record skipped \({field}"
+    ):
+        assert len(records.load_records(str(workdir))) == len(lines) - 1
+    with pytest.warns(UserWarning, match="process_000.jsonl:1"):
+        study.run_study(_cfg(workdir, root))  # Redoes it.
+    assert len(path.read_text().splitlines()) == len(lines) + 1
+
+
+def test_temporary_files_of_a_killed_write_are_never_read(first_run, tmp_path):
+    root, base = first_run
+    workdir = tmp_path / "w"
+    shutil.copytree(base, workdir)
+    (workdir / "records" / "process_000.jsonl.tmp").write_text('{"run": "x"}\n')
+    (workdir / "records" / "process_001.jsonl.tmp-77").write_text("junk\n")
+    os.makedirs(workdir / "maps" / "r", exist_ok=True)
+    (workdir / "maps" / "r" / "a.npz.tmp-5").write_bytes(b"partial")
+    assert records.load_records(str(workdir)) == records.load_records(str(base))
+    summarize.write_report(str(workdir))
+
+
+def test_tiny_images_never_repeat_a_pixel_nor_record_infinity(tmp_path):
+    root = tmp_path / "tiny"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for name, shape in (("one", (1, 1)), ("row", (1, 5)), ("three", (3, 3))):
+        Image.fromarray(np.full((*shape, 3), 100, np.uint8)).save(root / "images" / f"{name}.png")
+        m = np.zeros(shape, np.uint8)
+        m.flat[0] = 255
+        Image.fromarray(m).save(root / "masks" / f"{name}.png")
+    workdir = tmp_path / "w"
+    cfg = _cfg(workdir, root, steps=4, policies=("eig", "oracle", "random_error"), fig2_images=3)
+    cfg = dataclasses.replace(
+        cfg, settings=(protocol.Settings(grid=30, oracle_chunk=4),), report=True
+    )
+    study.run_study(cfg)
+    text = "".join(open(p).read() for p in glob.glob(str(workdir / "records" / "*.jsonl")))
+    assert "Infinity" not in text and "NaN" not in text
+    for r in _lines(workdir):
+        pixels = [tuple(c[:2]) for c in r["clicks"] if c[0] >= 0 and c[2] >= 0]
+        assert len(pixels) == len(set(pixels)), r["clicks"]
+    assert os.path.getsize(workdir / "report" / "fig2.png") > 1000
+
+
+def test_an_image_with_no_pixels_is_a_clear_error(tiny_model):
+    with pytest.raises(ValueError, match=r"shape \(0, 0, 3\) has no pixels"):
+        protocol.run(tiny_model, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), bool), "eig")
+
+
+@pytest.mark.parametrize(
+    "make, flag, message",
+    [
+        (
+            lambda t: (t / "file").write_text("x"),
+            "--workdir={t}/file",
+            "is a file, not a directory",
+        ),
+        (lambda t: None, "--seed=-1", "--seed must be 0 or more"),
+    ],
+)
+def test_a_users_mistake_is_one_line(tmp_path, make, flag, message):
+    make(tmp_path)
+    args = [f"--workdir={tmp_path / 'w'}", flag.format(t=tmp_path)]
+    proc = run_module("experiments.eig_vs_oracle", *args)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-1000:]
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_report_directory_that_is_a_file_is_one_line(first_run, tmp_path):
+    _, base = first_run
+    workdir = tmp_path / "w"
+    shutil.copytree(base, workdir)
+    shutil.rmtree(workdir / "report", ignore_errors=True)
+    (workdir / "report").write_text("not a directory")
+    proc = run_module("experiments.report", f"--workdir={workdir}")
+    assert proc.returncode != 0 and "report: File exists" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_full_disk_loses_no_record_written(first_run, tmp_path):
+    root, base = first_run
+    workdir = tmp_path / "w"
+    shutil.copytree(base, workdir)
+    store = records.RecordStore(str(workdir), 0)
+    before = (workdir / "records" / "process_000.jsonl").read_text()
+    os.replace(workdir / "records" / "process_000.jsonl", tmp_path / "kept.jsonl")
+    os.symlink("/dev/full", workdir / "records" / "process_000.jsonl")
+    line = {"run": "r", "policy": "eig", "image_id": "z", "group": "g", "skipped": "empty mask"}
+    with pytest.raises(OSError, match="No space left"):
+        store.add(line)
+    store.close()
+    assert (tmp_path / "kept.jsonl").read_text() == before  # Nothing written was touched.
+    from experiments.config import os_error
+
+    try:
+        store.add(line)
+    except OSError as e:
+        assert "\n" not in os_error(e) and "No space left" in os_error(e)
+
+
+def test_ctrl_c_stops_in_one_line_with_every_record_kept(tmp_path):
+    workdir = tmp_path / "c"
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.eig_vs_oracle",
+        f"--workdir={workdir}",
+        "--grid=4",
+        "--steps=3",
+        "--start=center",
+        "--policies=eig,error_center",
+        "--num_images=6",
+        "--fig2_images=0",
+        "--nmc_check=false",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = workdir / "records" / "process_000.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (path.exists() and path.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("stopped; every record written is kept")
+    assert "Traceback" not in err
+    assert all(json.loads(line) for line in path.read_text().splitlines())

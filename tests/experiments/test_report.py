@@ -37,9 +37,8 @@ def workdir(tmp_path_factory):
     store = records.RecordStore(str(root), 0)
     rng = np.random.default_rng(0)
     for model in ("model_a", "model_b"):
-        run = store.register_run(
-            {"model": model, "steps": STEPS, "dataset": {"kind": "folder", "paths": ["/d"]}}
-        )
+        spec = {"model": model, "steps": STEPS, "dataset": {"kind": "folder", "paths": ["/d"]}}
+        run = store.register_run({**spec, "format": records.FORMAT})
         for group in ("g1", "g2"):
             for i in range(5):
                 for policy in ("eig", "oracle"):

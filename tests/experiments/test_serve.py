@@ -173,7 +173,7 @@ def test_malformed_bodies_get_a_400(url, raw, message):
     [
         ("/api/image?name=../../setup.py", 400),
         ("/api/image?name=nope", 404),
-        ("/api/image", 404),
+        ("/api/image", 400),  # No name given.
         ("/static/../setup.py", 404),
         ("/static/app.js", 200),
         ("/", 200),

@@ -112,3 +112,17 @@ def test_the_library_reaches_the_converter_only_through_its_registry():
         source = open(path).read()
         assert "import weights_convert" not in source and "from weights_convert" not in source, path
     assert bundled.names() == ["litemedsam"]
+
+
+def test_params_that_are_not_finite_are_refused_at_load_by_name(converted, tmp_path):
+    params = checkpoint.restore(str(converted), models.get_config("litemedsam"))
+    params["mask_decoder"]["iou_token"] = np.full_like(params["mask_decoder"]["iou_token"], np.nan)
+    checkpoint.save(str(tmp_path / "nan"), "litemedsam", params, source="test")  # Checksummed.
+    with pytest.raises(CheckpointError, match=r"1 array\(s\) hold NaN .*iou_token"):
+        models.load("litemedsam", str(tmp_path / "nan"))
+
+
+def test_checking_an_output_leaves_no_directory_behind(tmp_path):
+    (tmp_path / "kept").mkdir()  # An empty directory that existed stays.
+    checkpoint.check_output(str(tmp_path / "kept" / "a" / "b"))
+    assert os.listdir(tmp_path / "kept") == [] and (tmp_path / "kept").is_dir()

@@ -80,3 +80,17 @@ def test_load_rejects_a_directory_that_is_not_converted(tmp_path):
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="sam_vit_b"):
         models.get_config("sam_vit_x")
+
+
+def test_predict_refuses_a_mask_input_of_another_shape_and_takes_outside_prompts(tiny_model):
+    image = np.full((40, 50, 3), 120, np.uint8)
+    emb = tiny_model.embed(image)
+    r = tiny_model.config.low_res_size
+    with pytest.raises(ValueError, match=rf"mask_input: expected .*\({r}, {r}\).*got \(32, 32\)"):
+        tiny_model.predict(
+            emb, np.array([[5.0, 5.0]]), np.array([1]), mask_input=np.zeros((32, 32))
+        )
+    out = tiny_model.predict(  # Outside the image: encoded as given (documented).
+        emb, np.array([[-3.0, 70.0]]), np.array([1]), box=np.array([-2.0, -2.0, 60.0, 45.0])
+    )
+    assert np.isfinite(np.asarray(out.logits)).all()

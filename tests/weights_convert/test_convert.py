@@ -151,3 +151,55 @@ def test_legacy_torch_save_files_are_read(tmp_path):
     path = tmp_path / "legacy.pth"
     torch.save({"w": torch.arange(3.0)}, path, _use_new_zipfile_serialization=False)
     np.testing.assert_array_equal(load_state_dict(str(path))["w"], [0.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda a: np.where(np.arange(a.size).reshape(a.shape) == 3, np.nan, a),
+            "1 NaN or infinite",
+        ),
+        (lambda a: np.full_like(a, np.inf), "NaN or infinite"),
+        (lambda a: a.astype(np.int64), "is int64, not a float tensor (not cast)"),
+        (lambda a: a.astype(np.complex64), "is complex64, not a float tensor"),
+    ],
+    ids=["nan", "inf", "int", "complex"],
+)
+def test_weights_must_be_finite_floats_named(vit_b_state_dict, change, message):
+    sd = dict(vit_b_state_dict)
+    key = "mask_decoder.iou_prediction_head.layers.0.weight"
+    sd[key] = change(sd[key])
+    with pytest.raises(weights_convert.ConversionError) as err:
+        weights_convert.convert_state_dict("sam_vit_b", sd, what="w.pth")
+    assert f"invalid: {key} " in str(err.value) and message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"a.weight": torch.ones(2), "module.a.weight": torch.zeros(2)}, "ambiguous"),
+        ({1: torch.ones(2)}, "a key is int 1, not a name"),
+    ],
+    ids=["prefix-twins", "non-string-key"],
+)
+def test_ambiguous_or_nameless_keys_are_refused(tmp_path, state, message):
+    with pytest.raises(weights_convert.CheckpointReadError, match=message) as err:
+        load_state_dict(_save(state, tmp_path / "k.pth"))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "dangling-link", "read-only"])
+def test_output_paths_that_cannot_be_written_get_one_line(tmp_path, where):
+    pth = _save({"w": torch.ones(1)}, tmp_path / "w.pth")
+    if where == "under-a-file":
+        (tmp_path / "file").write_text("x")
+        out, message = tmp_path / "file" / "out", "cannot be created under the file"
+    elif where == "dangling-link":
+        out, message = tmp_path / "link", "a symbolic link to nothing"
+        out.symlink_to(tmp_path / "nowhere")
+    else:  # sysfs refuses new directories even to root (chmod would not stop root).
+        out, message = "/sys/eigjax_test/out", "cannot be created (Operation not permitted)"
+    proc = run_converter("--model=litemedsam", f"--checkpoint={pth}", f"--output={out}")
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
