@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from eigjax import clicks as click_rules
 from eigjax import eig as eig_lib
 from eigjax import metrics
+from eigjax.models import transforms
 from eigjax.models.model import Embedding, decode_original, upsample_to_original
 from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
@@ -36,7 +37,8 @@ class Problem:
 
     def batch_axes(self) -> "Problem":
         """`vmap`'s in_axes for a batch of problems: params shared, the rest on axis 0."""
-        return self.replace(params=None, embedding=self.embedding.replace(features=0), gt=0)
+        batched = jax.tree_util.tree_map(lambda _: 0, self.embedding)
+        return self.replace(params=None, embedding=batched, gt=0)
 
 
 @flax.struct.dataclass
@@ -107,7 +109,7 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
             pred=pred,
             token=token,
             predicted_iou=predicted_iou,
-            low_res=low_res[token],
+            low_res=transforms.clamp_low_res(low_res[token], network.config),
             dice=dice,
             iou=iou,
             dice_token0=metrics.dice_iou(logits[0] > 0, gt)[0],

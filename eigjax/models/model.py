@@ -24,6 +24,7 @@ class Embedding:
 
     features: jax.Array  # [h, w, C]
     original_size: tuple[int, int] = flax.struct.field(pytree_node=False)  # (H, W)
+    high_res: tuple[jax.Array, jax.Array] | None = None  # SAM 2: [4h, 4w, C/8], [2h, 2w, C/4]
 
 
 @flax.struct.dataclass
@@ -51,8 +52,9 @@ class Model:
     def embed(self, image: np.ndarray) -> Embedding:
         """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`)."""
         x = transforms.preprocess(image, self.config)
-        features = encode(self.network, self.params, jnp.asarray(x)[None])[0]
-        return Embedding(features=features, original_size=tuple(np.shape(image)[:2]))
+        features, high_res = encode(self.network, self.params, jnp.asarray(x)[None])
+        first = jax.tree_util.tree_map(lambda a: a[0], high_res)
+        return Embedding(features[0], tuple(np.shape(image)[:2]), first)
 
     def predict(
         self,
@@ -93,8 +95,9 @@ class Model:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def encode(network: Sam, params: dict, images: jax.Array) -> jax.Array:
-    """[B, S, S, 3] preprocessed images → [B, h, w, C] embeddings (jitted)."""
+def encode(network: Sam, params: dict, images: jax.Array) -> tuple[jax.Array, tuple | None]:
+    """[B, S, S, 3] preprocessed images → [B, h, w, C] embeddings and SAM 2's
+    high-resolution features (None for the other families), jitted."""
     return network.apply({"params": params}, images, method=Sam.encode)
 
 
@@ -107,6 +110,7 @@ def decode_original(
         {"params": params},
         embedding.features,
         prompt.scaled(scale),
+        embedding.high_res,
         method=Sam.decode_input_frame,
     )
 
@@ -122,7 +126,8 @@ def upsample_to_original(
 def _predict(network: Sam, params: dict, embedding: Embedding, prompt: Prompt) -> Prediction:
     low_res, iou = decode_original(network, params, embedding, prompt)
     logits = upsample_to_original(low_res, embedding.original_size, network.config)
-    return Prediction(low_res_logits=low_res, logits=logits, iou=iou)
+    returned = transforms.clamp_low_res(low_res, network.config)
+    return Prediction(low_res_logits=returned, logits=logits, iou=iou)
 
 
 def input_frame_scale(original_size: tuple[int, int], config: configs.ModelConfig) -> np.ndarray:

@@ -88,16 +88,19 @@ class PromptEncoder(nn.Module):
 
     def __call__(self, prompt: Prompt) -> tuple[jax.Array, jax.Array, jax.Array]:
         """One prompt set in the input frame → sparse [T, C] (points, then a pad point or the
-        box corners), their mask bool [T] (False drops a token exactly) and dense [h, w, C].
+        box corners; SAM 2: the pad point always, the box as two points), their mask bool
+        [T] (False drops a token exactly) and dense [h, w, C]. Token order does not matter
+        to the decoder (its attention is equivariant over tokens).
 
         `prompt.mask_valid` selects between `prompt.mask` and no mask at run time, so that
         one compiled loop serves steps with and without a previous mask.
         """
         has_box = prompt.box is not None
-        sparse = self.embed_points(prompt.points, prompt.labels, pad=not has_box)
+        pad = not has_box or self.config.pad_always
+        sparse = self.embed_points(prompt.points, prompt.labels, pad=pad)
         if has_box:
             sparse = jnp.concatenate([sparse, self.embed_box(prompt.box)], axis=0)
-        extra = sparse.shape[0] - prompt.valid.shape[0]  # The pad point or the box corners.
+        extra = sparse.shape[0] - prompt.valid.shape[0]  # The pad point and/or the box corners.
         sparse_mask = jnp.concatenate([prompt.valid, jnp.ones(extra, bool)])
         n = self.embedding_size
         no_mask = jnp.broadcast_to(self.no_mask_embed, (n, n, self.config.embed_dim))

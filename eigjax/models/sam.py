@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from eigjax.models import configs
+from eigjax.models.hiera import Sam2ImageEncoder
 from eigjax.models.image_encoder import ImageEncoderViT
 from eigjax.models.layers import MATMUL_PRECISION, Precision
 from eigjax.models.mask_decoder import MaskDecoder
@@ -15,32 +16,46 @@ from eigjax.models.tiny_vit import TinyViT
 
 class Sam(nn.Module):
     """`encode` maps images to embeddings; `decode_input_frame` maps one prompt set (in the
-    encoder input's frame) to mask logits."""
+    encoder input's frame) to mask logits. SAM 2 in image mode too: its encoder's lowest
+    resolution level plus `no_mem_embed` is the embedding, and its two finest levels,
+    through conv_s0 / conv_s1, the decoder's high-resolution features."""
 
     config: configs.ModelConfig
     precision: Precision = "highest"  # The decoder's arithmetic (layers.Precision).
 
     def setup(self):
         cfg = self.config
-        if isinstance(cfg.encoder, configs.TinyViTConfig):
+        dim = cfg.mask_decoder.transformer_dim
+        if isinstance(cfg.encoder, configs.HieraConfig):
+            self.image_encoder = Sam2ImageEncoder(cfg.encoder)
+            self.no_mem_embed = self.param("no_mem_embed", nn.initializers.zeros, (dim,))
+            self.conv_s0 = nn.Conv(dim // 8, (1, 1), precision=MATMUL_PRECISION["highest"])
+            self.conv_s1 = nn.Conv(dim // 4, (1, 1), precision=MATMUL_PRECISION["highest"])
+        elif isinstance(cfg.encoder, configs.TinyViTConfig):
             self.image_encoder = TinyViT(cfg.encoder)
         else:
             self.image_encoder = ImageEncoderViT(cfg.encoder, cfg.image_size)
         self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, cfg.embedding_size, cfg.image_size)
         self.mask_decoder = MaskDecoder(cfg.mask_decoder, MATMUL_PRECISION[self.precision])
 
-    def encode(self, images: jax.Array) -> jax.Array:
-        """[B, S, S, 3] preprocessed → [B, h, w, C] embeddings."""
-        return self.image_encoder(images)
+    def encode(self, images: jax.Array) -> tuple[jax.Array, tuple | None]:
+        """[B, S, S, 3] preprocessed → [B, h, w, C] embeddings, and for SAM 2 the
+        high-resolution features ([B, 4h, 4w, C/8], [B, 2h, 2w, C/4]), else None."""
+        if not isinstance(self.config.encoder, configs.HieraConfig):
+            return self.image_encoder(images), None
+        levels = self.image_encoder(images)
+        embedding = levels[-1] + self.no_mem_embed.reshape(1, 1, 1, -1)
+        return embedding, (self.conv_s0(levels[0]), self.conv_s1(levels[1]))
 
     def decode_input_frame(
-        self, embedding: jax.Array, prompt: Prompt
+        self, embedding: jax.Array, prompt: Prompt, high_res: tuple | None = None
     ) -> tuple[jax.Array, jax.Array]:
         """One prompt set, every mask token.
 
         Args:
           embedding: [h, w, C] image embedding.
           prompt: coordinates in the encoder input's frame (`Prompt`).
+          high_res: SAM 2's high-resolution features of the image (`encode`), or None.
 
         Returns:
           low-res logits [M, 4h, 4w] and predicted IoU [M] for the M mask tokens.
@@ -49,12 +64,15 @@ class Sam(nn.Module):
         inputs = (embedding, self.prompt_encoder.dense_pe(), sparse, dense)
         if self.precision == "bfloat16":  # The params too: `decoder_params`.
             inputs = tuple(x.astype(jnp.bfloat16) for x in inputs)
-        masks, iou = self.mask_decoder(*inputs, sparse_mask)
+            high_res = jax.tree_util.tree_map(lambda x: x.astype(jnp.bfloat16), high_res)
+        masks, iou = self.mask_decoder(*inputs, sparse_mask, high_res)
         return masks.astype(jnp.float32), iou.astype(jnp.float32)
 
     def __call__(self, images: jax.Array, prompt: Prompt):
         """Both paths, for `init`: embeddings of images[0] decoded with one prompt set."""
-        return self.decode_input_frame(self.encode(images)[0], prompt)
+        embedding, high_res = self.encode(images)
+        first = jax.tree_util.tree_map(lambda x: x[0], high_res)
+        return self.decode_input_frame(embedding[0], prompt, first)
 
 
 def init_params(config: configs.ModelConfig, key: jax.Array) -> dict:

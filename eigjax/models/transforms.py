@@ -57,6 +57,12 @@ def preprocess(image: np.ndarray, config: configs.ModelConfig) -> np.ndarray:
 
         x = (image - np.float32(config.pixel_mean)) / np.float32(config.pixel_std)
         return cv2.resize(x.astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
+    if config.preprocess == "stretch_antialias":
+        rows = antialias_bilinear_matrix(image.shape[0], size).astype(np.float32)
+        cols = antialias_bilinear_matrix(image.shape[1], size).astype(np.float32)
+        x = image.astype(np.float32) / np.float32(255)
+        x = np.einsum("ij,jkc,lk->ilc", rows, x, cols, optimize=True)  # Two matmuls.
+        return (x - np.float32(config.pixel_mean)) / np.float32(config.pixel_std)
     if config.preprocess == "stretch_minmax":
         from skimage import transform  # Imported here: only MedSAM needs it.
 
@@ -97,6 +103,25 @@ def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
     m = np.zeros((out_size, in_size))
     np.add.at(m, (np.arange(out_size), i0), f32(1) - frac)
     np.add.at(m, (np.arange(out_size), i1), frac)
+    return m
+
+
+def antialias_bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """float64 [out, in]: 1-D bilinear resampling with antialias, as torch's
+    interpolate(mode="bilinear", antialias=True, align_corners=False) (and so
+    torchvision's tensor `Resize`): a triangle filter widened by the downscale factor,
+    its taps normalised to sum to 1 (`_upsample_bilinear2d_aa`)."""
+    scale = in_size / out_size
+    support = scale if scale >= 1.0 else 1.0  # interp_size / 2 = 1, times the scale.
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    m = np.zeros((out_size, in_size))
+    for i in range(out_size):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), in_size)
+        taps = np.arange(lo, hi)
+        w = np.maximum(0.0, 1.0 - np.abs((taps - center + 0.5) * invscale))
+        m[i, lo:hi] = w / w.sum()
     return m
 
 
@@ -146,6 +171,12 @@ def postprocess(
     with jax.named_scope("postprocess"):
         x = _resample(low_res, *rows, axis=-2)
         return _resample(x, *cols, axis=-1)
+
+
+def clamp_low_res(low_res: jax.Array, config: configs.ModelConfig) -> jax.Array:
+    """Low-res logits as the reference's predictor returns them (SAM 2 clamps to ±32)."""
+    c = config.low_res_clamp
+    return low_res if c is None else jnp.clip(low_res, -c, c)
 
 
 def _resample(x: jax.Array, index: np.ndarray, weight: np.ndarray, axis: int) -> jax.Array:

@@ -99,13 +99,15 @@ class Batch:
         """The real images at `indexes`, padded again for the mesh, their embeddings kept."""
         if list(indexes) == list(range(self.n)):
             return self
-        idx = _pad(list(indexes), self.mesh)
-        features = put(np.asarray(self.embeddings.features)[np.array(idx)], self.mesh)
+        idx = np.array(_pad(list(indexes), self.mesh))
+        embeddings = jax.tree_util.tree_map(
+            lambda a: put(np.asarray(a)[idx], self.mesh), self.embeddings
+        )
         return Batch(
             [self.images[i] for i in idx],
             [self.gts[i] for i in idx],
             [self.seeds[i] for i in idx],
-            self.embeddings.replace(features=features),
+            embeddings,
             self.mesh,
             len(indexes),
         )
@@ -115,8 +117,8 @@ def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
     """Embeddings of equal-size images (as many as the mesh has devices, or a multiple),
     batched [B, h, w, C] and sharded over `mesh`."""
     x = np.stack([transforms.preprocess(im, model.config) for im in images])
-    features = encode(model.network, model.params, put(x, mesh))
-    return Embedding(features=features, original_size=tuple(np.asarray(images[0]).shape[:2]))
+    features, high_res = encode(model.network, model.params, put(x, mesh))
+    return Embedding(features, tuple(np.asarray(images[0]).shape[:2]), high_res)
 
 
 def _pad(items: list, mesh) -> list:
@@ -182,7 +184,7 @@ def run(
     """
     batched = None
     if embedding is not None:
-        batched = embedding.replace(features=embedding.features[None])
+        batched = jax.tree_util.tree_map(lambda a: a[None], embedding)
     batch = Batch.create(model, [image], [mask], [seed], embeddings=batched)
     return run_batch(model, batch, policy, steps, settings)[0]
 
