@@ -12,7 +12,9 @@ from tests.helpers import TINY, assert_parity
 
 def _encode(model, x_nchw: np.ndarray) -> np.ndarray:
     x = jnp.asarray(x_nchw.transpose(0, 2, 3, 1))
-    return np.asarray(model.network.apply({"params": model.params}, x, method=Sam.encode))
+    embedding, high_res = model.network.apply({"params": model.params}, x, method=Sam.encode)
+    assert high_res is None  # SAM 1 has no high-resolution skips.
+    return np.asarray(embedding)
 
 
 def _reference(sam, x_nchw: np.ndarray) -> np.ndarray:
