@@ -1,6 +1,18 @@
 """Fixtures shared by the tests; helpers live in tests/helpers.py."""
 
-import jax
+import os
+import tempfile
+
+# One persistent XLA compilation cache per test session (the xdist workers and the
+# scripts the tests start share it): many tests compile the same protocol programs.
+_session = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"eigjax-xla-{_session}")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402  (after the cache's environment)
 import pytest
 
 from eigjax.models import configs

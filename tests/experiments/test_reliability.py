@@ -255,13 +255,13 @@ def test_tiny_images_never_repeat_a_pixel_nor_record_infinity(tmp_path):
     root = tmp_path / "tiny"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    for name, shape in (("one", (1, 1)), ("row", (1, 5)), ("three", (3, 3))):
+    for name, shape in (("one", (1, 1)), ("row", (1, 5))):
         Image.fromarray(np.full((*shape, 3), 100, np.uint8)).save(root / "images" / f"{name}.png")
         m = np.zeros(shape, np.uint8)
         m.flat[0] = 255
         Image.fromarray(m).save(root / "masks" / f"{name}.png")
     workdir = tmp_path / "w"
-    cfg = _cfg(workdir, root, steps=4, policies=("eig", "oracle", "random_error"), fig2_images=3)
+    cfg = _cfg(workdir, root, steps=4, policies=("eig", "oracle", "random_error"), fig2_images=2)
     cfg = dataclasses.replace(
         cfg, settings=(protocol.Settings(grid=30, oracle_chunk=4),), report=True
     )
