@@ -238,6 +238,62 @@ class ReportConfig(Script, ReportOptions):
         check_directory("workdir", self.workdir)
 
 
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Script):
+    """Point fine-tuning (`experiments.finetune`): SAM's interactive recipe on a frozen
+    image encoder."""
+
+    model: str = field("litemedsam", "The model to fine-tune.")
+    params: str = field("", "Its converted params directory ('' for a bundled model).")
+    dataset: str = field(
+        "offline",
+        "offline (MNI152 slices and DSB 2018 nuclei, built on first use; the bundled "
+        "samples' slices and crop held out) | sa_med2d:ROOT | folder:ROOT | "
+        "coco:ANNOTATIONS:IMAGES",
+    )
+    sub_datasets: tuple[str, ...] = field((), "SA-Med2D sub-datasets (e.g. FLARE,ACDC).")
+    labels: tuple[str, ...] = field((), "SA-Med2D label names (e.g. liver,aorta).")
+    categories: tuple[str, ...] = field(("person",), "COCO category names.")
+    num_images: int = field(0, "Masks to train on; 0 = all.")
+    workdir: str = field("workspace/finetune", "Output: params/, log.csv, checkpoints/.")
+    cache_dir: str = field(
+        "workspace/cache", "Embeddings (by model weights and image) and the built training set."
+    )
+    steps: int = field(300, "Optimiser steps.")
+    batch_size: int = field(4, "Masks per step (a multiple of the device count).")
+    learning_rate: float = field(3e-4, "Peak learning rate (warm-up, then cosine decay).")
+    seed: int = field(0, "Seed of the data order, the prompts and the clicks.")
+    train: str = field("decoder", "decoder | decoder+prompt (the image encoder stays frozen).")
+    correction_clicks: int = field(7, "Clicks from the error region after the first prompt.")
+    p_box: float = field(0.5, "Probability that a step's first prompt is the box, not a click.")
+    checkpoint_every: int = field(50, "Steps between checkpoints (resumable).")
+    overwrite: bool = field(False, "Replace a finished run in --workdir.")
+
+    def check(self) -> None:
+        from eigjax.training import step
+
+        if self.model not in CONFIGS:
+            raise ValueError(f"--model: unknown {self.model!r}; valid: {sorted(CONFIGS)}")
+        if CONFIGS[self.model].mask_decoder.num_multimask_outputs < 2:
+            raise ValueError(
+                f"--model={self.model}: has no multimask heads (the click loss takes the best "
+                "of them)"
+            )
+        check_directory("workdir", self.workdir)
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be 1 or more, got {getattr(self, name)}")
+        for name in ("num_images", "correction_clicks", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be 0 or more, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.p_box <= 1:
+            raise ValueError(f"--p_box must be in [0, 1], got {self.p_box}")
+        if self.train not in step.TRAINABLE:
+            raise ValueError(f"--train: {self.train!r} is not one of {list(step.TRAINABLE)}")
+
+
 def sweep(base: protocol.Settings, values: dict[str, tuple]) -> tuple[protocol.Settings, ...]:
     """Every combination of `values` ({field: (value, ...)}) applied to `base`."""
     names = sorted(values)

@@ -3,7 +3,7 @@
 setting, its default and its help, for every script.
 
   --models=a,b            tuple[str, ...] fields: comma-separated lists
-  --steps=20              int / bool / str fields: one value
+  --steps=20              int / float / bool / str fields: one value
   --start=center,box      protocol settings that change results: one value, or several
                           where the script sweeps (the study runs every combination)
   --oracle_chunk=8        protocol settings that only change speed: one value
@@ -67,6 +67,8 @@ def define(cls: type[Script], flag_values: flags.FlagValues = flags.FLAGS) -> No
             flags.DEFINE_bool(f.name, value, help_, flag_values=flag_values)
         elif kind is int:
             flags.DEFINE_integer(f.name, value, help_, flag_values=flag_values)
+        elif kind is float:
+            flags.DEFINE_float(f.name, value, help_, flag_values=flag_values)
         else:
             flags.DEFINE_string(f.name, value, help_, flag_values=flag_values)
     for f, kind in _setting_fields(cls):

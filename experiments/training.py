@@ -1,0 +1,208 @@
+"""A point fine-tuning run: data, the jitted step, checkpoints, the log and the params.
+
+  WORKDIR/run.json       what decides the run's numbers (a resumed run must match it)
+  WORKDIR/checkpoints/   orbax CheckpointManager: trainable params, optimiser state, step,
+                         PRNG key and data order, every `checkpoint_every` steps
+  WORKDIR/log.csv        one row per step
+  WORKDIR/params/        the fine-tuned model, written last (`models.load(model, it)`)
+
+A killed run resumes from its last checkpoint and reaches the same params as an
+uninterrupted one: every step's data, prompt type and PRNG key are functions of the seed
+and the step alone. A finished run (params/ written) is not overwritten unless asked.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from eigjax import models
+from eigjax.models import bundled, checkpoint
+from eigjax.training import interactive, step
+from experiments import training_data
+from experiments.config import FinetuneConfig
+
+LOG_FIELDS = (
+    "step",
+    "loss",
+    "focal",
+    "dice",
+    "iou_loss",
+    "first_iou",
+    "mean_iou",
+    "learning_rate",
+    "first_prompt",
+    "seconds",
+)
+# Settings that do not change the run's numbers (left out of run.json).
+NOT_RESULTS = ("workdir", "cache_dir", "checkpoint_every", "overwrite")
+
+
+def data_order(seed: int, n: int, steps: int, batch_size: int) -> np.ndarray:
+    """int32 [steps, batch_size]: each step's masks, epoch after epoch of permutations."""
+    epochs = -(-steps * batch_size // n)
+    rng = np.random.default_rng([seed, 1])
+    order = np.concatenate([rng.permutation(n) for _ in range(epochs)])
+    return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+
+
+def box_first(seed: int, steps: int, p_box: float) -> np.ndarray:
+    """bool [steps]: whether each step's first prompt is the box (else a click)."""
+    return np.random.default_rng([seed, 2]).random(steps) < p_box
+
+
+def _check_finished(cfg: FinetuneConfig) -> None:
+    """Refuses a finished run in the workdir (params/ written) unless --overwrite."""
+    if os.path.exists(os.path.join(cfg.workdir, "params", checkpoint.META)) and not cfg.overwrite:
+        raise ValueError(
+            f"{cfg.workdir}: holds a finished run (params/); pass --overwrite to replace it "
+            "or choose another --workdir"
+        )
+
+
+def _prepare_workdir(cfg: FinetuneConfig, spec: dict) -> None:
+    """Clears the workdir with --overwrite; refuses a run of other settings; writes
+    run.json."""
+    path = os.path.join(cfg.workdir, "run.json")
+    if cfg.overwrite:
+        for name in ("params", "checkpoints", "log.csv", "run.json"):
+            target = os.path.join(cfg.workdir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        if before != spec:
+            differ = sorted(k for k in set(before) | set(spec) if before.get(k) != spec.get(k))
+            raise ValueError(
+                f"{cfg.workdir}: holds a run with other settings ({', '.join(differ)} differ); "
+                "choose another --workdir, or --overwrite"
+            )
+    os.makedirs(cfg.workdir, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(spec, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _log_rows(path: str, upto: int) -> None:
+    """Keeps the header and the rows of steps < `upto` (a resumed run writes the rest)."""
+    if not os.path.exists(path):
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+        return
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f)]
+    kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < upto]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+def run_finetune(cfg: FinetuneConfig) -> str:
+    """Trains; returns the params directory. Raises ValueError (a setting or the workdir),
+    DataError (the dataset)."""
+    cfg.check()
+    devices = jax.devices()
+    if cfg.batch_size % len(devices):
+        raise ValueError(
+            f"--batch_size={cfg.batch_size} is not a multiple of the {len(devices)} devices"
+        )
+    _check_finished(cfg)
+    source_dir = cfg.params or bundled.converted_params(cfg.model)
+    fingerprint = checkpoint.fingerprint(source_dir) or "unversioned"
+    model = models.load(cfg.model, cfg.params or None)
+    arrays, ids = training_data.load_examples(cfg, model, fingerprint)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RESULTS}
+    spec = {**settings, "weights": fingerprint, "masks": len(ids), "mask_ids": ids}
+    spec = json.loads(json.dumps(spec))  # As run.json holds it (tuples are lists there).
+    _prepare_workdir(cfg, spec)
+
+    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
+    trainable, frozen = step.split(jax.device_put(model.params, replicated), cfg.train)
+    tx = step.optimizer(cfg.learning_rate, cfg.steps)
+    lr = step.schedule(cfg.learning_rate, cfg.steps)
+    train_step = step.make_train_step(model.network, tx, cfg.correction_clicks)
+    order = data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size)
+    boxes = box_first(cfg.seed, cfg.steps, cfg.p_box)
+    state = {
+        "trainable": trainable,
+        "opt_state": jax.device_put(tx.init(trainable), replicated),
+        "step": np.asarray(0, np.int64),
+        "key": jax.random.key_data(jax.random.key(cfg.seed)),
+        "order": order,
+    }
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    ckpt_dir = os.path.abspath(os.path.join(cfg.workdir, "checkpoints"))
+    log_path = os.path.join(cfg.workdir, "log.csv")
+    with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
+        latest = manager.latest_step()
+        if latest is not None:
+            abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+            state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+            for name in ("trainable", "opt_state"):  # Placed as the step returns them.
+                state[name] = jax.device_put(state[name], replicated)
+        start = int(state["step"])
+        _log_rows(log_path, start)
+        trainable, opt_state = state["trainable"], state["opt_state"]
+        key = jax.random.wrap_key_data(np.asarray(state["key"]))
+        with (
+            open(log_path, "a", newline="") as log,
+            tqdm(total=cfg.steps, initial=start, desc="fine-tuning", unit="step") as progress,
+        ):
+            writer = csv.writer(log)
+            for i in range(start, cfg.steps):
+                clock = time.perf_counter()
+                batch = _batch(arrays, state["order"][i], sharded)
+                trainable, opt_state, metrics = train_step(
+                    trainable,
+                    opt_state,
+                    frozen,
+                    batch,
+                    jax.random.fold_in(key, i),
+                    use_box=bool(boxes[i]),
+                )
+                m = {k: float(v) for k, v in metrics.items()}
+                seconds = time.perf_counter() - clock
+                writer.writerow([
+                    i, m["loss"], m["focal"], m["dice"], m["iou"], m["first_iou"],
+                    m["mean_iou"], float(lr(i)), "box" if boxes[i] else "click", f"{seconds:.3f}",
+                ])  # fmt: skip
+                log.flush()
+                progress.set_postfix(loss=f"{m['loss']:.3f}", iou=f"{m['mean_iou']:.3f}")
+                progress.update()
+                if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps:
+                    state = {**state, "trainable": trainable, "opt_state": opt_state}
+                    state["step"] = np.asarray(i + 1, np.int64)
+                    manager.save(i + 1, args=ocp.args.StandardSave(state))
+        manager.wait_until_finished()
+    out = os.path.join(cfg.workdir, "params")
+    params = jax.device_get({**frozen, **trainable})
+    source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
+    checkpoint.save(out, cfg.model, params, source)
+    return out
+
+
+def _batch(arrays: dict, idx: np.ndarray, sharding) -> interactive.Example:
+    """The masks `idx` [B] as an `Example` batch, sharded over the devices."""
+    images = arrays["image"][idx]
+    high_res = None
+    if "s0" in arrays:
+        high_res = (arrays["s0"][images], arrays["s1"][images])
+    example = interactive.Example(
+        features=arrays["features"][images],
+        gt=arrays["gt"][idx],
+        region=arrays["region"][idx],
+        high_res=high_res,
+    )
+    return jax.device_put(example, sharding)

