@@ -16,6 +16,7 @@ setup(
         "flax>=0.10",
         "numpy",
         "orbax-checkpoint",
+        "optax",  # Point fine-tuning (experiments.finetune).
         "absl-py",
         "pillow",
         "scikit-image",  # MedSAM's own preprocessing (bicubic anti-aliased resize).

@@ -261,7 +261,7 @@ class FinetuneConfig(Script):
     )
     steps: int = field(300, "Optimiser steps.")
     batch_size: int = field(4, "Masks per step (a multiple of the device count).")
-    learning_rate: float = field(3e-4, "Peak learning rate (warm-up, then cosine decay).")
+    learning_rate: float = field(1e-3, "Peak learning rate (warm-up, then cosine decay).")
     seed: int = field(0, "Seed of the data order, the prompts and the clicks.")
     train: str = field("decoder", "decoder | decoder+prompt (the image encoder stays frozen).")
     correction_clicks: int = field(7, "Clicks from the error region after the first prompt.")

@@ -48,11 +48,23 @@ def run_labels(runs: dict[str, dict]) -> dict[str, str]:
     """{run id: label}: the model plus each setting that differs between the runs."""
     flat = {rid: _flat_settings(spec) for rid, spec in runs.items()}
     varying = [k for k in LABEL_KEYS if len({str(f.get(k)) for f in flat.values()}) > 1]
+    if "params" in varying and "weights" in varying:  # The params say which weights.
+        varying.remove("weights")
     labels = {}
     for rid, f in flat.items():
-        parts = [f["model"]] + [f"{k}={f.get(k)}" for k in varying if k != "model"]
+        parts = [f["model"]] + [f"{k}={_shown(k, f.get(k))}" for k in varying if k != "model"]
         labels[rid] = " · ".join(parts)
     return labels
+
+
+def _shown(key: str, value) -> str:
+    """A setting's value in a run label: a params directory as its last two names
+    (`finetune/params`), a weights fingerprint as its first 12 characters."""
+    if key == "params" and isinstance(value, str):
+        return "/".join(value.rstrip("/").split("/")[-2:])
+    if key == "weights" and isinstance(value, str):
+        return value[:12]
+    return str(value)
 
 
 def groups(recs: list[dict], labels: dict[str, str]) -> dict[tuple[str, str, str], list[dict]]:

@@ -3,7 +3,7 @@
   WORKDIR/run.json       what decides the run's numbers (a resumed run must match it)
   WORKDIR/checkpoints/   orbax CheckpointManager: trainable params, optimiser state, step,
                          PRNG key and data order, every `checkpoint_every` steps
-  WORKDIR/log.csv        one row per step
+  WORKDIR/log.csv        one row per step; log.png its curves, drawn at the end
   WORKDIR/params/        the fine-tuned model, written last (`models.load(model, it)`)
 
 A killed run resumes from its last checkpoint and reaches the same params as an
@@ -28,7 +28,7 @@ from tqdm import tqdm
 from eigjax import models
 from eigjax.models import bundled, checkpoint
 from eigjax.training import interactive, step
-from experiments import training_data
+from experiments import figures, training_data
 from experiments.config import FinetuneConfig
 
 LOG_FIELDS = (
@@ -102,7 +102,7 @@ def _log_rows(path: str, upto: int) -> None:
             csv.writer(f).writerow(LOG_FIELDS)
         return
     with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f)]
+        rows = list(csv.reader(f))
     kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < upto]
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows(kept)
@@ -128,69 +128,81 @@ def run_finetune(cfg: FinetuneConfig) -> str:
     _prepare_workdir(cfg, spec)
 
     mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
-    trainable, frozen = step.split(jax.device_put(model.params, replicated), cfg.train)
+    run = _Run(cfg, arrays, NamedSharding(mesh, P()), NamedSharding(mesh, P("batch")))
+    trainable, frozen = step.split(jax.device_put(model.params, run.replicated), cfg.train)
     tx = step.optimizer(cfg.learning_rate, cfg.steps)
-    lr = step.schedule(cfg.learning_rate, cfg.steps)
-    train_step = step.make_train_step(model.network, tx, cfg.correction_clicks)
-    order = data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size)
-    boxes = box_first(cfg.seed, cfg.steps, cfg.p_box)
     state = {
         "trainable": trainable,
-        "opt_state": jax.device_put(tx.init(trainable), replicated),
+        "opt_state": jax.device_put(tx.init(trainable), run.replicated),
         "step": np.asarray(0, np.int64),
         "key": jax.random.key_data(jax.random.key(cfg.seed)),
-        "order": order,
+        "order": data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size),
     }
     options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
     ckpt_dir = os.path.abspath(os.path.join(cfg.workdir, "checkpoints"))
-    log_path = os.path.join(cfg.workdir, "log.csv")
     with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
         latest = manager.latest_step()
         if latest is not None:
             abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
             state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
             for name in ("trainable", "opt_state"):  # Placed as the step returns them.
-                state[name] = jax.device_put(state[name], replicated)
-        start = int(state["step"])
-        _log_rows(log_path, start)
-        trainable, opt_state = state["trainable"], state["opt_state"]
-        key = jax.random.wrap_key_data(np.asarray(state["key"]))
-        with (
-            open(log_path, "a", newline="") as log,
-            tqdm(total=cfg.steps, initial=start, desc="fine-tuning", unit="step") as progress,
-        ):
-            writer = csv.writer(log)
-            for i in range(start, cfg.steps):
-                clock = time.perf_counter()
-                batch = _batch(arrays, state["order"][i], sharded)
-                trainable, opt_state, metrics = train_step(
-                    trainable,
-                    opt_state,
-                    frozen,
-                    batch,
-                    jax.random.fold_in(key, i),
-                    use_box=bool(boxes[i]),
-                )
-                m = {k: float(v) for k, v in metrics.items()}
-                seconds = time.perf_counter() - clock
-                writer.writerow([
-                    i, m["loss"], m["focal"], m["dice"], m["iou"], m["first_iou"],
-                    m["mean_iou"], float(lr(i)), "box" if boxes[i] else "click", f"{seconds:.3f}",
-                ])  # fmt: skip
-                log.flush()
-                progress.set_postfix(loss=f"{m['loss']:.3f}", iou=f"{m['mean_iou']:.3f}")
-                progress.update()
-                if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps:
-                    state = {**state, "trainable": trainable, "opt_state": opt_state}
-                    state["step"] = np.asarray(i + 1, np.int64)
-                    manager.save(i + 1, args=ocp.args.StandardSave(state))
+                state[name] = jax.device_put(state[name], run.replicated)
+        train_step = step.make_train_step(model.network, tx, cfg.correction_clicks)
+        trainable = _train(run, state, frozen, train_step, manager)
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
     params = jax.device_get({**frozen, **trainable})
     source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
     checkpoint.save(out, cfg.model, params, source)
+    figures.training_log(os.path.join(cfg.workdir, "log.csv"), os.path.join(cfg.workdir, "log.png"))
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What every step of a run reads: its config, its data and the two placements."""
+
+    cfg: FinetuneConfig
+    arrays: dict
+    replicated: NamedSharding
+    sharded: NamedSharding
+
+
+def _train(run: _Run, state: dict, frozen: dict, train_step, manager) -> dict:
+    """The steps from `state["step"]` on, each logged, checkpointed every
+    `checkpoint_every` steps and at the end; returns the trainable params."""
+    cfg = run.cfg
+    start = int(state["step"])
+    log_path = os.path.join(cfg.workdir, "log.csv")
+    _log_rows(log_path, start)
+    lr = step.schedule(cfg.learning_rate, cfg.steps)
+    boxes = box_first(cfg.seed, cfg.steps, cfg.p_box)
+    trainable, opt_state = state["trainable"], state["opt_state"]
+    key = jax.random.wrap_key_data(np.asarray(state["key"]))
+    with (
+        open(log_path, "a", newline="") as log,
+        tqdm(total=cfg.steps, initial=start, desc="fine-tuning", unit="step") as progress,
+    ):
+        for i in range(start, cfg.steps):
+            clock = time.perf_counter()
+            batch = _batch(run.arrays, state["order"][i], run.sharded)
+            trainable, opt_state, metrics = train_step(
+                trainable, opt_state, frozen, batch, jax.random.fold_in(key, i),
+                use_box=bool(boxes[i]),
+            )  # fmt: skip
+            m = {k: float(v) for k, v in metrics.items()}
+            csv.writer(log).writerow([
+                i, m["loss"], m["focal"], m["dice"], m["iou"], m["first_iou"], m["mean_iou"],
+                float(lr(i)), "box" if boxes[i] else "click", f"{time.perf_counter() - clock:.3f}",
+            ])  # fmt: skip
+            log.flush()
+            progress.set_postfix(loss=f"{m['loss']:.3f}", iou=f"{m['mean_iou']:.3f}")
+            progress.update()
+            if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps:
+                state = {**state, "trainable": trainable, "opt_state": opt_state}
+                state["step"] = np.asarray(i + 1, np.int64)
+                manager.save(i + 1, args=ocp.args.StandardSave(state))
+    return trainable
 
 
 def _batch(arrays: dict, idx: np.ndarray, sharding) -> interactive.Example:

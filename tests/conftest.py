@@ -13,10 +13,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402  (after the cache's environment)
-import pytest
+import pytest  # noqa: E402
 
-from eigjax.models import configs
-from tests.helpers import TINY, run_converter
+from eigjax.models import configs  # noqa: E402
+from tests.helpers import TINY, run_converter  # noqa: E402
 
 # Implicit rank promotion hides shape bugs (a [N] against a [N, 1] broadcasts silently).
 jax.config.update("jax_numpy_rank_promotion", "raise")

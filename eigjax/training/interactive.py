@@ -9,6 +9,8 @@ image embedding, the ground truth and the real-pixel region there. Its sequence 
   steps 1..C   a click uniform in the error region of the previous proposed mask
                (positive on a missed pixel, negative on a false one), the previous
                proposed low-res logits fed back as the mask input, without gradient.
+               The proposed mask is token 0's, or after a single click the multimask
+               head of best predicted IoU (as SAM 2 picks it).
 
 Each step's loss is `losses.step_loss`: the best multimask head's mask terms after a
 single click (only that head learns from it), token 0's otherwise, and every head's
@@ -85,6 +87,8 @@ def sequence_loss(
     Returns:
       (loss [], {"focal", "dice", "iou" (the step-mean terms), "first_iou" (true IoU of
       the proposed mask after the first prompt), "mean_iou" (over the steps)} each []).
+      The loss's head after a single click is the best against the ground truth; the
+      proposed mask's is the best by predicted IoU.
     """
     config = network.config
     r = config.low_res_size
@@ -108,6 +112,8 @@ def sequence_loss(
         )
         total = total + loss
         terms.append(parts)
+        if t == 0 and not use_box:  # SAM 2's `_forward_sam_heads`: the best predicted IoU.
+            head = 1 + jnp.argmax(iou[1:])
         proposed = jax.lax.stop_gradient(logits[head])
         ious.append(losses.true_iou(proposed, example.gt, example.region))
         if t == correction_clicks:

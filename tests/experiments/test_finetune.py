@@ -90,13 +90,9 @@ def test_a_finished_run_is_not_overwritten(uninterrupted):
         "experiments.finetune", *_finetune(uninterrupted / "a", uninterrupted / "cache")[3:]
     )
     assert proc.returncode != 0
-    assert (
-        proc.stderr.strip()
-        .splitlines()[-1]
-        .endswith(
-            "holds a finished run (params/); pass --overwrite to replace it or choose another --workdir"
-        )
-    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.endswith("holds a finished run (params/); pass --overwrite to replace it or "
+                         "choose another --workdir")  # fmt: skip
 
 
 @pytest.mark.parametrize(

