@@ -24,7 +24,7 @@ from tests.helpers import run_module
 SMALL = [
     "--dataset=bundled",
     "--labels=nucleus_0,nucleus_1,nucleus_2",
-    "--steps=30",
+    "--steps=20",
     "--batch_size=1",
     "--correction_clicks=1",
     "--p_box=0",
@@ -62,7 +62,7 @@ def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
         jax.tree_util.tree_map(np.testing.assert_array_equal, model.params[part], base.params[part])
     lines = (workdir / "log.csv").read_text().splitlines()
     assert lines[0].split(",") == list(training.LOG_FIELDS)
-    assert [int(r.split(",")[0]) for r in lines[1:]] == list(range(30))
+    assert [int(r.split(",")[0]) for r in lines[1:]] == list(range(20))
     assert len(os.listdir(uninterrupted / "cache" / "embeddings")) == 1
 
 
@@ -82,7 +82,7 @@ def test_a_killed_run_resumes_to_the_same_params_bit_for_bit(uninterrupted):
     assert done.returncode == 0, done.stderr[-3000:]
     assert _checksums(workdir) == _checksums(uninterrupted / "a")
     rows = [int(r.split(",")[0]) for r in (workdir / "log.csv").read_text().splitlines()[1:]]
-    assert rows == list(range(30))  # Each step once, whatever the kill cut.
+    assert rows == list(range(20))  # Each step once, whatever the kill cut.
 
 
 def test_a_finished_run_is_not_overwritten(uninterrupted):

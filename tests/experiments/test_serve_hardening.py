@@ -43,7 +43,7 @@ def _start(service, **limits):
 @pytest.fixture(scope="module")
 def port(litemedsam):
     service = api.Service({"litemedsam": litemedsam}, Catalog.from_dataset("bundled"), SETTINGS)
-    server, port = _start(service, read_timeout=1.0, max_connections=4)
+    server, port = _start(service, read_timeout=3.0, max_connections=4)
     yield port
     server.shutdown()
 
@@ -150,8 +150,9 @@ def test_a_missing_length_is_refused(port):
 
 
 def test_a_stalled_client_is_dropped_and_connections_are_bounded(port):
-    """Half a request, then silence: the read times out (1 s here). Beyond the limit of
-    connections at once (4 here), a quick 503; the limit frees as they close."""
+    """Half a request, then silence: the read times out (3 s here: time enough for a
+    loaded machine to open the extra connection first). Beyond the limit of connections
+    at once (4 here), a quick 503; the limit frees as they close."""
     stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     for s in stalled:
         s.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1")  # Never finished.
