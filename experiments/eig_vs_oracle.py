@@ -14,7 +14,7 @@ import sys
 from absl import app, logging
 
 from eigjax.data import DataError
-from experiments import config, config_flags, study
+from experiments import config, config_flags, interrupts, study
 from experiments.config import StudyConfig
 from experiments.records import WorkdirBusy
 
@@ -25,6 +25,7 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
+    interrupts.install()
     try:
         report = study.run_study(config_flags.config(StudyConfig))
     except (ValueError, DataError, WorkdirBusy) as e:  # Records already written are kept.

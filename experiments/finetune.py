@@ -14,7 +14,7 @@ import sys
 from absl import app, logging
 
 from eigjax.data import DataError
-from experiments import config, config_flags, training
+from experiments import config, config_flags, interrupts, training
 from experiments.config import FinetuneConfig
 
 config_flags.define(FinetuneConfig)
@@ -24,6 +24,7 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
+    interrupts.install()
     try:
         out = training.run_finetune(config_flags.config(FinetuneConfig))
     except (ValueError, DataError) as e:

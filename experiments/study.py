@@ -27,7 +27,7 @@ from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
 from eigjax.models import bundled, checkpoint
 from eigjax.protocol import POLICIES
-from experiments import config_flags, cost, records, summarize
+from experiments import config_flags, cost, interrupts, records, summarize
 from experiments.config import StudyConfig
 
 
@@ -210,6 +210,7 @@ def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None
         if not chosen:
             continue
         recs = protocol.run_batch(model, embedded.subset(chosen), policy, cfg.steps, settings)
+        interrupts.check()  # A Ctrl-C dropped inside a finalizer stops the run here.
         for k, rec in zip(chosen, recs, strict=True):
             store.add(_line(cfg, run, items[k].sample, seeds[k], rec))
             kept.setdefault(items[k].sample.id, {})[policy] = rec

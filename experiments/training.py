@@ -28,7 +28,7 @@ from tqdm import tqdm
 from eigjax import models
 from eigjax.models import bundled, checkpoint
 from eigjax.training import interactive, step
-from experiments import figures, training_data
+from experiments import figures, interrupts, training_data
 from experiments.config import FinetuneConfig
 
 LOG_FIELDS = (
@@ -190,6 +190,7 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, manager) -> dict:
                 trainable, opt_state, frozen, batch, jax.random.fold_in(key, i),
                 use_box=bool(boxes[i]),
             )  # fmt: skip
+            interrupts.check()  # Before the log: a stopped step is not written.
             m = {k: float(v) for k, v in metrics.items()}
             csv.writer(log).writerow([
                 i, m["loss"], m["focal"], m["dice"], m["iou"], m["first_iou"], m["mean_iou"],

@@ -356,3 +356,27 @@ def test_ctrl_c_stops_in_one_line_with_every_record_kept(tmp_path):
     assert err.strip().splitlines()[-1].startswith("stopped; every record written is kept")
     assert "Traceback" not in err
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_dropped_in_a_finalizer_still_stops_the_run(monkeypatch):
+    """Python drops a KeyboardInterrupt raised inside `__del__` ("Exception ignored"): the
+    request is remembered, and the study's next `check` raises it."""
+    from experiments import interrupts
+
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(1000):  # The handler runs here, inside the finalizer.
+                pass
+
+    monkeypatch.setattr(interrupts, "_requested", False)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        interrupts.install()
+        interrupts.check()  # Nothing asked yet.
+        Finalized()  # Dropped at once: the interrupt is raised and swallowed in __del__.
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    finally:
+        signal.signal(signal.SIGINT, previous)
