@@ -9,12 +9,10 @@ Every setting is a flag (`--help`; `experiments/config.py`). Writes records, EIG
 tables and figures under `--workdir` (`experiments/records.py`, `experiments/report.py`).
 """
 
-import sys
-
-from absl import app, logging
+from absl import app
 
 from eigjax.data import DataError
-from experiments import config, config_flags, interrupts, study
+from experiments import cli, config_flags, study
 from experiments.config import StudyConfig
 from experiments.records import WorkdirBusy
 
@@ -22,22 +20,13 @@ config_flags.define(StudyConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
-    interrupts.install()
-    try:
-        report = study.run_study(config_flags.config(StudyConfig))
-    except (ValueError, DataError, WorkdirBusy) as e:  # Records already written are kept.
-        sys.exit(f"error: {e}")
-    except OSError as e:  # A full disk, a path that is a file, a read-only directory.
-        sys.exit(f"error: {config.os_error(e)}; every record written is kept")
-    except KeyboardInterrupt:
-        print(
-            "stopped; every record written is kept: rerun the same command to resume",
-            file=sys.stderr,
-        )
-        sys.exit(130)
+    report = cli.run_main(
+        argv,
+        lambda: study.run_study(config_flags.config(StudyConfig)),
+        (ValueError, DataError, WorkdirBusy),  # Records already written are kept.
+        kept="every record written is kept",
+        stopped="every record written is kept: rerun the same command to resume",
+    )
     if report:
         print(f"report → {report}")
 

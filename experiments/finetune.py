@@ -9,31 +9,23 @@ Every setting is a flag (`--help`; `experiments/config.py`, `FinetuneConfig`). W
 study as `--params`), `WORKDIR/log.csv` and resumable checkpoints (`experiments/training.py`).
 """
 
-import sys
-
-from absl import app, logging
+from absl import app
 
 from eigjax.data import DataError
-from experiments import config, config_flags, interrupts, training
+from experiments import cli, config_flags, training
 from experiments.config import FinetuneConfig
 
 config_flags.define(FinetuneConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO.
-    interrupts.install()
-    try:
-        out = training.run_finetune(config_flags.config(FinetuneConfig))
-    except (ValueError, DataError) as e:
-        sys.exit(f"error: {e}")
-    except OSError as e:
-        sys.exit(f"error: {config.os_error(e)}; the last checkpoint is kept")
-    except KeyboardInterrupt:
-        print("stopped; rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        sys.exit(130)
+    out = cli.run_main(
+        argv,
+        lambda: training.run_finetune(config_flags.config(FinetuneConfig)),
+        (ValueError, DataError),
+        kept="the last checkpoint is kept",
+        stopped="rerun the same command to resume from the last checkpoint",
+    )
     print(f"params → {out}")
 
 

@@ -4,6 +4,7 @@ target, and the terms' bounds."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,23 +33,19 @@ def _loss_grad(logits, gt, region, multimask):
     return jax.grad(f)(logits)
 
 
-def test_a_single_click_supervises_the_best_multimask_head_only():
+@pytest.mark.parametrize(
+    "multimask, supervised",
+    [(True, 2), (False, 0)],  # A single click: the best multimask head; else token 0.
+    ids=["single click", "other prompts"],
+)
+def test_only_the_supervised_head_gets_gradient(multimask, supervised):
     logits, gt, region = _case()
-    _, _, head = losses.step_loss(logits, jnp.zeros(4), gt, region, multimask=True)
-    assert int(head) == 2
-    grad = np.asarray(_loss_grad(logits, gt, region, multimask=True))
-    assert np.abs(grad[2]).max() > 0
-    for other in (0, 1, 3):
+    _, _, head = losses.step_loss(logits, jnp.zeros(4), gt, region, multimask=multimask)
+    assert int(head) == supervised
+    grad = np.asarray(_loss_grad(logits, gt, region, multimask=multimask))
+    assert np.abs(grad[supervised]).max() > 0
+    for other in set(range(4)) - {supervised}:
         np.testing.assert_array_equal(grad[other], 0.0)
-
-
-def test_token_0_is_supervised_when_the_prompt_is_not_ambiguous():
-    logits, gt, region = _case()
-    _, _, head = losses.step_loss(logits, jnp.zeros(4), gt, region, multimask=False)
-    assert int(head) == 0
-    grad = np.asarray(_loss_grad(logits, gt, region, multimask=False))
-    assert np.abs(grad[0]).max() > 0
-    np.testing.assert_array_equal(grad[1:], 0.0)
 
 
 def test_the_iou_term_targets_every_heads_true_iou():
