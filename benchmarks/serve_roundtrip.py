@@ -11,6 +11,8 @@ round trip, seen by the client, and the server's own time. Also one Oracle click
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 import urllib.request
@@ -20,7 +22,9 @@ import numpy as np
 from benchmarks import cases
 from eigjax import clicks, models, protocol
 from experiments import api, serve
+from experiments.annotations import AnnotationStore
 from experiments.catalog import Catalog, Entry
+from experiments.labelling import Labelling
 
 CLICKS = 12
 
@@ -63,7 +67,8 @@ def main():
     brain = next(iter(Catalog.from_dataset("bundled", labels=("brain",)).entries.values()))
     liver = Entry("amos_0004_75_liver", 512, 512, True, "ct", lambda: (ct, ct_gt))
     service = api.Service({"litemedsam": model}, Catalog([brain, liver]), settings)
-    server = serve.make_server(service, "127.0.0.1", 0)
+    workdir = tempfile.mkdtemp(prefix="eigjax-serve-")  # Saved objects: none here.
+    server = serve.make_server(Labelling(service, AnnotationStore(workdir), 1), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"{os.cpu_count()} CPUs; LiteMedSAM; {CLICKS} clicks after the first; grid 30")
@@ -81,6 +86,7 @@ def main():
             f"{m['oracle'] / 1e3:.1f} s |"
         )
     server.shutdown()
+    shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from eigjax.models.model import Embedding, Model
 from eigjax.models.sam import Sam, decoder_params
 from eigjax.protocol.settings import MASK_RULES
 from experiments.catalog import Catalog, Entry
+from experiments.embedding_cache import EmbeddingCache, model_key
 
 MAX_CLICKS = 100
 COLORMAP = "magma"
@@ -93,8 +94,19 @@ class Request:
 class Service:
     """The API over loaded models and a catalog of images."""
 
-    def __init__(self, models: dict[str, Model], catalog: Catalog, settings: protocol.Settings):
+    def __init__(
+        self,
+        models: dict[str, Model],
+        catalog: Catalog,
+        settings: protocol.Settings,
+        fingerprints: dict[str, str] | None = None,
+        cache: EmbeddingCache | None = None,
+    ):
+        """`fingerprints`: each model's weights fingerprint (`checkpoint.fingerprint`), which
+        keys its embeddings in the on-disk `cache` (a model without one is not cached)."""
         self.models = models
+        self.fingerprints = fingerprints or {}
+        self.cache = cache
         self.catalog = catalog
         self.settings = settings
         self.lut = colormap_lut()
@@ -123,10 +135,10 @@ class Service:
         }
 
     def image_png(self, name) -> bytes:
-        return png_bytes(self._entry(name).load()[0])
+        return png_bytes(self.entry(name).load()[0])
 
     def outline_png(self, name) -> bytes:
-        mask = self._entry(name).load()[1]
+        mask = self.entry(name).load()[1]
         if mask is None:
             raise ApiError(404, f"image {name!r} has no ground-truth mask")
         return png_bytes(outline_rgba(mask))
@@ -134,13 +146,7 @@ class Service:
     # Computations.
     def predict(self, body) -> dict:
         start = time.perf_counter()
-        req, image, mask, grid, clicked = self._prepare(body)
-        gt = np.zeros(image.shape[:2], bool) if mask is None else mask
-        with self._locks[req.model]:
-            problem = self._problem(req, image, gt)
-            prompt = feedback.prompt_of(req.clicks, req.box)
-            fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=req.settings)
-            fb = jax.device_get(fb)
+        req, mask, grid, clicked, fb = self.feedback(body)
         eig_map = np.asarray(fb.eig_map, np.float32)
         top = float(eig_map.max())
         has_gt = mask is not None
@@ -160,6 +166,17 @@ class Service:
             "gt_iou": float(fb.iou) if has_gt else None,
             "ms": (time.perf_counter() - start) * 1e3,
         }
+
+    def feedback(self, body):
+        """(request, ground truth or None, grid int [G, 2], clicked bool [G], the model's
+        `feedback.Feedback` on the host) for a request body."""
+        req, image, mask, grid, clicked = self._prepare(body)
+        gt = np.zeros(image.shape[:2], bool) if mask is None else mask
+        with self._locks[req.model]:
+            problem = self._problem(req, image, gt)
+            prompt = feedback.prompt_of(req.clicks, req.box)
+            fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=req.settings)
+            return req, mask, grid, clicked, jax.device_get(fb)
 
     def oracle(self, body) -> dict:
         start = time.perf_counter()
@@ -211,7 +228,8 @@ class Service:
         grid = click_rules.grid_points(height, width, req.settings.grid)
         return req, image, mask, grid, feedback.clicked_on_grid(grid, clicks)
 
-    def _entry(self, name) -> Entry:
+    def entry(self, name) -> Entry:
+        """The served image `name`; ApiError 400 for a path, 404 for an unknown name."""
         if not isinstance(name, str):
             raise ApiError(400, f"image: expected a name from GET /api/images, got {_short(name)}")
         if ("/" in name or "\\" in name or ".." in name) and name not in self.catalog.entries:
@@ -229,13 +247,18 @@ class Service:
 
     def _embedding(self, req: Request, image: np.ndarray) -> Embedding:
         """The image's embedding under `req.model`, computed once per content (its file's
-        mtime and size: a replaced file is embedded again; caller holds the model's lock)."""
+        mtime and size: a replaced file is embedded again), from memory, else from the disk
+        cache, else from the encoder (caller holds the model's lock)."""
         key = (req.model, req.entry.source, req.entry.version(), image.shape)
         with self._cache_lock:
             if key in self._embeddings:
                 self._embeddings.move_to_end(key)
                 return self._embeddings[key]
-        emb = self.models[req.model].embed(image)
+        model, fingerprint = self.models[req.model], self.fingerprints.get(req.model)
+        if self.cache is not None and fingerprint:
+            emb = self.cache.embedding(model_key(req.model, fingerprint), model, image)
+        else:
+            emb = model.embed(image)
         with self._cache_lock:
             self._embeddings[key] = emb
             while len(self._embeddings) > EMBEDDINGS_CACHED:
@@ -250,7 +273,7 @@ class Service:
         unknown = set(body) - {"image", "model", "clicks", "box", "mask_rule"}
         if unknown:
             raise ApiError(400, f"unknown fields {sorted(unknown)[:5]}")
-        entry = self._entry(body.get("image"))
+        entry = self.entry(body.get("image"))
         model = body.get("model") or next(iter(self.models))
         if not isinstance(model, str):
             raise ApiError(400, f"model: expected a name, got {_short(model)}")

@@ -52,6 +52,10 @@ class Catalog:
             raise DataError("no images to serve")
         self.entries = {e.name: e for e in entries}
 
+    def add(self, entry: Entry) -> Entry:
+        """Serves `entry` too (an upload); the entry already served under its name if any."""
+        return self.entries.setdefault(entry.name, entry)
+
     def get(self, name) -> Entry:
         """The entry called `name`; KeyError (a client's mistake) naming it otherwise."""
         if not isinstance(name, str) or name not in self.entries:
@@ -85,13 +89,17 @@ class Catalog:
         entries = []
         for name in sorted(os.listdir(root)):
             path = os.path.join(root, name)
-            if not name.lower().endswith(folder.IMAGE_EXTENSIONS) or not os.path.isfile(path):
-                continue
-            w, h = _size(path)
-            entries.append(Entry(name, w, h, False, path, lambda p=path: (read_image(p), None)))
+            if name.lower().endswith(folder.IMAGE_EXTENSIONS) and os.path.isfile(path):
+                entries.append(file_entry(name, path))
         if not entries:
             raise DataError(f"{root}: no image files ({', '.join(folder.IMAGE_EXTENSIONS)})")
         return cls(entries)
+
+
+def file_entry(name: str, path: str) -> Entry:
+    """An image file without a mask, served as `name`."""
+    w, h = _size(path)
+    return Entry(name, w, h, False, path, lambda: (read_image(path), None))
 
 
 def _size(path: str) -> tuple[int, int]:

@@ -218,6 +218,13 @@ class ServeConfig(Config):
     port: int = field(8080, "Port (0: any free port).")
     host: str = field("127.0.0.1", "Address to listen on.")
     images: str = field("", "A folder of images (no masks) to serve instead of --dataset.")
+    workdir: str = field(
+        "workspace/annotations", "Saved objects, uploads and the embedding cache (one server)."
+    )
+    embedding_cache_mb: int = field(
+        1024, "Disk space for cached image embeddings, in MiB (0: no disk cache)."
+    )
+    max_upload_mb: int = field(32, "Largest image file the page accepts for upload, in MiB.")
 
     def check(self) -> None:
         super().check()
@@ -225,6 +232,11 @@ class ServeConfig(Config):
         twice = sorted({m for m in self.models if self.models.count(m) > 1})
         if twice:
             raise ValueError(f"--models: {twice} named twice (the page tells models by name)")
+        check_directory("workdir", self.workdir)
+        if self.embedding_cache_mb < 0:
+            raise ValueError(f"--embedding_cache_mb: 0 or more, got {self.embedding_cache_mb}")
+        if self.max_upload_mb < 1:
+            raise ValueError(f"--max_upload_mb: at least 1, got {self.max_upload_mb}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,9 +23,14 @@ from absl import app, logging
 
 from eigjax import models
 from eigjax.data import DataError, MissingFile
+from eigjax.models import bundled, checkpoint
 from experiments import api, config_flags
+from experiments.annotations import AnnotationStore
 from experiments.catalog import Catalog
 from experiments.config import ServeConfig
+from experiments.embedding_cache import EmbeddingCache
+from experiments.labelling import Labelling
+from experiments.records import WorkdirBusy
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 1 << 20
@@ -40,12 +45,15 @@ config_flags.define(ServeConfig)
 
 class Handler(BaseHTTPRequestHandler):
     """Routes: the page's static files, GET /api/{config,images,image,outline},
-    POST /api/{predict,oracle}. Errors are JSON {"error": message}: 4xx for a client's
-    mistake (404 for an image that is not, or no longer, there), 500 for a fault of ours
-    (a generic message; the details go to the log). Every request is checked first: its
-    Host (DNS rebinding), and for a POST its origin, content type and declared length."""
+    POST /api/{predict,oracle}, and the labelling routes of `experiments/labelling.py`
+    (/api/objects, /api/overlay, /api/export, /api/upload). Errors are JSON
+    {"error": message}: 4xx for a client's mistake (404 for an image that is not, or no
+    longer, there), 500 for a fault of ours (a generic message; the details go to the
+    log). Every request is checked first: its Host (DNS rebinding), and for a POST, PATCH
+    or DELETE its origin, content type and declared length."""
 
     service: api.Service  # Set on the subclass `make_server` builds.
+    labelling: Labelling
     static_files: dict[str, str]
     allowed_hosts: frozenset[str] | None  # None: any (listening on every address).
     timeout = READ_TIMEOUT  # The socket's: a client that stalls is dropped.
@@ -55,6 +63,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         self._answer(self._post)
+
+    def do_PATCH(self):  # noqa: N802
+        self._answer(lambda: self._change(self.labelling.rename))
+
+    def do_DELETE(self):  # noqa: N802
+        self._answer(lambda: self._change(self.labelling.delete))
 
     def _answer(self, route) -> None:
         try:
@@ -75,15 +89,27 @@ class Handler(BaseHTTPRequestHandler):
 
     def _get(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        name = urllib.parse.parse_qs(url.query).get("name", [None])[0]
+        query = urllib.parse.parse_qs(url.query)
+        name = query.get("name", [None])[0]
         if url.path in ("/", "/index.html"):
             self._file("index.html")
         elif url.path.startswith("/static/"):
             self._file(url.path.removeprefix("/static/"))
         elif url.path == "/api/images":
-            self._json(self.service.images())  # A bare list, as the API promises.
+            self._json(self.labelling.images())  # A bare list, as the API promises.
+        elif url.path == "/api/objects":
+            self._json(self.labelling.objects(query.get("image", [None])[0]))
+        elif url.path == "/api/export":
+            kind, filename, data = self.labelling.export(query.get("format", [None])[0])
+            self._send(HTTPStatus.OK, kind, data, filename)
         elif url.path == "/api/config":
-            self._json(self.service.config())
+            self._json(self.labelling.config())
+        elif url.path == "/api/overlay":
+            self._send(
+                HTTPStatus.OK,
+                "image/png",
+                self.labelling.overlay_png(query.get("image", [None])[0]),
+            )
         elif url.path == "/api/image":
             self._send(HTTPStatus.OK, "image/png", self.service.image_png(name))
         elif url.path == "/api/outline":
@@ -92,19 +118,42 @@ class Handler(BaseHTTPRequestHandler):
             raise api.ApiError(404, f"no such page {url.path!r}")
 
     def _post(self) -> None:
-        routes = {"/api/predict": self.service.predict, "/api/oracle": self.service.oracle}
-        route = routes.get(urllib.parse.urlsplit(self.path).path)
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/api/upload":
+            self._upload(urllib.parse.parse_qs(url.query).get("name", [None])[0])
+            return
+        routes = {
+            "/api/predict": self.service.predict,
+            "/api/oracle": self.service.oracle,
+            "/api/objects": self.labelling.save,
+        }
+        route = routes.get(url.path)
         if route is None:
             raise api.ApiError(404, f"no such endpoint {self.path!r}")
         self._check_origin()
         self._json(route(self._body()))
+
+    def _change(self, route) -> None:
+        """PATCH and DELETE: /api/objects only, checked as a POST is."""
+        if urllib.parse.urlsplit(self.path).path != "/api/objects":
+            raise api.ApiError(404, f"no such endpoint {self.path!r}")
+        self._check_origin()
+        self._json(route(self._body()))
+
+    def _upload(self, name) -> None:
+        """The file's bytes as the body: name, type and declared size checked first."""
+        self._check_origin(content_type=None)
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        length = self._length(None)
+        self.labelling.check_upload(name, kind, length)
+        self._json(self.labelling.upload(name, kind, self._read(length)))
 
     def _check_host(self) -> None:
         host = self.headers.get("Host", "")
         if self.allowed_hosts is not None and host.lower() not in self.allowed_hosts:
             raise api.ApiError(403, f"Host {host!r} is not this server's address")
 
-    def _check_origin(self) -> None:
+    def _check_origin(self, content_type: str | None = "application/json") -> None:
         """A POST from another site's page is refused (a local server of medical images)."""
         origin = self.headers.get("Origin")
         if origin is not None and self.allowed_hosts is not None:
@@ -113,19 +162,29 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             raise api.ApiError(403, "cross-site request refused")
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if kind != "application/json":
-            raise api.ApiError(415, f"Content-Type must be application/json, got {kind!r}")
+        if content_type is not None and kind != content_type:
+            raise api.ApiError(415, f"Content-Type must be {content_type}, got {kind!r}")
 
-    def _body(self):
-        """The request's JSON body, its declared length checked before anything is read."""
+    def _length(self, limit: int | None = MAX_BODY) -> int:
+        """The declared body length, checked against `limit` (None: the caller checks)."""
         declared = self.headers.get("Content-Length")
         if declared is None:
             raise api.ApiError(411, "Content-Length is required")
         if not declared.strip().isdigit():
             raise api.ApiError(400, f"Content-Length: not a byte count: {declared!r}")
-        if int(declared) > MAX_BODY:
-            raise api.ApiError(413, f"body over {MAX_BODY} bytes")
-        raw = self.rfile.read(int(declared))
+        if limit is not None and int(declared) > limit:
+            raise api.ApiError(413, f"body over {limit} bytes")
+        return int(declared)
+
+    def _read(self, length: int) -> bytes:
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise api.ApiError(400, f"the body ended after {len(data)} of {length} bytes")
+        return data
+
+    def _body(self):
+        """The request's JSON body, its declared length checked before anything is read."""
+        raw = self._read(self._length())
         try:
             return json.loads(raw or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -149,9 +208,11 @@ class Handler(BaseHTTPRequestHandler):
             text = json.dumps({"error": "the model gave a non-finite number (NaN or infinity)"})
         self._send(status, "application/json", text.encode())
 
-    def _send(self, status, content_type: str, data: bytes) -> None:
+    def _send(self, status, content_type: str, data: bytes, filename: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if filename:  # A download.
+            self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -200,16 +261,18 @@ def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
 
 
 def make_server(
-    service: api.Service,
+    labelling: Labelling,
     host: str,
     port: int,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
 ) -> Server:
-    """A threaded HTTP server for `service` (not started; `serve_forever` starts it)."""
+    """A threaded HTTP server for `labelling` and its service (not started;
+    `serve_forever` starts it)."""
     files = {f: os.path.join(STATIC, f) for f in os.listdir(STATIC)}
     attributes = {
-        "service": service,
+        "service": labelling.service,
+        "labelling": labelling,
         "static_files": files,
         "allowed_hosts": None,
         "timeout": read_timeout,
@@ -233,9 +296,15 @@ def main(argv):
                 cfg.dataset, cfg.num_images, cfg.sub_datasets, cfg.labels, cfg.categories
             )
         loaded = {m: models.load(m, p) for m, p in cfg.model_params}
-        service = api.Service(loaded, catalog, cfg.settings[0])
-        server = make_server(service, cfg.host, cfg.port)
-    except (ValueError, DataError, models.CheckpointError, OSError) as e:
+        store = AnnotationStore(cfg.workdir)
+        cache = EmbeddingCache(
+            os.path.join(cfg.workdir, "embeddings"), cfg.embedding_cache_mb << 20
+        )
+        fingerprints = {m: _fingerprint(m, p) for m, p in cfg.model_params}
+        service = api.Service(loaded, catalog, cfg.settings[0], fingerprints, cache)
+        labelling = Labelling(service, store, cfg.max_upload_mb << 20)
+        server = make_server(labelling, cfg.host, cfg.port)
+    except (ValueError, DataError, models.CheckpointError, OSError, WorkdirBusy) as e:
         sys.exit(f"error: {e}")
     host, port = server.server_address[:2]
     if cfg.host in WILDCARDS:
@@ -246,7 +315,7 @@ def main(argv):
         )
     print(
         f"eigjax serve: http://{host}:{port}/  ({len(catalog.entries)} images; models "
-        f"{', '.join(loaded)}; Ctrl-C stops)",
+        f"{', '.join(loaded)}; saving to {cfg.workdir}; Ctrl-C stops)",
         flush=True,
     )
     try:
@@ -255,6 +324,15 @@ def main(argv):
         pass
     finally:
         server.server_close()
+        store.close()
+
+
+def _fingerprint(name: str, params_dir: str) -> str | None:
+    """The weights' fingerprint (the disk cache's key); None: not cached."""
+    fingerprint = checkpoint.fingerprint(params_dir or bundled.converted_params(name))
+    if fingerprint is None:
+        logging.warning("%s: weights without checksums; embeddings not cached on disk", name)
+    return fingerprint
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 
 import dataclasses
+import http.client
+import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -70,3 +73,36 @@ def assert_parity(actual, reference, what: str, tol: float = 1e-4) -> None:
     err = max_relative_error(actual, reference)
     print(f"parity {what}: max relative error {err:.2e}")
     assert err <= tol, f"{what}: max relative error {err:.2e} > {tol:.0e}"
+
+
+def serve_in_thread(service, workdir: str, **limits):
+    """(server, port) of the web page over `service`, saving to `workdir`, started in a
+    daemon thread; `server.shutdown()` then `server.labelling.store.close()` end it."""
+    from experiments import serve
+    from experiments.annotations import AnnotationStore
+    from experiments.labelling import Labelling
+
+    labelling = Labelling(service, AnnotationStore(workdir), limits.pop("max_upload", 1 << 20))
+    server = serve.make_server(labelling, "127.0.0.1", 0, **limits)
+    server.labelling = labelling
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def request(port, method, path, body=None, headers=None, raw=None):
+    """(status, parsed JSON or bytes), strict JSON: NaN or Infinity tokens fail."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    base = {} if method == "GET" else {"Content-Type": "application/json"}
+    conn.request(method, path, body=data, headers={**base, **(headers or {})})
+    response = conn.getresponse()
+    payload = response.read()
+    kind = response.getheader("Content-Type", "")
+    conn.close()
+    if kind == "application/json":
+        return response.status, json.loads(payload, parse_constant=_no_constants)
+    return response.status, payload
+
+
+def _no_constants(name):
+    raise AssertionError(f"bare {name} in a JSON answer")

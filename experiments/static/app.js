@@ -19,6 +19,10 @@ const state = {
   history: [], // per prompt: {prompt, dice, iou, eig}
   seq: 0, // answers to older requests are dropped
   drag: null, // {start: [x, y], button, shift, moved, rect} while the mouse is down
+  config: null, // GET /api/config
+  objects: [], // this image's saved objects (GET /api/objects)
+  saved: null, // HTMLImageElement of their outlines
+  editing: null, // the saved object reopened, or null: a new object
 };
 
 function clicks() { return state.actions.filter((a) => a.click).map((a) => a.click); }
@@ -48,9 +52,9 @@ function fmtEig(v) { // EIG spans decades (1e-5 to 0.7 nats).
   return Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2);
 }
 
-async function api(path, body) {
+async function api(path, body, method = "POST") {
   const init = body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   };
   const response = await fetch(path, init);
   const data = await response.json();
@@ -154,6 +158,9 @@ function draw() {
   if ($("show-gt").checked && state.outline) {
     ctx.drawImage(state.outline, 0, 0, canvas.width, canvas.height);
   }
+  if ($("show-saved").checked && state.saved) {
+    ctx.drawImage(state.saved, 0, 0, canvas.width, canvas.height);
+  }
   const b = box();
   if (b) rect(b, "#ffd400", false);
   if (state.drag && state.drag.rect) rect(state.drag.rect, "#ffd400", true);
@@ -206,7 +213,7 @@ async function update() {
   state.oracle = null;
   $("oracle-result").textContent = "";
   const hasPrompt = state.actions.length > 0;
-  $("undo").disabled = $("reset").disabled = !hasPrompt;
+  $("undo").disabled = $("reset").disabled = $("save").disabled = !hasPrompt;
   if (!hasPrompt) {
     state.result = null;
     state.history = [];
@@ -302,6 +309,8 @@ async function selectImage() {
   state.actions = [];
   state.history = [];
   state.result = null;
+  edit(null);
+  await loadObjects();
   const name = encodeURIComponent(entry.name);
   state.picture = await loadImage("/api/image?name=" + name);
   state.outline = entry.has_mask ? await loadImage("/api/outline?name=" + name) : null;
@@ -348,7 +357,23 @@ function bind() {
     else if (key === "o") runOracle();
     else if (key === "u" || (key === "z" && (e.ctrlKey || e.metaKey))) undo();
     else if (key === "r") reset();
+    else if (key === "s") saveObject();
+    else if (key === "n") step(1);
+    else if (key === "p") step(-1);
   });
+  $("upload").onchange = () => uploadFiles($("upload").files);
+  window.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    document.body.classList.add("dropping");
+  });
+  window.addEventListener("dragleave", () => document.body.classList.remove("dropping"));
+  window.addEventListener("drop", (e) => {
+    e.preventDefault();
+    document.body.classList.remove("dropping");
+    uploadFiles(e.dataTransfer.files);
+  });
+  $("save").onclick = saveObject;
+  $("new-object").onclick = reset;
   $("accept").onclick = (e) => accept(e.shiftKey);
   $("oracle").onclick = runOracle;
   $("undo").onclick = undo;
@@ -356,11 +381,11 @@ function bind() {
   $("image").onchange = selectImage;
   $("model").onchange = update;
   $("mask-rule").onchange = update;
-  ["show-mask", "show-eig", "show-gt"].forEach((id) => { $(id).onchange = draw; });
+  ["show-mask", "show-eig", "show-gt", "show-saved"].forEach((id) => { $(id).onchange = draw; });
 }
 
 function undo() { if (state.actions.length) { state.actions.pop(); update(); } }
-function reset() { state.actions = []; update(); }
+function reset() { state.actions = []; edit(null); update(); }
 
 async function init() {
   bind();
@@ -378,12 +403,157 @@ async function init() {
       bar.fillStyle = "rgb(" + r + "," + g + "," + b + ")";
       bar.fillRect(i, 0, 1, 12);
     });
-    state.images = await api("/api/images");
-    state.images.forEach((e) => $("image").add(new Option(e.name + (e.has_mask ? "" : " (no mask)"), e.name)));
+    state.config = config;
+    await refreshImages();
     await selectImage();
   } catch (e) {
     setStatus(e.message, true);
     document.body.dataset.state = "error";
+  }
+}
+
+// Labelling: saved objects, navigation, upload.
+
+// The image list with each image's number of saved objects, and the progress line.
+async function refreshImages(select) {
+  const current = select || $("image").value;
+  state.images = await api("/api/images");
+  $("image").innerHTML = "";
+  state.images.forEach((e) => {
+    const notes = (e.has_mask ? "" : " (no mask)") + (e.objects ? " · " + e.objects + " saved" : "");
+    $("image").add(new Option(e.name + notes, e.name));
+  });
+  if (state.images.some((e) => e.name === current)) $("image").value = current;
+  const done = state.images.filter((e) => e.objects > 0).length;
+  $("progress").textContent = done + " of " + state.images.length + " images have objects";
+}
+
+function describePrompts(p) {
+  const n = p.clicks.length;
+  return (p.box ? "box" + (n ? " + " : "") : "") + (n ? n + " click" + (n > 1 ? "s" : "") : "");
+}
+
+async function loadObjects() {
+  const name = encodeURIComponent(state.entry.name);
+  const answer = await api("/api/objects?image=" + name);
+  state.objects = answer.objects;
+  state.saved = await loadImage("/api/overlay?image=" + name + "&t=" + Date.now());
+  const body = $("objects").tBodies[0];
+  body.innerHTML = "";
+  state.objects.forEach((o, i) => {
+    const row = body.insertRow();
+    row.dataset.id = o.id;
+    if (state.editing && state.editing.id === o.id) row.className = "editing";
+    [String(i + 1), o.label, String(o.area), describePrompts(o.prompts)].forEach((text) => {
+      row.insertCell().textContent = text;
+    });
+    const cell = row.insertCell();
+    [["open", () => reopen(o)], ["rename", () => rename(o)], ["delete", () => remove(o)]]
+      .forEach(([text, action]) => {
+        const button = document.createElement("button");
+        button.textContent = text;
+        button.className = text;
+        button.onclick = action;
+        cell.append(button);
+      });
+  });
+}
+
+function edit(object) {
+  state.editing = object;
+  $("editing").textContent = object ? "editing saved object “" + object.label + "” (S saves it again)"
+    : "a new object";
+  document.querySelectorAll("#objects tbody tr").forEach((row) => {
+    row.className = object && row.dataset.id === object.id ? "editing" : "";
+  });
+}
+
+// A saved object's prompts back on the canvas: its undo history is its own prompts.
+function reopen(object) {
+  if ([...$("model").options].some((o) => o.value === object.model)) $("model").value = object.model;
+  if (object.settings.mask_rule in state.config.mask_rules) $("mask-rule").value = object.settings.mask_rule;
+  $("label").value = object.label;
+  state.actions = [];
+  if (object.prompts.box) state.actions.push({ box: object.prompts.box });
+  object.prompts.clicks.forEach((c) => state.actions.push({ click: c }));
+  edit(object);
+  update();
+}
+
+async function saveObject() {
+  if (!state.actions.length || document.body.dataset.state !== "ready") return;
+  document.body.dataset.state = "busy";
+  setStatus("saving…");
+  try {
+    const body = { ...promptBody(), label: $("label").value };
+    if (state.editing) body.id = state.editing.id;
+    const saved = await api("/api/objects", body);
+    state.actions = [];
+    edit(null);
+    await Promise.all([loadObjects(), refreshImages()]);
+    await update();
+    setStatus("saved “" + saved.label + "” (" + saved.area + " pixels)");
+  } catch (e) {
+    setStatus(e.message, true);
+    document.body.dataset.state = "ready";
+  }
+}
+
+async function rename(object) {
+  const label = window.prompt("Label of this object", object.label);
+  if (label === null) return;
+  try {
+    await api("/api/objects", { image: state.entry.name, id: object.id, label }, "PATCH");
+    if (state.editing && state.editing.id === object.id) $("label").value = label.trim();
+    await loadObjects();
+    draw();
+  } catch (e) { setStatus(e.message, true); }
+}
+
+async function remove(object) {
+  if (!window.confirm("Delete “" + object.label + "”?")) return;
+  try {
+    await api("/api/objects", { image: state.entry.name, id: object.id }, "DELETE");
+    if (state.editing && state.editing.id === object.id) edit(null);
+    await Promise.all([loadObjects(), refreshImages()]);
+    draw();
+  } catch (e) { setStatus(e.message, true); }
+}
+
+function step(delta) {
+  const select = $("image");
+  const i = select.selectedIndex + delta;
+  if (i < 0 || i >= select.options.length || document.body.dataset.state === "loading") return;
+  select.selectedIndex = i;
+  selectImage();
+}
+
+const TYPES = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", tif: "image/tiff", tiff: "image/tiff" };
+
+async function uploadFiles(files) {
+  let last = null;
+  for (const file of files) {
+    const type = TYPES[file.name.split(".").pop().toLowerCase()];
+    if (!type) { setStatus(file.name + ": upload a PNG, JPEG or TIFF image", true); continue; }
+    if (file.size > state.config.max_upload_bytes) {
+      const limit = (state.config.max_upload_bytes / 2 ** 20).toFixed(0);
+      setStatus(file.name + ": " + (file.size / 2 ** 20).toFixed(1) + " MiB, over the limit of " + limit + " MiB", true);
+      continue;
+    }
+    setStatus("uploading " + file.name + "…");
+    try {
+      const response = await fetch("/api/upload?name=" + encodeURIComponent(file.name), {
+        method: "POST", headers: { "Content-Type": type }, body: file,
+      });
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.error || response.statusText);
+      last = answer.name;
+    } catch (e) { setStatus(file.name + ": " + e.message, true); }
+  }
+  $("upload").value = "";
+  if (last) {
+    await refreshImages(last);
+    await selectImage();
   }
 }
 

@@ -6,15 +6,21 @@ Skipped where Chromium or selenium is missing, unless EIGJAX_REQUIRE_BROWSER=1 (
 to $EIGJAX_SCREENSHOTS (default: the test's temporary directory).
 """
 
+import json
 import os
 import shutil
-import threading
+import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from eigjax import models, protocol
-from experiments import api, serve
+from eigjax.models import bundled, checkpoint
+from experiments import api, export
 from experiments.catalog import Catalog
+from experiments.embedding_cache import EmbeddingCache
+from tests.helpers import serve_in_thread
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BRAIN = "mni152_axial_090_brain_000"
@@ -33,18 +39,38 @@ def _require_browser():
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    """(driver, base URL) with the page loaded and ready."""
+def litemedsam():
+    return models.load("litemedsam")
+
+
+def _serve(model, workdir):
+    """A started server on the bundled samples, saving to `workdir`: (server, base URL)."""
+    settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
+    fingerprint = checkpoint.fingerprint(bundled.converted_params("litemedsam"))
+    cache = EmbeddingCache(os.path.join(workdir, "embeddings"), 64 << 20)
+    service = api.Service(
+        {"litemedsam": model},
+        Catalog.from_dataset("bundled"),
+        settings,
+        {"litemedsam": fingerprint},
+        cache,
+    )
+    server, port = serve_in_thread(service, workdir, max_upload=4 << 20)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def _stop(server):
+    server.shutdown()
+    server.labelling.store.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium whose downloads go to its `download_dir`."""
     _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
-    service = api.Service(
-        {"litemedsam": models.load("litemedsam")}, Catalog.from_dataset("bundled"), settings
-    )
-    server = serve.make_server(service, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     profile = tmp_path_factory.mktemp("chromium")
@@ -62,13 +88,24 @@ def page(tmp_path_factory):
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.download_dir = str(tmp_path_factory.mktemp("downloads"))
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": driver.download_dir}
+    )
     try:
-        driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
         yield driver
     finally:
         driver.quit()
-        server.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser, litemedsam, tmp_path):
+    """The browser with the page loaded."""
+    server, url = _serve(litemedsam, str(tmp_path / "work"))
+    browser.get(url)
+    yield browser
+    _stop(server)
 
 
 def _wait(driver, predicate, what, timeout=240):
@@ -132,3 +169,103 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     path = os.path.join(out, "serve.png")
     driver.save_screenshot(path)
     assert os.path.getsize(path) > 10_000
+
+
+def _rows(driver, table):
+    return [r.text for r in driver.find_elements("css selector", f"#{table} tbody tr")]
+
+
+def _drag_box(driver, corner, size):
+    """Drags a box on the canvas from `corner` (offsets from its centre, CSS pixels)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = driver.find_element("id", "canvas")
+    chain = ActionChains(driver).move_to_element_with_offset(canvas, *corner).click_and_hold()
+    chain.move_by_offset(size[0] // 2, size[1] // 2).move_by_offset(*(v - v // 2 for v in size))
+    chain.release().perform()
+
+
+def _saved_masks(workdir):
+    out = {}
+    for name in os.listdir(os.path.join(workdir, "objects")):
+        with open(os.path.join(workdir, "objects", name)) as f:
+            out.update({o["id"]: export.decode(o["mask"]) for o in json.load(f)["objects"]})
+    return out
+
+
+def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam, tmp_path):
+    from pycocotools.coco import COCO
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    driver, workdir = browser, str(tmp_path / "work")
+    server, url = _serve(litemedsam, workdir)
+    driver.get(url)
+    _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+    assert _text(driver, "progress") == "0 of 10 images have objects"
+    Select(driver.find_element("id", "image")).select_by_value(BRAIN)
+    _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+    for label, corner, size in (
+        ("brain", (-190, -200), (380, 410)),
+        ("ventricle", (-50, -60), (120, 120)),
+    ):
+        _drag_box(driver, corner, size)
+        _wait(driver, lambda d: len(_rows(d, "history")) == 1, f"the {label} box")
+        field = driver.find_element("id", "label")
+        field.clear()
+        field.send_keys(label)
+        driver.find_element("tag name", "h2").click()  # Keys go to the page again.
+        ActionChains(driver).send_keys("s").perform()
+        _wait(driver, lambda d, lb=label: lb in " ".join(_rows(d, "objects")), f"{label} saved")
+    assert _text(driver, "progress") == "1 of 10 images have objects"
+
+    _stop(server)  # A restart: the objects are on disk, the embedding too.
+    server, url = _serve(litemedsam, workdir)
+    try:
+        driver.get(url)
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        Select(driver.find_element("id", "image")).select_by_value(BRAIN)
+        _wait(driver, lambda d: len(_rows(d, "objects")) == 2, "the saved objects listed")
+        assert [r.split()[1] for r in _rows(driver, "objects")] == ["brain", "ventricle"]
+        driver.find_elements("css selector", "#objects button.open")[0].click()
+        _wait(driver, lambda d: len(_rows(d, "history")) == 1, "the brain reopened")
+        assert _rows(driver, "history")[0].split()[1] == "box" and "brain" in _text(
+            driver, "editing"
+        )
+        assert server.labelling.service.cache.hits == 1  # Embedded before the restart.
+        out = os.environ.get("EIGJAX_SCREENSHOTS", str(tmp_path))
+        os.makedirs(out, exist_ok=True)
+        driver.save_screenshot(os.path.join(out, "label.png"))
+
+        driver.find_element("id", "export-coco").click()
+        path = os.path.join(driver.download_dir, "annotations.coco.json")
+        deadline = time.time() + 30
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.1)
+        coco, saved = COCO(path), _saved_masks(workdir)
+        anns = coco.loadAnns(coco.getAnnIds())
+        assert sorted(a["eigjax"]["label"] for a in anns) == ["brain", "ventricle"]
+        for ann in anns:
+            assert np.array_equal(coco.annToMask(ann).astype(bool), saved[ann["eigjax"]["id"]])
+
+        ActionChains(driver).send_keys("n").perform()  # The next image.
+        _wait(
+            driver,
+            lambda d: (
+                Select(d.find_element("id", "image")).first_selected_option.get_attribute("value")
+                != BRAIN
+            ),
+            "N",
+        )
+        picture = np.zeros((120, 160, 3), np.uint8)
+        picture[30:90, 40:120] = 220
+        Image.fromarray(picture).save(tmp_path / "my photo.png")
+        driver.find_element("id", "upload").send_keys(str(tmp_path / "my photo.png"))
+        _wait(driver, lambda d: "160×120" in _text(d, "status"), "the uploaded image shown")
+        chosen = Select(driver.find_element("id", "image")).first_selected_option.get_attribute(
+            "value"
+        )
+        assert chosen.startswith("my photo-") and chosen.endswith(".png")
+        assert len(Select(driver.find_element("id", "image")).options) == 11
+    finally:
+        _stop(server)

@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -19,15 +18,15 @@ from eigjax import clicks, models, protocol
 from eigjax.data import spec as dataset_spec
 from experiments import api, serve
 from experiments.catalog import Catalog
+from tests.helpers import serve_in_thread
 
 GRID = 12
 BRAIN = "mni152_axial_090_brain_000"
 
 
-def start(service) -> tuple[str, object]:
-    server = serve.make_server(service, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+def start(service, workdir) -> tuple[str, object]:
+    server, port = serve_in_thread(service, str(workdir))
+    return f"http://127.0.0.1:{port}", server
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +35,10 @@ def litemedsam():
 
 
 @pytest.fixture(scope="module")
-def url(litemedsam):
+def url(litemedsam, tmp_path_factory):
     settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
     service = api.Service({"litemedsam": litemedsam}, Catalog.from_dataset("bundled"), settings)
-    base, server = start(service)
+    base, server = start(service, tmp_path_factory.mktemp("annotations"))
     yield base
     server.shutdown()
 
@@ -76,6 +75,7 @@ def test_images_lists_the_served_set(url):
         "width": 256,
         "height": 256,
         "has_mask": True,
+        "objects": 0,
     }
     status, picture = call(url, f"/api/image?name={BRAIN}")
     assert status == 200 and np.asarray(Image.open(io.BytesIO(picture))).shape == (256, 256, 3)
@@ -204,10 +204,11 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
     Image.fromarray(brain[0]).save(tmp_path / "brain.png")
     (tmp_path / "notes.txt").write_text("not an image")
     catalog = Catalog.from_folder(str(tmp_path))
-    base, server = start(api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID)))
+    service = api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID))
+    base, server = start(service, tmp_path / "annotations")
     try:
         assert call(base, "/api/images")[1] == [
-            {"name": "brain.png", "width": 256, "height": 256, "has_mask": False}
+            {"name": "brain.png", "width": 256, "height": 256, "has_mask": False, "objects": 0}
         ]
         status, r = call(base, "/api/predict", {"image": "brain.png", "clicks": [[128, 128, 1]]})
         assert status == 200 and r["dice"] is None and r["suggestion_label"] is None
@@ -222,6 +223,7 @@ def test_the_command_starts_and_serves(tmp_path, brain):
     """`python -m experiments.serve --port=0` as a user starts it, on a folder of images."""
     Image.fromarray(brain[0]).save(tmp_path / "slice.png")
     cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={tmp_path}"]
+    cmd.append(f"--workdir={tmp_path / 'annotations'}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

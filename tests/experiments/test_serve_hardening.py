@@ -3,13 +3,11 @@ body limit and timeouts hold, only its own origin may POST, answers are always v
 JSON, and served files that change or vanish are seen as they are now."""
 
 import base64
-import http.client
 import io
 import json
 import os
 import shutil
 import socket
-import threading
 import time
 
 import hypothesis.strategies as st
@@ -23,7 +21,7 @@ from eigjax import models, protocol
 from eigjax.models import Model
 from experiments import api, serve
 from experiments.catalog import Catalog
-from tests.helpers import run_module
+from tests.helpers import request, run_module, serve_in_thread
 
 BRAIN = "mni152_axial_090_brain_000"
 SETTINGS = protocol.Settings(grid=8, oracle_chunk=protocol.CPU_CHUNK)
@@ -34,37 +32,18 @@ def litemedsam():
     return models.load("litemedsam")
 
 
-def _start(service, **limits):
-    server = serve.make_server(service, "127.0.0.1", 0, **limits)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
+def _start(service, workdir, **limits):
+    return serve_in_thread(service, str(workdir), **limits)
 
 
 @pytest.fixture(scope="module")
-def port(litemedsam):
+def port(litemedsam, tmp_path_factory):
     service = api.Service({"litemedsam": litemedsam}, Catalog.from_dataset("bundled"), SETTINGS)
-    server, port = _start(service, read_timeout=3.0, max_connections=4)
+    server, port = _start(
+        service, tmp_path_factory.mktemp("annotations"), read_timeout=3.0, max_connections=4
+    )
     yield port
     server.shutdown()
-
-
-def request(port, method, path, body=None, headers=None, raw=None):
-    """(status, parsed JSON or bytes), strict JSON: NaN or Infinity tokens fail."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    base = {"Content-Type": "application/json"} if method == "POST" else {}
-    conn.request(method, path, body=data, headers={**base, **(headers or {})})
-    response = conn.getresponse()
-    payload = response.read()
-    kind = response.getheader("Content-Type", "")
-    conn.close()
-    if kind == "application/json":
-        return response.status, json.loads(payload, parse_constant=_no_constants)
-    return response.status, payload
-
-
-def _no_constants(name):
-    raise AssertionError(f"bare {name} in a JSON answer")
 
 
 @pytest.mark.parametrize(
@@ -185,11 +164,11 @@ def test_only_this_servers_own_pages_may_read_and_post(port, method, headers, st
     assert request(port, method, path, body, headers)[0] == status
 
 
-def test_a_model_that_gives_nan_is_an_error_in_valid_json(litemedsam):
+def test_a_model_that_gives_nan_is_an_error_in_valid_json(litemedsam, tmp_path):
     broken = jax.tree_util.tree_map(lambda a: np.full_like(a, np.nan), litemedsam.params)
     model = Model(litemedsam.config, broken)
     service = api.Service({"litemedsam": model}, Catalog.from_dataset("bundled"), SETTINGS)
-    server, port = _start(service)
+    server, port = _start(service, tmp_path / "annotations")
     try:
         status, answer = request(
             port, "POST", "/api/predict", {"image": BRAIN, "clicks": [[30, 30, 1]]}
@@ -204,7 +183,7 @@ def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tm
     folder.mkdir()
     Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "a.png")
     service = api.Service({"litemedsam": litemedsam}, Catalog.from_folder(str(folder)), SETTINGS)
-    server, port = _start(service)
+    server, port = _start(service, tmp_path / "annotations")
     try:
         assert (
             request(port, "POST", "/api/predict", {"image": "a.png", "clicks": [[50, 30, 1]]})[0]
@@ -213,7 +192,9 @@ def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tm
         time.sleep(0.01)  # A new mtime.
         Image.fromarray(np.full((30, 20, 3), 200, np.uint8)).save(folder / "a.png")
         status, images = request(port, "GET", "/api/images")
-        assert images == [{"name": "a.png", "width": 20, "height": 30, "has_mask": False}]
+        assert images == [
+            {"name": "a.png", "width": 20, "height": 30, "has_mask": False, "objects": 0}
+        ]
         status, answer = request(
             port, "POST", "/api/predict", {"image": "a.png", "clicks": [[50, 25, 1]]}
         )

@@ -1,0 +1,130 @@
+"""Saved objects in the formats labelling tools exchange: COCO JSON (masks as RLE) and a
+zip of indexed PNGs. Pure functions of the saved objects; no I/O.
+
+An object (`experiments.annotations`) is a dict with at least "id", "label" and "mask"
+(COCO's compressed RLE, {"size": [H, W], "counts": str}).
+"""
+
+import io
+import json
+import re
+import zipfile
+
+import numpy as np
+import pycocotools.mask as mask_utils
+from PIL import Image
+
+INFO = {"description": "eigjax annotations", "url": "https://github.com/eigjax/eigjax"}
+
+
+def encode(mask: np.ndarray) -> dict:
+    """bool [H, W] → COCO's compressed RLE with a str "counts" (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask, np.uint8))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def decode(rle: dict) -> np.ndarray:
+    """COCO RLE (str or bytes "counts") → bool [H, W]."""
+    counts = rle["counts"]
+    raw = {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
+    return mask_utils.decode(raw).astype(bool)
+
+
+def coco(images: list[dict], objects: dict[str, list[dict]]) -> dict:
+    """One COCO instances file for the served set.
+
+    Args:
+      images: [{"name", "width", "height"}] in the served order (image ids follow it, from 1).
+      objects: image name → its saved objects.
+    Returns: {"info", "images", "categories" (one per label, sorted, ids from 1),
+      "annotations"}; each annotation has COCO's fields and an "eigjax" field with what made
+      it (object id, label, prompts, model, weights, settings).
+    """
+    labels = sorted({o["label"] for objs in objects.values() for o in objs})
+    category = {label: i + 1 for i, label in enumerate(labels)}
+    out_images, annotations = [], []
+    for image_id, image in enumerate(images, start=1):
+        out_images.append(
+            {
+                "id": image_id,
+                "file_name": image["name"],
+                "width": image["width"],
+                "height": image["height"],
+            }
+        )
+        for o in objects.get(image["name"], []):
+            rle = {"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode()}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": category[o["label"]],
+                    "segmentation": o["mask"],
+                    "area": int(mask_utils.area(rle)),
+                    "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                    "iscrowd": 0,
+                    "eigjax": {k: v for k, v in o.items() if k != "mask"},
+                }
+            )
+    return {
+        "info": INFO,
+        "images": out_images,
+        "categories": [{"id": category[c], "name": c} for c in labels],
+        "annotations": annotations,
+    }
+
+
+def palette() -> list[int]:
+    """256 RGB colours: 0 black (background), then well-separated hues."""
+    colours = [(0, 0, 0)]
+    for i in range(1, 256):
+        hue = (i * 0.618033988749895) % 1.0  # Golden-ratio steps: neighbours differ.
+        r, g, b = (np.clip(np.abs((hue * 6 + k) % 6 - 3) - 1, 0, 1) for k in (0, 4, 2))
+        colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    return [c for rgb in colours for c in rgb]
+
+
+def indexed_png(masks: list[np.ndarray], height: int, width: int) -> bytes:
+    """Object i + 1's pixels as value i + 1 (0: background; a later object covers an
+    earlier one where they overlap) → a palette PNG. At most 255 objects."""
+    if len(masks) > 255:
+        raise ValueError(f"an indexed PNG holds at most 255 objects, got {len(masks)}")
+    index = np.zeros((height, width), np.uint8)
+    for i, m in enumerate(masks):
+        index[m] = i + 1
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(palette())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def file_stem(name: str) -> str:
+    """An image name as a safe file name stem (no folders, no odd characters)."""
+    stem = re.sub(r"\.[A-Za-z0-9]+$", "", name)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "image"
+
+
+def png_zip(images: list[dict], objects: dict[str, list[dict]]) -> bytes:
+    """A zip of `<image>.png` (`indexed_png`) per image with objects, and `objects.json`
+    saying which value is which object: {png name: {"image", "objects": [{"value", "id",
+    "label"}]}}."""
+    index, buf = {}, io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for image in images:
+            objs = objects.get(image["name"], [])
+            if not objs:
+                continue
+            name = file_stem(image["name"]) + ".png"
+            while name in index:  # Two names that differ only in odd characters.
+                name = name[:-4] + "_.png"
+            masks = [decode(o["mask"]) for o in objs]
+            z.writestr(name, indexed_png(masks, image["height"], image["width"]))
+            index[name] = {
+                "image": image["name"],
+                "objects": [
+                    {"value": i + 1, "id": o["id"], "label": o["label"]} for i, o in enumerate(objs)
+                ],
+            }
+        z.writestr("objects.json", json.dumps(index, indent=1))
+    return buf.getvalue()

@@ -1,0 +1,179 @@
+"""The web page's labelling routes, apart from HTTP (README, "Label with it"):
+
+  GET    /api/objects?image=NAME  → {"image", "objects": [object without its mask]}
+  POST   /api/objects  {predict's body, "label"?, "id"?}  saves the mask that prompt gives:
+                       a new object, or object `id` again (reopened and changed)
+  PATCH  /api/objects  {"image", "id", "label"}  renames an object
+  DELETE /api/objects  {"image", "id"}
+  GET    /api/overlay?image=NAME  the saved objects' outlines (PNG)
+  GET    /api/export?format=coco|png  every saved object of the served images
+  POST   /api/upload?name=FILE  the file's bytes, Content-Type image/png, image/jpeg or
+                       image/tiff  → the new image's entry (as in GET /api/images)
+
+The mask saved is the one the server computes from the prompt (the page's `/api/predict`
+answer for it), never a mask a client sends.
+"""
+
+import json
+
+import numpy as np
+
+from experiments import export
+from experiments.annotations import DEFAULT_LABEL, AnnotationStore, UnknownObject, check_label
+from experiments.api import ApiError, Service, outline_rgba, png_bytes
+from experiments.catalog import file_entry
+from experiments.uploads import TYPES, Uploads, check_content, check_name
+
+FILL_ALPHA = 60  # Of a saved object's inside on the page (its outline: opaque).
+FORMATS = {
+    "coco": ("application/json", "annotations.coco.json"),
+    "png": ("application/zip", "annotations.png.zip"),
+}
+
+
+def _plain(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _listed(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k != "mask"}
+
+
+class Labelling:
+    """Saved objects, export and upload over a `Service` (its catalog gains the uploads)."""
+
+    def __init__(self, service: Service, store: AnnotationStore, max_upload_bytes: int):
+        self.service = service
+        self.store = store
+        self.uploads = Uploads(store.workdir)
+        self.max_upload_bytes = max_upload_bytes
+        for name, path in self.uploads.existing():
+            service.catalog.add(file_entry(name, path))
+
+    def images(self) -> list[dict]:
+        """GET /api/images: each served image with its number of saved objects."""
+        counts = self.store.counts()
+        return [{**d, "objects": counts.get(d["name"], 0)} for d in self.service.images()]
+
+    def config(self) -> dict:
+        """GET /api/config: the service's, and the upload limit."""
+        return {**self.service.config(), "max_upload_bytes": self.max_upload_bytes}
+
+    def overlay_png(self, image) -> bytes:
+        """GET /api/overlay?image=NAME: the saved objects, each in its colour of the PNG
+        export's palette (outline opaque, inside faint), on a clear RGBA image."""
+        entry = self.service.entry(image)
+        colours = np.reshape(export.palette(), (256, 3))
+        layer = np.zeros((entry.height, entry.width, 4), np.uint8)
+        for i, obj in enumerate(self.store.objects(entry.name)):
+            mask = export.decode(obj["mask"])
+            if mask.shape != layer.shape[:2]:  # The file was replaced by another size.
+                layer = np.zeros((*mask.shape, 4), np.uint8)
+            colour = colours[i % 255 + 1]
+            layer[mask] = (*colour, FILL_ALPHA)
+            outline = outline_rgba(mask, tuple(colour))
+            layer = np.where(outline[..., 3:] > 0, outline, layer)
+        return png_bytes(layer)
+
+    def objects(self, image) -> dict:
+        name = self.service.entry(image).name
+        return {"image": name, "objects": [_listed(o) for o in self.store.objects(name)]}
+
+    def save(self, body) -> dict:
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        body = dict(body)
+        label = check_label(body.pop("label", DEFAULT_LABEL))
+        object_id = body.pop("id", None)
+        if object_id is not None and not isinstance(object_id, str):
+            raise ApiError(400, "id: an object's id from GET /api/objects, or none (a new one)")
+        if object_id is not None:  # Unknown: a 404 before any computation.
+            self._known(self.store.find, self.service.entry(body.get("image")).name, object_id)
+        req, _, _, _, fb = self.service.feedback(body)
+        mask = np.asarray(fb.mask, bool)
+        if not mask.any():
+            raise ApiError(400, "the prompt gives an empty mask: nothing to save")
+        fields = {
+            "label": label,
+            "mask": export.encode(mask),
+            "area": int(mask.sum()),
+            "prompts": {
+                "clicks": [[_plain(x), _plain(y), int(c)] for x, y, c in req.clicks],
+                "box": None if req.box is None else [_plain(v) for v in req.box],
+            },
+            "model": req.model,
+            "weights": self.service.fingerprints.get(req.model),
+            "settings": req.settings.identity(),
+        }
+        if object_id is None:
+            return _listed(self.store.add(req.entry.name, fields))
+        return _listed(self._known(self.store.update, req.entry.name, object_id, fields))
+
+    def rename(self, body) -> dict:
+        image, object_id = self._target(body, {"image", "id", "label"})
+        label = check_label(body.get("label"))
+        return _listed(self._known(self.store.update, image, object_id, {"label": label}))
+
+    def delete(self, body) -> dict:
+        image, object_id = self._target(body, {"image", "id"})
+        self._known(self.store.delete, image, object_id)
+        return {"deleted": object_id}
+
+    def export(self, fmt) -> tuple[str, str, bytes]:
+        """(content type, file name, bytes) of every saved object of the served images."""
+        if fmt not in FORMATS:
+            raise ApiError(400, f"format: one of {list(FORMATS)}, got {str(fmt)[:40]!r}")
+        saved = self.store.all()
+        images = []
+        for entry in self.service.catalog.entries.values():
+            objs = saved.get(entry.name, [])
+            height, width = objs[0]["mask"]["size"] if objs else (entry.height, entry.width)
+            images.append({"name": entry.name, "width": width, "height": height})
+        if fmt == "coco":
+            data = json.dumps(export.coco(images, saved)).encode()
+        else:
+            data = export.png_zip(images, saved)
+        return (*FORMATS[fmt], data)
+
+    def check_upload(self, name, content_type: str, length: int) -> None:
+        """Before reading an upload's body: ApiError 400 (name), 415 (type), 413 (size)."""
+        try:
+            check_name(name)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        if content_type not in TYPES:
+            raise ApiError(415, f"upload a PNG, JPEG or TIFF image, not {content_type[:60]!r}")
+        if length > self.max_upload_bytes:
+            raise ApiError(
+                413,
+                f"the file is {length / 2**20:.1f} MiB: over the upload limit of "
+                f"{self.max_upload_bytes / 2**20:.0f} MiB (--max_upload_mb)",
+            )
+
+    def upload(self, name: str, content_type: str, data: bytes) -> dict:
+        """Keeps an upload (`check_upload` passed) and serves it; ApiError 400 if the bytes
+        are not such an image."""
+        try:
+            check_content(data, content_type)
+            shown, path = self.uploads.save(name, content_type, data)
+        except ValueError as e:
+            raise ApiError(400, f"{name}: {e}") from None
+        entry = self.service.catalog.add(file_entry(shown, path))
+        return {**entry.describe(), "objects": len(self.store.objects(entry.name))}
+
+    def _target(self, body, allowed: set) -> tuple[str, str]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        unknown = set(body) - allowed
+        if unknown:
+            raise ApiError(400, f"unknown fields {sorted(unknown)[:5]}")
+        if not isinstance(body.get("id"), str):
+            raise ApiError(400, "id: expected an object's id from GET /api/objects")
+        return self.service.entry(body.get("image")).name, body["id"]
+
+    @staticmethod
+    def _known(change, *args):
+        try:
+            return change(*args)
+        except UnknownObject as e:
+            raise ApiError(404, e.args[0]) from None

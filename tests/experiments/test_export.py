@@ -1,0 +1,68 @@
+"""The export formats as pure functions: RLE round trips, indexed PNGs, COCO's fields."""
+
+import io
+
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from PIL import Image
+
+from experiments import annotations, export
+
+masks = hnp.arrays(bool, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40))
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks)
+def test_rle_round_trips_any_mask(mask):
+    rle = export.encode(mask)
+    assert rle["size"] == list(mask.shape) and isinstance(rle["counts"], str)
+    assert np.array_equal(export.decode(rle), mask)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(hnp.arrays(bool, (7, 9)), min_size=1, max_size=5))
+def test_an_indexed_png_holds_the_topmost_object_at_each_pixel(objects):
+    image = Image.open(io.BytesIO(export.indexed_png(objects, 7, 9)))
+    values = np.asarray(image)
+    assert image.mode == "P" and values.shape == (7, 9)
+    expected = np.zeros((7, 9), np.uint8)
+    for i, m in enumerate(objects):
+        expected[m] = i + 1
+    assert np.array_equal(values, expected)
+
+
+def test_coco_categories_come_from_the_labels_and_images_keep_their_order():
+    square = np.zeros((4, 6), bool)
+    square[1:3, 2:5] = True
+    obj = {"id": "a", "label": "liver", "mask": export.encode(square), "model": "m"}
+    images = [
+        {"name": "x.png", "width": 6, "height": 4},
+        {"name": "y.png", "width": 6, "height": 4},
+    ]
+    out = export.coco(images, {"y.png": [obj, {**obj, "id": "b", "label": "kidney"}]})
+    assert [c["name"] for c in out["categories"]] == ["kidney", "liver"]
+    assert [i["file_name"] for i in out["images"]] == ["x.png", "y.png"]
+    first = out["annotations"][0]
+    assert first["image_id"] == 2 and first["area"] == 6 and first["bbox"] == [2.0, 1.0, 3.0, 2.0]
+    assert first["category_id"] == 2 and first["eigjax"] == {
+        "id": "a",
+        "label": "liver",
+        "model": "m",
+    }
+
+
+@pytest.mark.parametrize("name", ["a/b.png", "../x", "x\\y", "con:z"])
+def test_file_stems_are_plain_names(name):
+    assert set(export.file_stem(name)) <= set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+    )
+
+
+@pytest.mark.parametrize("label", ["", "   ", "a\nb", "x" * 65, 3, None, ["a"]])
+def test_a_label_is_short_printable_text(label):
+    with pytest.raises(ValueError, match="label"):
+        annotations.check_label(label)
+    assert annotations.check_label("  left kidney ") == "left kidney"

@@ -1,0 +1,316 @@
+"""Labelling with the web page: saved objects that survive a restart, COCO and PNG export
+checked against the saved masks, uploads, the on-disk embedding cache, and every new
+route's 4xx cases. On LiteMedSAM's real weights and the bundled samples."""
+
+import base64
+import io
+import json
+import os
+import urllib.parse
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from eigjax import models, protocol
+from eigjax.data import DataError
+from eigjax.models import bundled, checkpoint
+from experiments import annotations, api, export
+from experiments.catalog import Catalog
+from experiments.embedding_cache import EmbeddingCache
+from experiments.records import WorkdirBusy
+from tests.helpers import request, serve_in_thread
+
+BRAIN = "mni152_axial_090_brain_000"
+SETTINGS = protocol.Settings(grid=8, oracle_chunk=protocol.CPU_CHUNK)
+MAX_UPLOAD = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def litemedsam():
+    return models.load("litemedsam")
+
+
+@pytest.fixture(scope="module")
+def fingerprint():
+    return checkpoint.fingerprint(bundled.converted_params("litemedsam"))
+
+
+def _service(model, fingerprint, workdir, catalog=None):
+    cache = EmbeddingCache(os.path.join(workdir, "embeddings"), 64 << 20)
+    catalog = catalog or Catalog.from_dataset("bundled")
+    return api.Service({"litemedsam": model}, catalog, SETTINGS, {"litemedsam": fingerprint}, cache)
+
+
+@pytest.fixture
+def server(litemedsam, fingerprint, tmp_path):
+    """A started server saving to tmp_path/work: (port, workdir, restart)."""
+    workdir = str(tmp_path / "work")
+    servers = []
+
+    def start():
+        if servers:
+            servers[-1].shutdown()
+            servers[-1].labelling.store.close()
+        service = _service(litemedsam, fingerprint, workdir)
+        servers.append(serve_in_thread(service, workdir, max_upload=MAX_UPLOAD)[0])
+        return servers[-1].server_address[1]
+
+    yield start(), workdir, start
+    servers[-1].shutdown()
+    servers[-1].labelling.store.close()
+
+
+def _saved_masks(workdir: str) -> dict[str, np.ndarray]:
+    """Object id → its mask, read from the workdir's files as they are on disk."""
+    out = {}
+    for name in os.listdir(os.path.join(workdir, "objects")):
+        with open(os.path.join(workdir, "objects", name)) as f:
+            for o in json.load(f)["objects"]:
+                out[o["id"]] = export.decode(o["mask"])
+    return out
+
+
+def _upload(port, name, data, kind="image/png", headers=None):
+    return request(
+        port,
+        "POST",
+        f"/api/upload?name={urllib.parse.quote(name)}",
+        raw=data,
+        headers={"Content-Type": kind, **(headers or {})},
+    )
+
+
+def _png(array) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
+    port, workdir, restart = server
+    first = {"image": BRAIN, "box": [30, 20, 226, 236], "label": "brain"}
+    status, a = request(port, "POST", "/api/objects", first)
+    assert status == 200 and a["label"] == "brain" and a["area"] > 0, a
+    assert a["prompts"] == {"clicks": [], "box": [30, 20, 226, 236]} and a["weights"]
+    second = {"image": BRAIN, "clicks": [[130, 120, 1]], "box": [100, 90, 160, 150]}
+    status, b = request(port, "POST", "/api/objects", second)
+    assert status == 200 and b["label"] == "object" and b["id"] != a["id"]
+    predicted = request(port, "POST", "/api/predict", {"image": BRAIN, "box": [30, 20, 226, 236]})
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(predicted[1]["mask"]))))
+    assert np.array_equal(_saved_masks(workdir)[a["id"]], mask > 0)  # The page's mask.
+
+    port = restart()
+    status, listed = request(port, "GET", f"/api/objects?image={BRAIN}")
+    assert status == 200 and [o["id"] for o in listed["objects"]] == [a["id"], b["id"]]
+    images = request(port, "GET", "/api/images")[1]
+    assert [i["objects"] for i in images if i["name"] == BRAIN] == [2]
+    status, renamed = request(
+        port, "PATCH", "/api/objects", {"image": BRAIN, "id": b["id"], "label": "ventricle"}
+    )
+    assert status == 200 and renamed["label"] == "ventricle"
+    again = {
+        **second,
+        "clicks": [[130, 120, 1], [110, 100, 0]],
+        "id": b["id"],
+        "label": "ventricle",
+    }
+    status, changed = request(port, "POST", "/api/objects", again)  # Reopened, changed, saved.
+    assert status == 200 and changed["id"] == b["id"] and len(changed["prompts"]["clicks"]) == 2
+    assert request(port, "DELETE", "/api/objects", {"image": BRAIN, "id": a["id"]})[0] == 200
+    listed = request(port, "GET", f"/api/objects?image={BRAIN}")[1]["objects"]
+    assert [(o["id"], o["label"]) for o in listed] == [(b["id"], "ventricle")]
+
+
+def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
+    port, workdir, _ = server
+    prompts = [
+        (BRAIN, [30, 20, 226, 236], "brain"),
+        (BRAIN, [100, 90, 160, 150], "ventricle"),  # Overlaps the brain: drawn on top.
+        ("dsb2018_nuclei_nucleus_0_000", [100, 100, 160, 160], "nucleus"),
+    ]
+    for image, box, label in prompts:
+        body = {"image": image, "box": box, "label": label}
+        assert request(port, "POST", "/api/objects", body)[0] == 200
+    saved = _saved_masks(workdir)
+
+    status, data = request(port, "GET", "/api/export?format=coco")
+    assert status == 200
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(data))
+    coco = COCO(str(path))
+    assert sorted(c["name"] for c in coco.loadCats(coco.getCatIds())) == [
+        "brain",
+        "nucleus",
+        "ventricle",
+    ]
+    assert len(coco.getImgIds()) == 10 and len(coco.getAnnIds()) == 3
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        assert np.array_equal(coco.annToMask(ann).astype(bool), saved[ann["eigjax"]["id"]])
+        assert ann["eigjax"]["model"] == "litemedsam" and ann["eigjax"]["prompts"]["box"]
+        image = coco.loadImgs(ann["image_id"])[0]
+        assert coco.loadCats(ann["category_id"])[0]["name"] == ann["eigjax"]["label"]
+        assert (image["height"], image["width"]) == saved[ann["eigjax"]["id"]].shape
+
+    status, zipped = request(port, "GET", "/api/export?format=png")
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(zipped)) as z:
+        index = json.loads(z.read("objects.json"))
+        assert len(index) == 2
+        for png_name, entry in index.items():
+            values = np.asarray(Image.open(io.BytesIO(z.read(png_name))))
+            assert Image.open(io.BytesIO(z.read(png_name))).mode == "P"
+            covered = np.zeros(values.shape, bool)
+            for o in reversed(entry["objects"]):  # The later object is on top.
+                m = saved[o["id"]] & ~covered
+                assert (values[m] == o["value"]).all()
+                covered |= saved[o["id"]]
+            assert (values[~covered] == 0).all()
+
+
+def test_an_upload_is_kept_by_content_served_and_survives_a_restart(server):
+    port, workdir, restart = server
+    picture = np.zeros((64, 96, 3), np.uint8)
+    picture[16:48, 24:72] = 200
+    status, entry = _upload(port, "my scan.png", _png(picture))
+    assert status == 200 and entry["name"].startswith("my scan-") and entry["objects"] == 0
+    assert (entry["width"], entry["height"], entry["has_mask"]) == (96, 64, False)
+    files = os.listdir(os.path.join(workdir, "uploads"))
+    assert len(files) == 2 and all(len(f.split(".")[0]) == 16 for f in files)  # Content hash.
+    assert _upload(port, "again.png", _png(picture))[1]["name"] == entry["name"]  # One image.
+    status, answer = request(
+        port, "POST", "/api/predict", {"image": entry["name"], "clicks": [[48, 32, 1]]}
+    )
+    assert status == 200 and answer["dice"] is None
+
+    port = restart()
+    assert entry["name"] in [i["name"] for i in request(port, "GET", "/api/images")[1]]
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        ("GET", "/api/objects?image=nope", None, 404, "unknown image"),
+        ("GET", "/api/objects?image=../../etc/passwd", None, 400, "not a path"),
+        (
+            "PATCH",
+            "/api/objects",
+            {"image": BRAIN, "id": "123456789abc", "label": "x"},
+            404,
+            "no saved object",
+        ),
+        ("DELETE", "/api/objects", {"image": BRAIN, "id": "../objects"}, 404, "no saved object"),
+        ("DELETE", "/api/objects", {"image": BRAIN, "id": 7}, 400, "id:"),
+        (
+            "PATCH",
+            "/api/objects",
+            {"image": BRAIN, "id": "x", "label": "y", "z": 1},
+            400,
+            "unknown fields",
+        ),
+        (
+            "POST",
+            "/api/objects",
+            {"image": BRAIN, "clicks": [[128, 128, 1]], "label": ""},
+            400,
+            "label",
+        ),
+        (
+            "POST",
+            "/api/objects",
+            {"image": BRAIN, "clicks": [[128, 128, 1]], "label": "a\nb"},
+            400,
+            "label",
+        ),
+        (
+            "POST",
+            "/api/objects",
+            {"image": BRAIN, "clicks": [[128, 128, 1]], "label": ["x"]},
+            400,
+            "label",
+        ),
+        (
+            "POST",
+            "/api/objects",
+            {"image": BRAIN, "clicks": [[128, 128, 1]], "id": "nope"},
+            404,
+            "no saved",
+        ),
+        ("POST", "/api/objects", {"image": BRAIN}, 400, "at least one click"),
+        ("PATCH", "/api/predict", {}, 404, "no such endpoint"),
+        ("GET", "/api/export?format=xml", None, 400, "format"),
+        ("GET", "/api/export", None, 400, "format"),
+    ],
+)
+def test_labelling_routes_answer_a_clear_4xx(server, method, path, body, status, message):
+    port = server[0]
+    got, answer = request(port, method, path, body)
+    assert got == status and message in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    "name, kind, data, status, message",
+    [
+        ("../../evil.png", "image/png", "png", 400, "not a path"),
+        ("evil\\x.png", "image/png", "png", 400, "not a path"),
+        ("notes.txt", "image/png", "png", 400, ".png, .jpg"),
+        ("a.png", "text/plain", "png", 415, "PNG, JPEG or TIFF"),
+        ("a.png", "application/json", "png", 415, "PNG, JPEG or TIFF"),
+        ("a.png", "image/png", b"not an image", 400, "not a readable PNG"),
+        ("a.jpg", "image/jpeg", "png", 400, "a PNG image, sent as image/jpeg"),
+        ("a.png", "image/png", "big", 413, "over the upload limit of 1 MiB"),
+    ],
+)
+def test_a_bad_upload_is_refused_and_nothing_is_written(server, name, kind, data, status, message):
+    port, workdir, _ = server
+    if data == "png":
+        data = _png(np.zeros((8, 8, 3), np.uint8))
+    elif data == "big":
+        data = b"\0" * (MAX_UPLOAD + 1)
+    got, answer = _upload(port, name, data, kind)
+    assert got == status and message in answer["error"], answer
+    assert os.listdir(os.path.join(workdir, "uploads")) == []
+
+
+def test_a_second_server_on_one_workdir_is_refused(server):
+    with pytest.raises(WorkdirBusy, match="annotations are being written by"):
+        annotations.AnnotationStore(server[1])
+
+
+def test_a_damaged_objects_file_stops_the_start_and_is_kept(tmp_path):
+    (tmp_path / "objects").mkdir()
+    damaged = tmp_path / "objects" / "0123.json"
+    damaged.write_text('{"image": "a", "objects": [')
+    with pytest.raises(DataError, match="0123.json: not a saved-objects file"):
+        annotations.AnnotationStore(str(tmp_path))
+    assert damaged.read_text() == '{"image": "a", "objects": ['
+
+
+def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
+    litemedsam, fingerprint, tmp_path
+):
+    body = {"image": BRAIN, "clicks": [[128, 128, 1]]}
+    first = _service(litemedsam, fingerprint, str(tmp_path))
+    computed = first.predict(body)
+    assert (first.cache.misses, first.cache.hits) == (1, 0)
+    restarted = _service(litemedsam, fingerprint, str(tmp_path))  # A new process's view.
+    again = restarted.predict(body)
+    assert (restarted.cache.misses, restarted.cache.hits) == (0, 1)
+    for key in ("mask", "eig", "iou", "suggestion"):
+        assert again[key] == computed[key], key
+
+    one = first.cache.size()
+    bounded = EmbeddingCache(str(tmp_path / "embeddings"), int(1.5 * one))
+    service = api.Service(
+        {"litemedsam": litemedsam},
+        Catalog.from_dataset("bundled"),
+        SETTINGS,
+        {"litemedsam": fingerprint},
+        bounded,
+    )
+    service.predict({"image": "dsb2018_nuclei_nucleus_0_000", "clicks": [[128, 128, 1]]})
+    assert bounded.size() <= 1.5 * one and bounded.misses == 1
+    service.predict(body)  # The brain's entry was the older one: evicted, computed again.
+    assert bounded.misses == 2
