@@ -38,14 +38,20 @@ def fingerprint():
     return checkpoint.fingerprint(bundled.converted_params("litemedsam"))
 
 
-def _service(model, fingerprint, workdir, catalog=None):
-    cache = EmbeddingCache(os.path.join(workdir, "embeddings"), 64 << 20)
-    catalog = catalog or Catalog.from_dataset("bundled")
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One embedding cache for the module's servers: each image is embedded once."""
+    return str(tmp_path_factory.mktemp("embeddings"))
+
+
+def _service(model, fingerprint, cache_dir):
+    cache = EmbeddingCache(cache_dir, 64 << 20)
+    catalog = Catalog.from_dataset("bundled")
     return api.Service({"litemedsam": model}, catalog, SETTINGS, {"litemedsam": fingerprint}, cache)
 
 
 @pytest.fixture
-def server(litemedsam, fingerprint, tmp_path):
+def server(litemedsam, fingerprint, shared_cache, tmp_path):
     """A started server saving to tmp_path/work: (port, workdir, restart)."""
     workdir = str(tmp_path / "work")
     servers = []
@@ -54,7 +60,7 @@ def server(litemedsam, fingerprint, tmp_path):
         if servers:
             servers[-1].shutdown()
             servers[-1].labelling.store.close()
-        service = _service(litemedsam, fingerprint, workdir)
+        service = _service(litemedsam, fingerprint, shared_cache)
         servers.append(serve_in_thread(service, workdir, max_upload=MAX_UPLOAD)[0])
         return servers[-1].server_address[1]
 
@@ -187,6 +193,27 @@ def test_an_upload_is_kept_by_content_served_and_survives_a_restart(server):
 
     port = restart()
     assert entry["name"] in [i["name"] for i in request(port, "GET", "/api/images")[1]]
+    for kind, pil_format, ext in (("image/jpeg", "JPEG", ".jpg"), ("image/tiff", "TIFF", ".tif")):
+        buf = io.BytesIO()
+        Image.fromarray(picture[::2, ::2]).save(buf, format=pil_format)
+        status, other = _upload(port, "scan" + ext, buf.getvalue(), kind)
+        assert status == 200 and other["name"].endswith(ext) and other["width"] == 48, other
+    assert request(port, "GET", "/api/config")[1]["max_upload_bytes"] == MAX_UPLOAD
+
+
+def test_the_overlay_draws_each_saved_object_in_its_colour(server):
+    port = server[0]
+    status, empty = request(port, "GET", f"/api/overlay?image={BRAIN}")
+    assert status == 200 and not np.asarray(Image.open(io.BytesIO(empty)))[..., 3].any()
+    body = {"image": BRAIN, "box": [30, 20, 226, 236]}
+    assert request(port, "POST", "/api/objects", body)[0] == 200
+    layer = np.asarray(
+        Image.open(io.BytesIO(request(port, "GET", f"/api/overlay?image={BRAIN}")[1]))
+    )
+    opaque = layer[..., 3] == 255  # The outline, in the PNG export's first object colour.
+    assert layer.shape == (256, 256, 4) and opaque.any()
+    assert (layer[opaque][:, :3] == export.palette()[3:6]).all()
+    assert request(port, "GET", "/api/overlay?image=nope")[0] == 404
 
 
 @pytest.mark.parametrize(
@@ -292,10 +319,10 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     litemedsam, fingerprint, tmp_path
 ):
     body = {"image": BRAIN, "clicks": [[128, 128, 1]]}
-    first = _service(litemedsam, fingerprint, str(tmp_path))
+    first = _service(litemedsam, fingerprint, str(tmp_path / "embeddings"))
     computed = first.predict(body)
     assert (first.cache.misses, first.cache.hits) == (1, 0)
-    restarted = _service(litemedsam, fingerprint, str(tmp_path))  # A new process's view.
+    restarted = _service(litemedsam, fingerprint, str(tmp_path / "embeddings"))  # As restarted.
     again = restarted.predict(body)
     assert (restarted.cache.misses, restarted.cache.hits) == (0, 1)
     for key in ("mask", "eig", "iou", "suggestion"):

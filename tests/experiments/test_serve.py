@@ -219,17 +219,35 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
         server.shutdown()
 
 
-def test_the_command_starts_and_serves(tmp_path, brain):
-    """`python -m experiments.serve --port=0` as a user starts it, on a folder of images."""
-    Image.fromarray(brain[0]).save(tmp_path / "slice.png")
-    cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={tmp_path}"]
-    cmd.append(f"--workdir={tmp_path / 'annotations'}")
+def _serve_command(folder, workdir) -> tuple[subprocess.Popen, str]:
+    """`python -m experiments.serve --port=0` as a user starts it: (process, base URL)."""
+    cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={folder}"]
+    cmd.append(f"--workdir={workdir}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("eigjax serve: http://127.0.0.1:"):
+        proc.kill()
+        pytest.fail(proc.stderr.read())
+    return proc, line.split()[2].rstrip("/")
+
+
+def test_the_command_serves_and_a_killed_server_loses_no_saved_object(tmp_path, brain):
+    """On a folder of images: an object saved, the server SIGKILLed, a new one started on
+    the same workdir (the dead one's lock is gone) lists the object."""
+    Image.fromarray(brain[0]).save(tmp_path / "slice.png")
+    proc, base = _serve_command(tmp_path, tmp_path / "annotations")
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("eigjax serve: http://127.0.0.1:"), proc.stderr.read()
-        base = line.split()[2].rstrip("/")
         assert call(base, "/api/images")[1][0]["name"] == "slice.png"
+        body = {"image": "slice.png", "box": [30, 20, 226, 236], "label": "brain"}
+        status, saved = call(base, "/api/objects", body)
+        assert status == 200, saved
+    finally:
+        proc.kill()
+        proc.wait(30)
+    proc, base = _serve_command(tmp_path, tmp_path / "annotations")
+    try:
+        objects = call(base, "/api/objects?image=slice.png")[1]["objects"]
+        assert [(o["id"], o["label"]) for o in objects] == [(saved["id"], "brain")]
     finally:
         proc.terminate()
         proc.wait(30)
