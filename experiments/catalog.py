@@ -7,6 +7,7 @@ and never treats it as a path.
 import dataclasses
 import functools
 import os
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -51,10 +52,15 @@ class Catalog:
         if not entries:
             raise DataError("no images to serve")
         self.entries = {e.name: e for e in entries}
+        self._lock = threading.Lock()
 
     def add(self, entry: Entry) -> Entry:
-        """Serves `entry` too (an upload); the entry already served under its name if any."""
-        return self.entries.setdefault(entry.name, entry)
+        """Serves `entry` too (an upload); the entry already served under its name if any.
+        The dict is replaced, not changed, so a request iterating the old one is safe."""
+        with self._lock:
+            if entry.name not in self.entries:
+                self.entries = {**self.entries, entry.name: entry}
+            return self.entries[entry.name]
 
     def get(self, name) -> Entry:
         """The entry called `name`; KeyError (a client's mistake) naming it otherwise."""

@@ -34,6 +34,7 @@ from experiments.records import WorkdirBusy
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 1 << 20
+MAX_DISCARD = 1 << 28  # A refused upload up to this size is read to its end, then answered.
 READ_TIMEOUT = 10.0  # Seconds a connection may take to send its request.
 MAX_CONNECTIONS = 32  # Requests handled at once; more are answered 503 at once.
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -145,8 +146,22 @@ class Handler(BaseHTTPRequestHandler):
         self._check_origin(content_type=None)
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         length = self._length(None)
-        self.labelling.check_upload(name, kind, length)
+        try:
+            self.labelling.check_upload(name, kind, length)
+        except api.ApiError:
+            self._discard(length)
+            raise
         self._json(self.labelling.upload(name, kind, self._read(length)))
+
+    def _discard(self, length: int) -> None:
+        """Reads and drops a refused upload's body (up to `MAX_DISCARD` bytes), so that the
+        client, still sending, gets the answer and not a reset connection."""
+        left = length if length <= MAX_DISCARD else 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _check_host(self) -> None:
         host = self.headers.get("Host", "")
