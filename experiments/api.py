@@ -4,10 +4,11 @@
                      → the proposed mask, predicted IoUs, EIG map and suggested click
   POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
 
-Every request carries its whole state (clicks, box): the server keeps only a cache of
-image embeddings, so clients never see each other. JAX work holds one lock per model
-(one computation at a time per model); embeddings are computed once per (model, image)
-and kept in a small LRU cache.
+Every request carries its whole prompt (clicks, box): the prompts are the client's, so
+clients never see each other's (saved objects are `experiments/labelling.py`'s). JAX work
+holds one lock per model (one computation at a time per model); embeddings are computed
+once per (model, image) and kept in a small LRU cache, and on disk when the service is
+given an `EmbeddingCache`.
 """
 
 import base64

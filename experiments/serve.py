@@ -1,14 +1,15 @@
 """A local web page to click on an image and watch the mask, the EIG map and the click
-EIG suggests next (README, "See where the model is unsure").
+EIG suggests next (README, "See where the model is unsure"), and to label with it: saved
+objects, export, uploads (README, "Label with it"; all kept under `--workdir`).
 
   python -m experiments.serve                      # LiteMedSAM on the bundled samples
   python -m experiments.serve --models=sam_vit_b --params=workspace/params/sam_vit_b \
       --images=/data/photos                        # a folder of images (no masks)
   python -m experiments.serve --dataset=folder:/data/pairs   # with ground truth
 
-Serves `experiments/static/` and the JSON API of `experiments/api.py` with the standard
-library's threaded HTTP server: one thread per request, so a long computation (the
-Oracle) never stalls the page's other requests.
+Serves `experiments/static/` and the JSON APIs of `experiments/api.py` and
+`experiments/labelling.py` with the standard library's threaded HTTP server: one thread
+per request, so a long computation (the Oracle) never stalls the page's other requests.
 """
 
 import json
