@@ -63,13 +63,11 @@ class Uploads:
 
     def existing(self) -> list[tuple[str, str]]:
         """Every upload kept, in name order (a file without its name file is skipped)."""
-        out = []
-        for meta in sorted(f for f in os.listdir(self.dir) if f.endswith(".json")):
+        out, files = [], os.listdir(self.dir)
+        for meta in sorted(f for f in files if f.endswith(".json")):
             stem = meta[: -len(".json")]
             images = [
-                f
-                for f in os.listdir(self.dir)
-                if f.startswith(stem + ".") and f != meta and ".tmp" not in f
+                f for f in files if f.startswith(stem + ".") and f != meta and ".tmp" not in f
             ]
             try:
                 with open(os.path.join(self.dir, meta)) as f:
