@@ -19,7 +19,7 @@ import time
 import uuid
 
 from eigjax.data import DataError
-from experiments import records
+from experiments import files, records
 
 MAX_LABEL = 64
 DEFAULT_LABEL = "object"
@@ -124,12 +124,7 @@ class AnnotationStore:
             if os.path.exists(path):
                 os.remove(path)
             return
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"image": image, "objects": objs}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        files.write_json(path, {"image": image, "objects": objs}, indent=None)
 
     def _read(self) -> dict[str, list[dict]]:
         """Every saved file; DataError naming a damaged one (nothing is overwritten)."""

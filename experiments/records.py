@@ -31,6 +31,7 @@ import numpy as np
 
 from eigjax import metrics
 from eigjax.protocol import FIELDS
+from experiments import files
 
 KEY = ("run", "policy", "image_id")
 FORMAT = 3  # A run's record format (`runs/<id>.json`); bumped when a record's fields change.
@@ -199,10 +200,7 @@ class RecordStore:
         rid = run_id(spec)
         path = os.path.join(self.workdir, "runs", f"{rid}.json")
         if not os.path.exists(path):
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump(spec, f, indent=2, sort_keys=True)
-            os.replace(tmp, path)
+            files.write_json(path, spec, sort_keys=True)
         return rid
 
     def add(self, record: dict) -> None:

@@ -11,7 +11,6 @@ what it took at the end.
 """
 
 import dataclasses
-import json
 import os
 import time
 import zlib
@@ -27,7 +26,7 @@ from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
 from eigjax.models import bundled, checkpoint
 from eigjax.protocol import POLICIES
-from experiments import config_flags, cost, interrupts, records, summarize
+from experiments import config_flags, cost, files, interrupts, records, summarize
 from experiments.config import StudyConfig
 
 
@@ -73,7 +72,7 @@ def run_study(cfg: StudyConfig) -> str | None:
     store = records.RecordStore(cfg.workdir, jax.process_index())
     try:
         if jax.process_index() == 0:
-            _write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
+            files.write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
         # Keyed by params too: one model may be given twice (its weights before and
         # after `experiments.finetune`).
         loaded = {(n, p): models.load(n, p) for n, p in dict.fromkeys(cfg.model_params)}
@@ -256,12 +255,4 @@ def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record], grid
     tmp = f"{path}.tmp-{os.getpid()}"  # Not *.npz: never read as a result.
     with open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)
-
-
-def _write_json(path: str, data) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
     os.replace(tmp, path)

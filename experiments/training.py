@@ -28,7 +28,7 @@ from tqdm import tqdm
 from eigjax import models
 from eigjax.models import bundled, checkpoint
 from eigjax.training import interactive, step
-from experiments import figures, interrupts, training_data
+from experiments import figures, files, interrupts, training_data
 from experiments.config import FinetuneConfig
 
 LOG_FIELDS = (
@@ -89,10 +89,7 @@ def _prepare_workdir(cfg: FinetuneConfig, spec: dict) -> None:
                 f"{cfg.workdir}: holds a run with other settings ({', '.join(differ)} differ); "
                 "choose another --workdir, or --overwrite"
             )
-    os.makedirs(cfg.workdir, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(spec, f, indent=2)
-    os.replace(path + ".tmp", path)
+    files.write_json(path, spec)
 
 
 def _log_rows(path: str, upto: int) -> None:

@@ -17,6 +17,7 @@ import re
 from PIL import Image
 
 from eigjax.data import DataError, read_image
+from experiments import files
 
 TYPES = {
     "image/png": ("PNG", ".png"),
@@ -99,7 +100,5 @@ class Uploads:
         if os.path.exists(meta):
             with open(meta) as f:
                 return json.load(f)["name"], path
-        with open(meta + ".tmp", "w") as f:
-            json.dump({"name": shown}, f)
-        os.replace(meta + ".tmp", meta)
+        files.write_json(meta, {"name": shown})
         return shown, path

@@ -106,3 +106,14 @@ def request(port, method, path, body=None, headers=None, raw=None):
 
 def _no_constants(name):
     raise AssertionError(f"bare {name} in a JSON answer")
+
+
+def saved_masks(workdir: str) -> dict[str, np.ndarray]:
+    """Object id → its mask, read from a web page workdir's files as they are on disk."""
+    from experiments import export
+
+    out = {}
+    for name in os.listdir(os.path.join(workdir, "objects")):
+        with open(os.path.join(workdir, "objects", name)) as f:
+            out.update({o["id"]: export.decode(o["mask"]) for o in json.load(f)["objects"]})
+    return out

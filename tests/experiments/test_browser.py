@@ -6,7 +6,6 @@ Skipped where Chromium or selenium is missing, unless EIGJAX_REQUIRE_BROWSER=1 (
 to $EIGJAX_SCREENSHOTS (default: the test's temporary directory).
 """
 
-import json
 import os
 import shutil
 import time
@@ -17,10 +16,10 @@ from PIL import Image
 
 from eigjax import models, protocol
 from eigjax.models import bundled, checkpoint
-from experiments import api, export
+from experiments import api
 from experiments.catalog import Catalog
 from experiments.embedding_cache import EmbeddingCache
-from tests.helpers import serve_in_thread
+from tests.helpers import saved_masks, serve_in_thread
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BRAIN = "mni152_axial_090_brain_000"
@@ -185,14 +184,6 @@ def _drag_box(driver, corner, size):
     chain.release().perform()
 
 
-def _saved_masks(workdir):
-    out = {}
-    for name in os.listdir(os.path.join(workdir, "objects")):
-        with open(os.path.join(workdir, "objects", name)) as f:
-            out.update({o["id"]: export.decode(o["mask"]) for o in json.load(f)["objects"]})
-    return out
-
-
 def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam, tmp_path):
     from pycocotools.coco import COCO
     from selenium.webdriver.common.action_chains import ActionChains
@@ -242,7 +233,7 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
         deadline = time.time() + 30
         while not os.path.exists(path) and time.time() < deadline:
             time.sleep(0.1)
-        coco, saved = COCO(path), _saved_masks(workdir)
+        coco, saved = COCO(path), saved_masks(workdir)
         anns = coco.loadAnns(coco.getAnnIds())
         assert sorted(a["eigjax"]["label"] for a in anns) == ["brain", "ventricle"]
         for ann in anns:

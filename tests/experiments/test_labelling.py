@@ -21,7 +21,7 @@ from experiments import annotations, api, export
 from experiments.catalog import Catalog
 from experiments.embedding_cache import EmbeddingCache
 from experiments.records import WorkdirBusy
-from tests.helpers import request, serve_in_thread
+from tests.helpers import request, saved_masks, serve_in_thread
 
 BRAIN = "mni152_axial_090_brain_000"
 SETTINGS = protocol.Settings(grid=8, oracle_chunk=protocol.CPU_CHUNK)
@@ -69,16 +69,6 @@ def server(litemedsam, fingerprint, shared_cache, tmp_path):
     servers[-1].labelling.store.close()
 
 
-def _saved_masks(workdir: str) -> dict[str, np.ndarray]:
-    """Object id → its mask, read from the workdir's files as they are on disk."""
-    out = {}
-    for name in os.listdir(os.path.join(workdir, "objects")):
-        with open(os.path.join(workdir, "objects", name)) as f:
-            for o in json.load(f)["objects"]:
-                out[o["id"]] = export.decode(o["mask"])
-    return out
-
-
 def _upload(port, name, data, kind="image/png", headers=None):
     return request(
         port,
@@ -106,7 +96,7 @@ def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
     assert status == 200 and b["label"] == "object" and b["id"] != a["id"]
     predicted = request(port, "POST", "/api/predict", {"image": BRAIN, "box": [30, 20, 226, 236]})
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(predicted[1]["mask"]))))
-    assert np.array_equal(_saved_masks(workdir)[a["id"]], mask > 0)  # The page's mask.
+    assert np.array_equal(saved_masks(workdir)[a["id"]], mask > 0)  # The page's mask.
 
     port = restart()
     status, listed = request(port, "GET", f"/api/objects?image={BRAIN}")
@@ -140,7 +130,7 @@ def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
     for image, box, label in prompts:
         body = {"image": image, "box": box, "label": label}
         assert request(port, "POST", "/api/objects", body)[0] == 200
-    saved = _saved_masks(workdir)
+    saved = saved_masks(workdir)
 
     status, data = request(port, "GET", "/api/export?format=coco")
     assert status == 200
