@@ -6,6 +6,10 @@ head index:
 
   EIG(d) = H(mean_k θ_k(d)) − mean_k H(θ_k(d)),   0 ≤ EIG ≤ min(log 2, log K)   [nats]
 
+A model that states its belief over its heads (the calibrated control's posterior) gives
+`weights` w [K]: q(θ) = Σ_k w_k δ(θ_k), and the means become w-weighted ones. Without
+weights every function computes exactly the uniform case (the paper's).
+
 `eig_exact` computes it; `eig_nmc` is the paper's nested Monte Carlo estimator (Eq. 6–8),
 which converges to it as N, M → ∞ with √N ∝ M (Rainforth et al., 2018).
 
@@ -58,11 +62,23 @@ def binary_entropy(p: jax.Array) -> jax.Array:
     return -(jax.scipy.special.xlogy(p, p) + jax.scipy.special.xlog1py(1 - p, -p))
 
 
-def eig_exact(probs: jax.Array) -> jax.Array:
-    """[K, ...] head probabilities → [...] EIG in nats: H(mean θ) − mean H(θ)."""
+def head_mean(values: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """[K, ...] → [...]: the mean over heads, uniform or with `weights` [K] (normalised
+    here: any non-negative weights with a positive sum)."""
+    if weights is None:
+        return jnp.mean(values, axis=0)
+    w = jnp.asarray(weights, jnp.float32)
+    w = (w / jnp.sum(w)).reshape((-1,) + (1,) * (values.ndim - 1))
+    return jnp.sum(w * values, axis=0)
+
+
+def eig_exact(probs: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """[K, ...] head probabilities (and optional head weights [K]) → [...] EIG in nats:
+    H(mean θ) − mean H(θ)."""
     check_probs(probs)
     probs = jnp.asarray(probs, jnp.float32)
-    eig = binary_entropy(jnp.mean(probs, axis=0)) - jnp.mean(binary_entropy(probs), axis=0)
+    mean_entropy = head_mean(binary_entropy(probs), weights)
+    eig = binary_entropy(head_mean(probs, weights)) - mean_entropy
     return jnp.maximum(eig, 0.0)  # Jensen makes it ≥ 0; rounding can dip below by ~1e-8.
 
 
@@ -84,12 +100,20 @@ class NMCSamples(NamedTuple):
         return jax.random.uniform(self.uniform_keys[n], pixel_shape)
 
 
-def nmc_samples(key: jax.Array, num_heads: int, n_outer: int, n_inner: int) -> NMCSamples:
-    """Draws θ_{n,0} ~ q, p ~ U(0, 1) per pixel, and θ_{n,m} ~ q, m = 1..M (Sec. 2.2)."""
+def nmc_samples(
+    key: jax.Array, num_heads: int, n_outer: int, n_inner: int, weights: jax.Array | None = None
+) -> NMCSamples:
+    """Draws θ_{n,0} ~ q, p ~ U(0, 1) per pixel, and θ_{n,m} ~ q, m = 1..M (Sec. 2.2); q is
+    uniform over the heads, or the categorical of `weights` [K]."""
     k_outer, k_uniform, k_inner = jax.random.split(key, 3)
-    outer = jax.random.randint(k_outer, (n_outer,), 0, num_heads)
+    if weights is None:
+        outer = jax.random.randint(k_outer, (n_outer,), 0, num_heads)
+        inner = jax.random.randint(k_inner, (n_outer, n_inner), 0, num_heads)
+    else:
+        logits = jnp.log(jnp.asarray(weights, jnp.float32))
+        outer = jax.random.categorical(k_outer, logits, shape=(n_outer,))
+        inner = jax.random.categorical(k_inner, logits, shape=(n_outer, n_inner))
     uniform_keys = jax.random.split(k_uniform, n_outer)
-    inner = jax.random.randint(k_inner, (n_outer, n_inner), 0, num_heads)
     # Σ_m p(y | θ_{n,m}) = Σ_k count_{n,k} p(y | θ_k): the same sum over the same draws,
     # in O(K) per pixel instead of O(M).
     counts = jnp.sum(jax.nn.one_hot(inner, num_heads), axis=1)
@@ -125,18 +149,24 @@ def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) ->
 
 
 def eig_nmc(
-    key: jax.Array, probs: jax.Array, n_outer: int, n_inner: int, batch_size: int = 8
+    key: jax.Array,
+    probs: jax.Array,
+    n_outer: int,
+    n_inner: int,
+    batch_size: int = 8,
+    weights: jax.Array | None = None,
 ) -> jax.Array:
-    """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats (jitted)."""
+    """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats (jitted); heads
+    drawn uniformly, or by `weights` [K]."""
     if n_outer < 1 or n_inner < 1:
         raise ValueError(
             f"eig_nmc: n_outer and n_inner must be at least 1, got {n_outer}, {n_inner}"
         )
     check_probs(probs)  # Here, so that concrete input fails as a ValueError.
-    return _eig_nmc(key, probs, n_outer, n_inner, batch_size)
+    return _eig_nmc(key, probs, weights, n_outer, n_inner, batch_size)
 
 
 @functools.partial(jax.jit, static_argnames=("n_outer", "n_inner", "batch_size"))
-def _eig_nmc(key, probs, n_outer: int, n_inner: int, batch_size: int) -> jax.Array:
-    samples = nmc_samples(key, probs.shape[0], n_outer, n_inner)
+def _eig_nmc(key, probs, weights, n_outer: int, n_inner: int, batch_size: int) -> jax.Array:
+    samples = nmc_samples(key, probs.shape[0], n_outer, n_inner, weights)
     return jnp.mean(eig_nmc_terms(probs, samples, batch_size), axis=0)
