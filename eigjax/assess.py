@@ -21,7 +21,6 @@ from eigjax import metrics
 from eigjax.models import transforms
 from eigjax.models.model import Embedding, decode_original, upsample_to_original
 from eigjax.models.prompt import Prompt
-from eigjax.models.sam import Sam
 
 
 @flax.struct.dataclass
@@ -30,7 +29,7 @@ class Problem:
     its ground truth bool [H, W]. Batched problems share the params and stack the rest
     [B, ...]: `jax.vmap(f, in_axes=(problems.batch_axes(), ...))`."""
 
-    network: Sam = flax.struct.field(pytree_node=False)
+    network: object = flax.struct.field(pytree_node=False)  # `families.network(config)`
     params: dict
     embedding: Embedding
     gt: jax.Array
@@ -53,9 +52,11 @@ class Assessment:
     iou: jax.Array  # float []: IoU of the proposed mask
     dice_token0: jax.Array  # float []: Dice of token 0 (the single-mask output)
     dice_mean_theta: jax.Array  # float []: Dice of mean_k θ_k > 0.5 over the EIG heads
+    token_dice: jax.Array  # float [M]: Dice of every token's mask
     eig_map: jax.Array  # float [H, W]: EIG of observing each pixel next (nats)
     head_hist: jax.Array  # float [HEAD_BINS]: share of the heads' θ_k(d) in each bin of [0, 1]
     grid_probs: jax.Array  # float [K, G]: the heads' θ_k at the settings' grid points
+    head_weights: jax.Array | None  # float [K]: the EIG heads' weights (None: uniform)
 
 
 HEAD_BINS = 10  # Equal bins of [0, 1] for the heads' probabilities (how extreme they are).
@@ -67,15 +68,27 @@ def head_histogram(probs: jax.Array) -> jax.Array:
     return jnp.bincount(bins.ravel(), length=HEAD_BINS) / probs.size
 
 
-def proposed_token(iou: jax.Array, mask_rule: str) -> jax.Array:
-    """The token whose mask is proposed: token 0 ("token0"), or the multimask token with
-    the best predicted IoU [M] ("best_iou"; ties: the lowest token). A settings' rule
-    "model" is resolved first (`Settings.resolved`)."""
+def single_click(prompt: Prompt) -> jax.Array:
+    """bool []: the prompt is one point (positive or negative) and no box: the ambiguous
+    prompt for which SAM and SAM 2 output their multimask tokens."""
+    points = jnp.sum(prompt.valid & (prompt.labels >= 0))
+    return (points == 1) & (prompt.box is None)
+
+
+def proposed_token(iou: jax.Array, mask_rule: str, prompt: Prompt) -> jax.Array:
+    """The token whose mask is proposed: token 0 ("token0"); the multimask token with the
+    best predicted IoU [M] ("best_iou"; ties: the lowest token); or that token for a
+    `single_click` prompt and token 0 otherwise ("best_iou_first", as SAM's and SAM 2's
+    predictors are used and trained). A settings' rule "model" is resolved first
+    (`Settings.resolved`)."""
     if mask_rule == "token0":
         return jnp.zeros((), jnp.int32)
-    if mask_rule != "best_iou":
+    if mask_rule not in ("best_iou", "best_iou_first"):
         raise ValueError(f"mask rule {mask_rule!r}: resolve it for the model first")
-    return 1 + jnp.argmax(iou[1:])
+    best = 1 + jnp.argmax(iou[1:])
+    if mask_rule == "best_iou":
+        return best
+    return jnp.where(single_click(prompt), best, 0).astype(best.dtype)
 
 
 def head_indexes(heads: str, num_mask_tokens: int) -> tuple[int, ...]:
@@ -91,20 +104,25 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
     model), the EIG heads and estimator; `key` seeds the NMC estimator.
     """
     network, emb, gt = problem.network, problem.embedding, problem.gt
-    low_res, predicted_iou = decode_original(network, problem.params, emb, prompt)
+    low_res, predicted_iou, weights = decode_original(network, problem.params, emb, prompt)
     logits = upsample_to_original(low_res, emb.original_size, network.config)  # [M, H, W]
-    heads = head_indexes(settings.heads, network.config.num_mask_tokens)
-    probs = jax.nn.sigmoid(logits[jnp.array(heads)])
-    token = proposed_token(predicted_iou, settings.resolved(network.config).mask_rule)
+    heads = jnp.array(head_indexes(settings.heads, network.config.num_mask_tokens))
+    probs = jax.nn.sigmoid(logits[heads])
+    weights = None if weights is None else weights[heads]
+    rule = settings.resolved(network.config).mask_rule
+    token = proposed_token(predicted_iou, rule, prompt)
     pred = logits[token] > 0
     grid = jnp.asarray(click_rules.grid_points(*gt.shape, settings.grid))
     with jax.named_scope("eig"):
         if settings.eig == "exact":
-            eig_map = eig_lib.eig_exact(probs)
+            eig_map = eig_lib.eig_exact(probs, weights)
         else:
-            eig_map = eig_lib.eig_nmc(key, probs, settings.nmc_outer, settings.nmc_inner)
+            eig_map = eig_lib.eig_nmc(
+                key, probs, settings.nmc_outer, settings.nmc_inner, weights=weights
+            )
     with jax.named_scope("dice"):
         dice, iou = metrics.dice_iou(pred, gt)
+        token_dice = jax.vmap(lambda x: metrics.dice_iou(x > 0, gt)[0])(logits)
         return Assessment(
             pred=pred,
             token=token,
@@ -112,11 +130,13 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
             low_res=transforms.clamp_low_res(low_res[token], network.config),
             dice=dice,
             iou=iou,
-            dice_token0=metrics.dice_iou(logits[0] > 0, gt)[0],
-            dice_mean_theta=metrics.dice_iou(jnp.mean(probs, axis=0) > 0.5, gt)[0],
+            dice_token0=token_dice[0],
+            dice_mean_theta=metrics.dice_iou(eig_lib.head_mean(probs, weights) > 0.5, gt)[0],
+            token_dice=token_dice,
             eig_map=eig_map,
             head_hist=head_histogram(probs),
             grid_probs=probs[:, grid[:, 1], grid[:, 0]],
+            head_weights=weights,
         )
 
 
@@ -134,8 +154,9 @@ def oracle_dice(
 
     def one(args):
         xy, label = args
-        low_res, iou = decode_original(network, problem.params, emb, prompt.add(slot, xy, label))
-        token = proposed_token(iou, mask_rule)
+        candidate = prompt.add(slot, xy, label)
+        low_res, iou, _ = decode_original(network, problem.params, emb, candidate)
+        token = proposed_token(iou, mask_rule, candidate)
         full = upsample_to_original(low_res[token], emb.original_size, network.config)
         with jax.named_scope("dice"):
             return metrics.dice_iou(full > 0, gt)[0]

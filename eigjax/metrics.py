@@ -2,8 +2,9 @@
 
   dice, iou     of bool masks; two empty masks score 1
   noc           NoC@t on IoU (RITM, Sofiiuk et al. 2022; also f-BRS, SimpleClick): the
-                1-based index of the first click whose IoU reaches t; a sequence that
-                never reaches it counts as the number of clicks run (the cap)
+                number of clicks until IoU reaches t; a sequence that never reaches it
+                counts as the number of clicks run (the cap). After a box start the box is
+                a prompt, not a click: it counts 0, and the cap is the clicks after it
   failed        RITM's `over_max`: NoC@t equals the cap, so a sequence that reaches t
                 only at its last click counts too (NoF@t counts these over a dataset)
   never         the strict count: IoU never reaches t
@@ -53,16 +54,20 @@ def dice_iou(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarr
     return dice, iou
 
 
-def noc(iou_per_step: np.ndarray, threshold: float) -> int:
-    """Clicks until IoU ≥ threshold ([S] IoU after clicks 1..S); S (the cap) if never."""
+def noc(iou_per_step: np.ndarray, threshold: float, box_start: bool = False) -> int:
+    """Clicks until IoU ≥ threshold, from [S] IoU after each step; the cap (the clicks
+    run) if never. Step 0 is click 1, or with `box_start` the box (0 clicks: the cap is
+    S − 1)."""
     reached = np.nonzero(np.asarray(iou_per_step) >= threshold)[0]
-    return int(reached[0]) + 1 if reached.size else len(iou_per_step)
+    first = 0 if box_start else 1  # Clicks made by step 0.
+    return int(reached[0]) + first if reached.size else len(iou_per_step) - 1 + first
 
 
-def failed(iou_per_step: np.ndarray, threshold: float) -> bool:
+def failed(iou_per_step: np.ndarray, threshold: float, box_start: bool = False) -> bool:
     """RITM's failure (`over_max` of `isegm/inference/utils.py: compute_noc_metric`):
     NoC@threshold equals the cap, i.e. not reached before the last click."""
-    return noc(iou_per_step, threshold) == len(iou_per_step)
+    cap = len(iou_per_step) - (1 if box_start else 0)
+    return noc(iou_per_step, threshold, box_start) == cap
 
 
 def never(iou_per_step: np.ndarray, threshold: float) -> bool:

@@ -10,6 +10,8 @@ For one Oracle step, over the candidates not yet clicked (`valid`):
                     Oracle's click, NaN when no candidate gains
   top_decile_hit    of the ⌈10 %⌉ candidates with the largest gains, the share that are also
                     among the ⌈10 %⌉ with the largest EIG (ties: the first grid point)
+  auroc             how well a score ranks positives above negatives (the EIG map against
+                    the proposed mask's errors), ties counting a half
 
 None of the anchors measures this: the paper compares only where each policy ends up.
 """
@@ -57,3 +59,13 @@ def top_decile_hit(eig: jax.Array, gain: jax.Array, valid: jax.Array) -> jax.Arr
     n = jnp.ceil(0.1 * jnp.sum(valid)).astype(jnp.int32)
     hits = jnp.sum(_top(gain, valid, n) & _top(eig, valid, n))
     return jnp.where(n > 0, hits / jnp.maximum(n, 1), jnp.nan)
+
+
+def auroc(score: jax.Array, positive: jax.Array, valid: jax.Array) -> jax.Array:
+    """P(score of a positive > score of a negative) + ½ P(equal) over the `valid` entries
+    [G] (Mann-Whitney U / (n₊ n₋), from average ranks); NaN when either class is empty."""
+    pos, neg = valid & positive, valid & ~positive
+    n_pos, n_neg = jnp.sum(pos), jnp.sum(neg)
+    ranks = average_ranks(score, valid)
+    u = jnp.sum(jnp.where(pos, ranks, 0.0)) - n_pos * (n_pos + 1) / 2
+    return jnp.where((n_pos > 0) & (n_neg > 0), u / jnp.maximum(n_pos * n_neg, 1), jnp.nan)

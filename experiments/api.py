@@ -27,8 +27,9 @@ from PIL import Image
 from eigjax import clicks as click_rules
 from eigjax import feedback, protocol
 from eigjax.assess import Problem
+from eigjax.models import families
 from eigjax.models.model import Embedding, Model
-from eigjax.models.sam import Sam, decoder_params
+from eigjax.models.sam import decoder_params
 from eigjax.protocol.settings import MASK_RULES
 from experiments.catalog import Catalog, Entry
 from experiments.embedding_cache import EmbeddingCache, model_key
@@ -117,7 +118,7 @@ class Service:
         self._oracle_chunk = 0  # Chosen at the first Oracle request (protocol.oracle_chunk).
         precision = settings.precision
         self._decoders = {  # Network and params as `settings.precision` computes.
-            name: (Sam(m.config, precision), decoder_params(m.params, precision))
+            name: (families.network(m.config, precision), decoder_params(m.params, precision))
             for name, m in models.items()
         }
 
@@ -174,7 +175,7 @@ class Service:
         req, image, mask, grid, clicked = self._prepare(body)
         gt = np.zeros(image.shape[:2], bool) if mask is None else mask
         with self._locks[req.model]:
-            problem = self._problem(req, image, gt)
+            problem = self._problem(req, image, gt, mask)
             prompt = feedback.prompt_of(req.clicks, req.box)
             fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=req.settings)
             return req, mask, grid, clicked, jax.device_get(fb)
@@ -188,7 +189,7 @@ class Service:
             raise ApiError(400, "every grid point has been clicked")
         with self._locks[req.model]:
             n = len(req.clicks)
-            problem = self._problem(req, image, mask)
+            problem = self._problem(req, image, mask, mask)
             prompt = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
             state = protocol.ClickState(prompt, jnp.asarray(clicked))
             settings = self._oracle_settings(req.settings, problem, state, n)
@@ -240,23 +241,32 @@ class Service:
         except KeyError as e:
             raise ApiError(404, e.args[0]) from None
 
-    def _problem(self, req: Request, image: np.ndarray, gt: np.ndarray) -> Problem:
-        """The request's model, at the served precision, on the image (caller holds the
-        model's lock)."""
+    def _problem(self, req: Request, image: np.ndarray, gt: np.ndarray, mask) -> Problem:
+        """The request's model, at the served precision, on the image, scored against `gt`;
+        `mask` is the image's ground truth or None (caller holds the model's lock)."""
         network, params = self._decoders[req.model]
-        return Problem(network, params, self._embedding(req, image), jnp.asarray(gt))
+        return Problem(network, params, self._embedding(req, image, mask), jnp.asarray(gt))
 
-    def _embedding(self, req: Request, image: np.ndarray) -> Embedding:
+    def _embedding(self, req: Request, image: np.ndarray, mask) -> Embedding:
         """The image's embedding under `req.model`, computed once per content (its file's
         mtime and size: a replaced file is embedded again), from memory, else from the disk
-        cache, else from the encoder (caller holds the model's lock)."""
+        cache, else from the encoder (caller holds the model's lock). The calibrated
+        control is built from `mask`: a 400 without one."""
         key = (req.model, req.entry.source, req.entry.version(), image.shape)
         with self._cache_lock:
             if key in self._embeddings:
                 self._embeddings.move_to_end(key)
                 return self._embeddings[key]
         model, fingerprint = self.models[req.model], self.fingerprints.get(req.model)
-        if self.cache is not None and fingerprint:
+        if families.family(model.config).needs_ground_truth:
+            if mask is None:
+                raise ApiError(
+                    400,
+                    f"{req.model} is a control built from the ground truth; image "
+                    f"{req.entry.name!r} has none",
+                )
+            emb = model.embed(image, mask)
+        elif self.cache is not None and fingerprint:
             emb = self.cache.embedding(model_key(req.model, fingerprint), model, image)
         else:
             emb = model.embed(image)

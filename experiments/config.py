@@ -136,19 +136,22 @@ class StudyConfig(Config, ReportOptions):
     sweeps: ClassVar[bool] = True
     demo: ClassVar[dict] = {
         # README command 1, sized for 5 minutes on a 2-core laptop: a model that reads
-        # points badly from a centre click and from its box, on one mask of each bundled
-        # kind (a nucleus, the brain on two MNI slices, the quokka); EIG-guided on all of
-        # them, the Oracle (900 decodes per click) on the first of each run; the start and 2
+        # points badly (LiteMedSAM) beside the calibrated control (EIG right by
+        # construction), from a centre click, on one mask of each bundled kind (a nucleus,
+        # the brain on two MNI slices, the quokka); EIG-guided and random on all of them,
+        # the Oracle (900 decodes per click) on the first two of each run; the start and 3
         # clicks; the paper's estimator checked on every step.
-        "steps": 3,
-        "start": ("center", "box"),
+        "models": ("litemedsam", "calibrated"),
+        "policies": (*policies.PAPER, policies.RANDOM_GRID.name),
+        "steps": 4,
         "labels": ("nucleus_0", "brain", "quokka"),
-        "oracle_images": 1,
+        "oracle_images": 2,
         "nmc_check": ("true",),
     }
-    demo_full: ClassVar[dict] = {  # --full_demo: the Oracle on every mask, 4 steps.
+    demo_full: ClassVar[dict] = {  # --full_demo: the box start too, the Oracle on every mask.
         **demo,
-        "steps": 4,
+        "start": ("center", "box"),
+        "steps": 5,
         "oracle_images": 0,
     }
 
@@ -277,12 +280,19 @@ class FinetuneConfig(Script):
     seed: int = field(0, "Seed of the data order, the prompts and the clicks.")
     train: str = field("decoder", "decoder | decoder+prompt (the image encoder stays frozen).")
     correction_clicks: int = field(7, "Clicks from the error region after the first prompt.")
+    refinement_rounds: int = field(
+        2, "Steps with no new click, the mask fed back only (SAM: one among the clicks, one last)."
+    )
+    p_click_from_gt: float = field(
+        0.1, "A correction click's chance to come from the ground truth (SAM 2: 0.1)."
+    )
+    iou_loss: str = field("l1", "The IoU head's loss: l1 (SAM 2.1) | mse.")
     p_box: float = field(0.5, "Probability that a step's first prompt is the box, not a click.")
     checkpoint_every: int = field(50, "Steps between checkpoints (resumable).")
     overwrite: bool = field(False, "Replace a finished run in --workdir.")
 
     def check(self) -> None:
-        from eigjax.training import step
+        from eigjax.training import losses, step
 
         if self.model not in CONFIGS:
             raise ValueError(f"--model: unknown {self.model!r}; valid: {sorted(CONFIGS)}")
@@ -295,13 +305,18 @@ class FinetuneConfig(Script):
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be 1 or more, got {getattr(self, name)}")
-        for name in ("num_images", "correction_clicks", "seed"):
+        for name in ("num_images", "correction_clicks", "refinement_rounds", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 or more, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.p_box <= 1:
-            raise ValueError(f"--p_box must be in [0, 1], got {self.p_box}")
+        for name in ("p_box", "p_click_from_gt"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"--{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.iou_loss not in losses.IOU_LOSSES:
+            raise ValueError(
+                f"--iou_loss: {self.iou_loss!r} is not one of {list(losses.IOU_LOSSES)}"
+            )
         if self.train not in step.TRAINABLE:
             raise ValueError(f"--train: {self.train!r} is not one of {list(step.TRAINABLE)}")
 

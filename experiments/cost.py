@@ -48,8 +48,12 @@ class Workload:
 
 
 def decoder_seconds(cfg, model: str, work: Workload, rate: float) -> float:
-    """The decoder work of one model's runs (every setting)."""
-    candidate = 2 * configs.decoder_macs(configs.get_config(model)) / rate * CANDIDATE_OVERHEAD
+    """The decoder work of one model's runs (every setting); none for the calibrated
+    control (its "decoder" is a weighted sum of its hypotheses)."""
+    config = configs.get_config(model)
+    if config.family == "control":
+        return 0.0
+    candidate = 2 * configs.decoder_macs(config) / rate * CANDIDATE_OVERHEAD
     total = 0.0
     for settings in cfg.settings:
         for policy in cfg.policies:

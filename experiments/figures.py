@@ -210,7 +210,7 @@ def _comparison_row(fig, axes, data, policy: str, label: str) -> None:
     axes[0].text(
         -0.08,
         0.5,
-        f"{label}\n{POLICY_NAMES[policy]}",
+        f"{label.replace(' · ', chr(10))}\n{POLICY_NAMES[policy]}",
         transform=axes[0].transAxes,
         rotation=90,
         ha="right",

@@ -34,7 +34,7 @@ from eigjax.protocol import FIELDS
 from experiments import files
 
 KEY = ("run", "policy", "image_id")
-FORMAT = 3  # A run's record format (`runs/<id>.json`); bumped when a record's fields change.
+FORMAT = 4  # A run's record format (`runs/<id>.json`); bumped when a record's fields change.
 
 
 class WorkdirBusy(RuntimeError):
@@ -64,12 +64,14 @@ def check_record(record) -> None:
     for f in FIELDS:
         values = record.get(f.name)
         ok = isinstance(values, list) and len(values) == len(clicks)
-        if not ok or not all(_numbers(v, f.bins) for v in values):
+        if not ok or not all(_numbers(v, -1 if f.per_token else f.bins) for v in values):
             raise ValueError(f"{f.name}: expected {len(clicks)} numbers (or null)")
+    box_start = record.get("box") is not None  # Its box is no click: NoC may be 0.
+    low, high = (0, len(clicks) - 1) if box_start else (1, len(clicks))
     for t in metrics.NOC_THRESHOLDS:
         t = round(t * 100)
-        if not (_int(record.get(f"noc{t}")) and 1 <= record[f"noc{t}"] <= len(clicks)):
-            raise ValueError(f"noc{t}: expected a click count 1 … {len(clicks)}")
+        if not (_int(record.get(f"noc{t}")) and low <= record[f"noc{t}"] <= high):
+            raise ValueError(f"noc{t}: expected a click count {low} … {high}")
         for k in (f"fail{t}", f"never{t}"):
             if not isinstance(record.get(k), bool):
                 raise ValueError(f"{k}: expected true or false")
@@ -91,9 +93,10 @@ def _number(v) -> bool:
 
 
 def _numbers(v, bins: int) -> bool:
-    """A step's value: a number or null, or `bins` of them."""
+    """A step's value: a number or null, or `bins` of them (-1: one or more)."""
     if bins:
-        return isinstance(v, list) and len(v) == bins and all(x is None or _number(x) for x in v)
+        size = len(v) == bins if bins > 0 else len(v) > 0 if isinstance(v, list) else False
+        return isinstance(v, list) and size and all(x is None or _number(x) for x in v)
     return v is None or _number(v)
 
 

@@ -24,7 +24,7 @@ from absl import app, logging
 
 from eigjax import models
 from eigjax.data import DataError, MissingFile
-from eigjax.models import bundled, checkpoint
+from eigjax.models import bundled, checkpoint, families, get_config
 from experiments import api, config_flags
 from experiments.annotations import AnnotationStore
 from experiments.catalog import Catalog
@@ -344,7 +344,10 @@ def main(argv):
 
 
 def _fingerprint(name: str, params_dir: str) -> str | None:
-    """The weights' fingerprint (the disk cache's key); None: not cached."""
+    """The weights' fingerprint (the disk cache's key); None: not cached (and a model
+    without weights, the calibrated control, is built per request)."""
+    if not families.family(get_config(name)).has_weights:
+        return None
     fingerprint = checkpoint.fingerprint(params_dir or bundled.converted_params(name))
     if fingerprint is None:
         logging.warning("%s: weights without checksums; embeddings not cached on disk", name)

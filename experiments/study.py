@@ -22,9 +22,10 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from eigjax import models, protocol
+from eigjax.assess import head_indexes
 from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
-from eigjax.models import bundled, checkpoint
+from eigjax.models import bundled, checkpoint, families
 from eigjax.protocol import POLICIES
 from experiments import config_flags, cost, files, interrupts, records, summarize
 from experiments.config import StudyConfig
@@ -40,13 +41,18 @@ class Item:
     fig2: bool
 
 
-def run_spec(cfg: StudyConfig, model: str, params_dir: str, dataset, settings) -> dict:
-    """Everything that decides a run's numbers (its id is their hash)."""
+CONTROL_WEIGHTS = "none: a calibration standard built from the ground truth"
+
+
+def run_spec(cfg: StudyConfig, model: str, params_dir: str | None, dataset, settings) -> dict:
+    """Everything that decides a run's numbers (its id is their hash); `params_dir` None
+    for a model without weights (the calibrated control: its config is its identity)."""
+    has_weights = params_dir is not None
     return {
         "format": records.FORMAT,
         "model": model,
-        "params": os.path.realpath(params_dir),
-        "weights": checkpoint.fingerprint(params_dir),
+        "params": os.path.realpath(params_dir) if has_weights else "",
+        "weights": checkpoint.fingerprint(params_dir) if has_weights else CONTROL_WEIGHTS,
         "dataset": dataset.identity,
         "protocol": settings.identity(),
         "steps": cfg.steps,
@@ -80,7 +86,8 @@ def run_study(cfg: StudyConfig) -> str | None:
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
         for name, params_dir in dict.fromkeys(cfg.model_params):
             model = loaded[name, params_dir]
-            params_dir = params_dir or bundled.converted_params(name)
+            if families.family(model.config).has_weights:
+                params_dir = params_dir or bundled.converted_params(name)
             for settings in dict.fromkeys(s.resolved(model.config) for s in cfg.settings):
                 spec = run_spec(cfg, name, params_dir, dataset, settings)
                 run = store.register_run(spec)
@@ -102,7 +109,7 @@ def _announce(cfg: StudyConfig, refs, loaded: dict) -> float:
     share = -(-len(refs) // jax.process_count())
     oracle = min(cfg.oracle_images or share, share)
     work = cost.Workload(share, oracle, min(cfg.fig2_images, share))
-    first = refs[0].read().image if refs else None
+    first = refs[0].read() if refs else None
     embed = {}
     for (name, _), model in loaded.items():  # Per model name: the same network's weights.
         embed.setdefault(name, _embed_seconds(model, first))
@@ -119,13 +126,15 @@ def _announce(cfg: StudyConfig, refs, loaded: dict) -> float:
     return seconds
 
 
-def _embed_seconds(model, image) -> float:
+def _embed_seconds(model, sample) -> float:
     """One image's embedding on this device, its compile included (each run embeds its
     images again)."""
-    if image is None:
+    if sample is None or (
+        families.family(model.config).needs_ground_truth and not sample.mask.any()
+    ):
         return 0.0
     clock = time.perf_counter()
-    jax.block_until_ready(model.embed(image).features)
+    jax.block_until_ready(model.embed(sample.image, sample.mask).features)
     return time.perf_counter() - clock
 
 
@@ -196,6 +205,7 @@ def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None
     seeds = [cfg.seed + zlib.crc32(item.sample.id.encode()) for item in items]
     images, masks = [i.sample.image for i in items], [i.sample.mask for i in items]
     embedded = protocol.Batch.create(model, images, masks, seeds, mesh)
+    eig_tokens = list(head_indexes(settings.heads, model.config.num_mask_tokens))
     kept: dict[str, dict] = {}
     for policy in cfg.policies:
         chosen = [
@@ -211,7 +221,7 @@ def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None
         recs = protocol.run_batch(model, embedded.subset(chosen), policy, cfg.steps, settings)
         interrupts.check()  # A Ctrl-C dropped inside a finalizer stops the run here.
         for k, rec in zip(chosen, recs, strict=True):
-            store.add(_line(cfg, run, items[k].sample, seeds[k], rec))
+            store.add(_line(cfg, run, items[k].sample, seeds[k], rec, eig_tokens))
             kept.setdefault(items[k].sample.id, {})[policy] = rec
     if keep:
         os.makedirs(maps_dir, exist_ok=True)
@@ -220,8 +230,8 @@ def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None
             _save_maps(path, item.sample, kept.get(item.sample.id, {}), settings.grid)
 
 
-def _line(cfg: StudyConfig, run: str, s: Sample, seed: int, rec: protocol.Record) -> dict:
-    """One record's JSON line."""
+def _line(cfg: StudyConfig, run: str, s: Sample, seed: int, rec: protocol.Record, eig_tokens):
+    """One record's JSON line; `eig_tokens`: the mask tokens whose heads made the EIG."""
     line = {
         "run": run,
         "policy": rec.policy,
@@ -229,6 +239,7 @@ def _line(cfg: StudyConfig, run: str, s: Sample, seed: int, rec: protocol.Record
         "group": s.meta["group"],
         "meta": {k: str(v) for k, v in s.meta.items()},
         "seed": seed,
+        "eig_tokens": eig_tokens,
         **rec.to_json(),
     }
     if cfg.save_masks:

@@ -13,6 +13,7 @@ import glob
 import os
 import warnings
 
+from eigjax.models import CONFIGS
 from experiments import figures, records, tables
 from experiments.config import ReportOptions
 
@@ -26,7 +27,7 @@ LABEL_KEYS = (
     "eig",
     "steps",
     "seed",
-    "feed_mask",
+    "mask_feedback",
     "nmc_outer",
     "nmc_inner",
     "dataset",
@@ -52,16 +53,24 @@ def run_labels(runs: dict[str, dict]) -> dict[str, str]:
         varying.remove("weights")
     labels = {}
     for rid, f in flat.items():
-        parts = [f["model"]] + [f"{k}={_shown(k, f.get(k))}" for k in varying if k != "model"]
+        parts = [_model_title(f["model"])]
+        parts += [f"{k}={_shown(k, f.get(k))}" for k in varying if k != "model"]
         labels[rid] = " · ".join(parts)
     return labels
+
+
+def _model_title(name: str) -> str:
+    """A model's name in a label; the calibrated control says it is one (it knows the
+    ground truth's hypotheses: a calibration standard, not a segmenter)."""
+    config = CONFIGS.get(name)
+    return f"{name} (control)" if config is not None and config.family == "control" else name
 
 
 def _shown(key: str, value) -> str:
     """A setting's value in a run label: a params directory as its last two names
     (`finetune/params`), a weights fingerprint as its first 12 characters."""
     if key == "params" and isinstance(value, str):
-        return "/".join(value.rstrip("/").split("/")[-2:])
+        return "/".join(value.rstrip("/").split("/")[-2:]) or "none"
     if key == "weights" and isinstance(value, str):
         return value[:12]
     return str(value)
@@ -76,22 +85,31 @@ def groups(recs: list[dict], labels: dict[str, str]) -> dict[tuple[str, str, str
     return dict(sorted(out.items()))
 
 
-def _cap(runs: dict, labels: dict) -> tuple[dict[str, int], str]:
-    """{run label: steps}, and the NoC columns' cap note."""
-    steps = {labels[rid]: spec["steps"] for rid, spec in runs.items() if rid in labels}
-    if len(set(steps.values())) > 1:
-        return steps, " (≤ clicks)"
-    return steps, f", ≤ {next(iter(steps.values()), 0)} clicks"
+BOX_STARTS = ("box", "noisy_box")  # A box is step 0's prompt, not a click.
+
+
+def _cap(runs: dict, labels: dict) -> tuple[dict[str, tables.Length], str]:
+    """{run label: its prompts and clicks}, and the NoC columns' cap note."""
+    lengths = {}
+    for rid, spec in runs.items():
+        if rid in labels:
+            box = spec.get("protocol", {}).get("start") in BOX_STARTS
+            lengths[labels[rid]] = tables.Length(spec["steps"], spec["steps"] - box)
+    clicks = {length.clicks for length in lengths.values()}
+    if len(clicks) > 1:
+        return lengths, " (≤ clicks)"
+    return lengths, f", ≤ {next(iter(clicks), 0)} clicks"
 
 
 def write_tables(recs, runs, labels, out: str) -> None:
     """Every table of the report (`tables.py`)."""
     grouped = groups(recs, labels)
-    steps, cap = _cap(runs, labels)
-    tables.write_column_tables(grouped, steps, tables.columns(cap), out)
-    tables.write_miou(grouped, steps, out)
+    lengths, cap = _cap(runs, labels)
+    tables.write_column_tables(grouped, lengths, tables.columns(cap), out)
+    tables.write_miou(grouped, lengths, out)
     tables.write_curves(grouped, out)
     tables.write_paired(grouped, out)
+    tables.write_eig_vs_random(grouped, out)
     tables.write_head_probs(tables.head_probabilities(recs, labels), out)
     tables.write_estimator(recs, labels, out)
     skipped = [r for r in recs if "skipped" in r and r["run"] in labels]

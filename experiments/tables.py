@@ -11,6 +11,8 @@ the JSONL lines (`tests/experiments/test_report.py` does).
   miou.md / .csv         mIoU@k for k in 1, 3, 5, 10, 20 (where run)
   <field>_per_step       the mean per step of each per-step field with a curve
   paired.md / .csv       EIG-guided − Oracle on the same images, per run and group
+  eig_vs_random.md/.csv  EIG-guided − random on the same images (Dice AUC, last Dice), and
+                         the share of the random → Oracle gap EIG-guided closes
   head_probs.md / .csv   the distribution of the EIG heads' probabilities per run
   estimator.md / .csv    the paper's NMC estimator against the exact EIG, per budget
 """
@@ -27,7 +29,7 @@ from scipy import stats
 from eigjax import metrics
 from eigjax.protocol import FIELDS
 from eigjax.protocol.fields import NMC_BUDGETS
-from eigjax.protocol.policies import EIG_GUIDED, POLICIES
+from eigjax.protocol.policies import EIG_GUIDED, POLICIES, RANDOM_GRID
 from experiments import records
 
 NOC = [round(t * 100) for t in metrics.NOC_THRESHOLDS]
@@ -64,8 +66,23 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _write_table(path_stem: str, header: list[str], rows: list[list]) -> None:
-    """`.md` (CIs in brackets) and `.csv` (a column per mean and bound)."""
+@dataclasses.dataclass(frozen=True)
+class Length:
+    """A run's sequences: prompts (steps, the start's among them) and clicks (a box
+    start's box is a prompt, not a click)."""
+
+    prompts: int
+    clicks: int
+
+    @property
+    def first_click_step(self) -> int:
+        """The step of click 1: 0 after a centre start (it is click 1), 1 after a box."""
+        return self.prompts - self.clicks
+
+
+def write_table(path_stem: str, header: list[str], rows: list[list], note: str = "") -> None:
+    """`.md` (CIs in brackets; `note` below the table) and `.csv` (a column per mean and
+    bound)."""
     csv_header, csv_rows = [], [[] for _ in rows]
     for j, h in enumerate(header):
         if rows and isinstance(rows[0][j], tuple):
@@ -80,26 +97,8 @@ def _write_table(path_stem: str, header: list[str], rows: list[list]) -> None:
         csv.writer(f).writerows([csv_header, *csv_rows])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    with open(path_stem + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def write_table(path_stem: str, header: list[str], rows: list[list]) -> None:
-    """`.md` (CIs in brackets) and `.csv` (a column per mean and bound)."""
-    csv_header, csv_rows = [], [[] for _ in rows]
-    for j, h in enumerate(header):
-        if rows and isinstance(rows[0][j], tuple):
-            csv_header += [h, f"{h} CI low", f"{h} CI high"]
-            for out, row in zip(csv_rows, rows, strict=True):
-                out += list(row[j])
-        else:
-            csv_header.append(h)
-            for out, row in zip(csv_rows, rows, strict=True):
-                out.append(row[j])
-    with open(path_stem + ".csv", "w", newline="") as f:
-        csv.writer(f).writerows([csv_header, *csv_rows])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    if note:
+        lines += ["", note]
     with open(path_stem + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -173,18 +172,32 @@ def total(column: Column, recs: list[dict]):
     return mean_ci(values)
 
 
-def write_column_tables(grouped: dict, steps: dict, tables: dict, out: str) -> None:
+NOTES = {
+    "eig_ranking": "EIG regret is (best gain − gain of EIG's own click) / best gain: 0 when "
+    "EIG picks the Oracle's click, 1 when its click gains nothing, above 1 when its click "
+    "loses Dice (a negative gain), as a model whose EIG points away from its errors does.",
+    "eig_error": "EIG-error AUROC: how well the EIG map before a click ranks the unclicked "
+    "grid points the proposed mask gets wrong above those it gets right (0.5: chance). "
+    "EIG after the click: the EIG left at the clicked pixel once the click is in (near 0: "
+    "the click settled the heads there).",
+}
+
+
+def write_column_tables(grouped: dict, lengths: dict, tables: dict, out: str) -> None:
     """Each table of `tables` ({name: columns}) as `<name>.md/.csv` (rows where every
-    value is missing are left out), and per_image.csv with every column."""
+    value is missing are left out), and per_image.csv with every column; `lengths`:
+    {run label: `Length`}."""
     for name, cols in tables.items():
         rows = []
         for (label, group, policy), rs in grouped.items():
             cells = [total(c, rs) for c in cols]
             if name != "summary" and all(_missing(v) for v in cells):
                 continue
-            rows.append([label, group, policy, len(rs), steps[label], *cells])
-        header = ["run", "group", "policy", "images", "clicks", *[c.title for c in cols]]
-        write_table(os.path.join(out, name), header, rows)
+            length = lengths[label]
+            rows.append([label, group, policy, len(rs), length.prompts, length.clicks, *cells])
+        header = ["run", "group", "policy", "images", "prompts", "clicks"]
+        header += [c.title for c in cols]
+        write_table(os.path.join(out, name), header, rows, NOTES.get(name, ""))
     every = [c for cols in tables.values() for c in cols]
     with open(os.path.join(out, "per_image.csv"), "w", newline="") as f:
         writer = csv.writer(f)
@@ -199,13 +212,15 @@ def _missing(v) -> bool:
     return bool(np.isnan(v[0] if isinstance(v, tuple) else v))
 
 
-def write_miou(grouped: dict, steps: dict, out: str) -> None:
-    """miou.md / .csv: mIoU@k for k in MIOU_AT up to the longest run."""
-    ks = [k for k in metrics.MIOU_AT if k <= max(steps.values(), default=0)]
+def write_miou(grouped: dict, lengths: dict, out: str) -> None:
+    """miou.md / .csv: mIoU@k (the IoU after click k) for k in MIOU_AT up to the longest
+    run; after a box start click k is step k."""
+    ks = [k for k in metrics.MIOU_AT if k <= max((n.clicks for n in lengths.values()), default=0)]
     rows = []
     for (label, group, policy), rs in grouped.items():
-        iou = records.per_step(rs, "iou")
-        cells = [float(np.mean(iou[:, k - 1])) if k <= steps[label] else "–" for k in ks]
+        iou, n = records.per_step(rs, "iou"), lengths[label]
+        step = n.first_click_step - 1
+        cells = [float(np.mean(iou[:, k + step])) if k <= n.clicks else "–" for k in ks]
         rows.append([label, group, policy, len(rs), *cells])
     header = ["run", "group", "policy", "images", *[f"mIoU@{k}" for k in ks]]
     write_table(os.path.join(out, "miou"), header, rows)
@@ -249,6 +264,77 @@ def write_paired(grouped: dict, out: str) -> None:
     """paired.md / .csv: `paired_differences`."""
     header = ["run", "group", "images", *[f"Δ {name} (EIG − Oracle)" for name, _ in PAIRED]]
     write_table(os.path.join(out, "paired"), header, paired_differences(grouped))
+
+
+def _gap_closed(eig, rand, oracle, axis=-1):
+    """(mean EIG − mean random) / (mean Oracle − mean random) over images (`axis`)."""
+    gap = np.mean(oracle, axis) - np.mean(rand, axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap > 0, (np.mean(eig, axis) - np.mean(rand, axis)) / gap, np.nan)
+
+
+def gap_closed_ci(eig, rand, oracle) -> tuple[float, float, float]:
+    """`_gap_closed` of per-image Dice AUCs [n] and its 95 % paired bootstrap CI (images
+    resampled together; NaN for n < 2 or no gap)."""
+    value = float(_gap_closed(np.asarray(eig), np.asarray(rand), np.asarray(oracle)))
+    if len(eig) < 2 or np.isnan(value):
+        return value, np.nan, np.nan
+    res = stats.bootstrap(
+        (np.asarray(eig), np.asarray(rand), np.asarray(oracle)),
+        _gap_closed,
+        paired=True,
+        vectorized=True,
+        confidence_level=0.95,
+        n_resamples=2000,
+        method="percentile",
+        random_state=0,
+    )
+    ci = res.confidence_interval
+    return value, float(ci.low), float(ci.high)
+
+
+def eig_vs_random_rows(grouped: dict) -> list[list]:
+    """Rows (run, group, images, Δ Dice AUC and Δ last Dice of EIG-guided − random with
+    bootstrap CIs over the images both ran, images the Oracle ran too, and the share of
+    the random → Oracle Dice-AUC gap that EIG-guided closes there, with its CI)."""
+    oracle = next(p for p in POLICIES.values() if p.runs == "step").name
+    rows = []
+    for (label, group, policy), rs in grouped.items():
+        random = RANDOM_GRID.name
+        if policy != EIG_GUIDED.name or (label, group, random) not in grouped:
+            continue
+        rand = {r["image_id"]: r for r in grouped[label, group, random]}
+        pairs = [(r, rand[r["image_id"]]) for r in rs if r["image_id"] in rand]
+        cells = [mean_ci([f(a) - f(b) for a, b in pairs]) for _, f in PAIRED]
+        best = {r["image_id"]: r for r in grouped.get((label, group, oracle), [])}
+        triples = [
+            (a["dice_auc"], b["dice_auc"], best[a["image_id"]]["dice_auc"])
+            for a, b in pairs
+            if a["image_id"] in best
+        ]
+        closed = gap_closed_ci(*zip(*triples, strict=True)) if triples else (np.nan,) * 3
+        rows.append([label, group, len(pairs), *cells, len(triples), closed])
+    return rows
+
+
+EIG_VS_RANDOM_NOTE = (
+    'Criteria, stated before the numbers (README, "Does EIG guide a model that reads '
+    'clicks?"): EIG guides a model when Δ Dice AUC (EIG − random) > 0 with a CI above 0 '
+    "and EIG-guided closes at least half of the random → Oracle gap (gap closed ≥ 0.5). "
+    "Gap closed = (mean EIG-guided − mean random) / (mean Oracle − mean random) Dice AUC "
+    "over the images all three ran; CIs: 95 % paired bootstrap over images."
+)
+
+
+def write_eig_vs_random(grouped: dict, out: str) -> None:
+    """eig_vs_random.md / .csv: `eig_vs_random_rows` (nothing without both policies)."""
+    rows = eig_vs_random_rows(grouped)
+    if not rows:
+        return
+    header = ["run", "group", "images"]
+    header += [f"Δ {name} (EIG − random)" for name, _ in PAIRED]
+    header += ["images with the Oracle", "random → Oracle gap closed"]
+    write_table(os.path.join(out, "eig_vs_random"), header, rows, EIG_VS_RANDOM_NOTE)
 
 
 def head_probabilities(recs: list[dict], labels: dict) -> dict[str, np.ndarray]:

@@ -55,6 +55,13 @@ def data_order(seed: int, n: int, steps: int, batch_size: int) -> np.ndarray:
     return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
 
 
+def recipe(cfg) -> interactive.Recipe:
+    """The sequence every mask of the run follows (`interactive.Recipe`)."""
+    return interactive.Recipe(
+        cfg.correction_clicks, cfg.refinement_rounds, cfg.p_click_from_gt, cfg.iou_loss
+    )
+
+
 def box_first(seed: int, steps: int, p_box: float) -> np.ndarray:
     """bool [steps]: whether each step's first prompt is the box (else a click)."""
     return np.random.default_rng([seed, 2]).random(steps) < p_box
@@ -144,13 +151,13 @@ def run_finetune(cfg: FinetuneConfig) -> str:
             state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
             for name in ("trainable", "opt_state"):  # Placed as the step returns them.
                 state[name] = jax.device_put(state[name], run.replicated)
-        train_step = step.make_train_step(model.network, tx, cfg.correction_clicks)
+        train_step = step.make_train_step(model.network, tx, recipe(cfg))
         trainable = _train(run, state, frozen, train_step, manager)
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
     params = jax.device_get({**frozen, **trainable})
     source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
-    checkpoint.save(out, cfg.model, params, source)
+    checkpoint.save(out, cfg.model, params, source, loop=interactive.TRAINED_LOOP)
     figures.training_log(os.path.join(cfg.workdir, "log.csv"), os.path.join(cfg.workdir, "log.png"))
     return out
 

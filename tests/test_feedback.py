@@ -41,7 +41,7 @@ def test_feedback_is_the_models_prediction_and_its_eig(tiny_model, case):
     box = np.array([40, 50, 200, 220], np.float32)
     fb, grid, clicked = _feedback(tiny_model, emb, user, box, gt)
     out = tiny_model.predict(emb, user[:, :2], user[:, 2].astype(np.int32), box)
-    token = 1 + int(np.argmax(np.asarray(out.iou)[1:]))
+    token = 0  # SAM's own rule, best_iou_first: token 0 for two clicks and a box.
     assert int(fb.token) == token
     np.testing.assert_allclose(fb.predicted_iou, out.iou, atol=1e-6)
     np.testing.assert_array_equal(fb.mask, np.asarray(out.logits[token]) > 0)

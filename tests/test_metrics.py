@@ -45,6 +45,14 @@ def test_noc_is_the_first_click_reaching_the_iou_with_the_cap_and_failures():
     assert metrics.noc(np.array([0.95]), 0.95) == 1  # Reaching the threshold counts.
 
 
+def test_after_a_box_start_noc_counts_clicks_not_the_box():
+    iou = np.array([0.86, 0.88, 0.91, 0.93])  # Step 0 is the box, then 3 clicks.
+    assert [metrics.noc(iou, t, box_start=True) for t in (0.85, 0.90, 0.95)] == [0, 2, 3]
+    assert not metrics.failed(iou, 0.90, box_start=True)
+    assert metrics.failed(iou, 0.95, box_start=True) and metrics.never(iou, 0.95)
+    assert metrics.failed(np.array([0.5, 0.6, 0.7, 0.95]), 0.95, box_start=True)  # At the cap.
+
+
 def test_dice_auc_is_the_normalised_trapezoid():
     assert metrics.dice_auc(np.array([0.4])) == 0.4
     assert np.isclose(metrics.dice_auc(np.array([0.0, 1.0, 1.0])), 0.75)

@@ -1,16 +1,18 @@
 """The click protocol on a small random-weight SAM and on LiteMedSAM, with real CT slices."""
 
+import dataclasses
 import json
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eigjax import assess, clicks, eig, protocol
+from eigjax import assess, clicks, eig, models, protocol
 from eigjax.models import Prompt
 from tests.helpers import demo_image, demo_mask
 
-SMALL = protocol.Settings(grid=8)
+# The rule these tests compare against (`_proposed`): the best predicted IoU, no feedback.
+SMALL = protocol.Settings(grid=8, mask_rule="best_iou", mask_feedback="none")
 
 
 def _case(image="s0114_111.png", organ="heart_ventricle_left"):
@@ -181,7 +183,7 @@ def test_records_on_litemedsam_real_weights(case):
         assert set(rec.to_json()) >= {"clicks", "dice", "max_eig", "noc85", "noc90", "dice_auc"}
 
 
-def test_feed_mask_changes_later_steps(tiny_model, case):
+def test_mask_feedback_changes_later_steps_and_defaults_to_the_model_loop(tiny_model, case):
     image, gt = case
     plain = protocol.run(tiny_model, image, gt, "error_center", steps=3, settings=SMALL)
     fed = protocol.run(
@@ -190,9 +192,15 @@ def test_feed_mask_changes_later_steps(tiny_model, case):
         gt,
         "error_center",
         steps=3,
-        settings=protocol.Settings(grid=8, feed_mask=True),
+        settings=dataclasses.replace(SMALL, mask_feedback="logits"),
     )
     assert plain.dice[0] == fed.dice[0] and not np.allclose(plain.dice[1:], fed.dice[1:])
+    own = dataclasses.replace(SMALL, mask_feedback="model")
+    own = protocol.run(tiny_model, image, gt, "error_center", steps=3, settings=own)
+    np.testing.assert_array_equal(own.dice, fed.dice)  # SAM's own loop feeds its logits.
+    for name, want in (("sam_vit_b", "logits"), ("sam_med2d", "sigmoid"), ("litemedsam", "none")):
+        resolved = protocol.Settings().resolved(models.get_config(name))
+        assert resolved.mask_feedback == want, name
 
 
 def test_bad_inputs_are_named(tiny_model, case):

@@ -92,12 +92,22 @@ def test_nmc_check_measures_the_papers_estimator_against_exact(tiny_model, case)
 
 
 def test_the_model_mask_rule_is_the_models_own(tiny_model, case):
+    """SAM's own rule is `best_iou_first`: the best multimask token after the single centre
+    click, token 0 from the second click on (as its predictor is used and trained)."""
     image, gt = case
-    rec = protocol.run(tiny_model, image, gt, "eig", 2, 0, protocol.Settings(grid=6))
+    plain = protocol.Settings(grid=6, mask_feedback="none")
+    rec = protocol.run(tiny_model, image, gt, "eig", 3, 0, plain)
     best = protocol.run(
-        tiny_model, image, gt, "eig", 2, 0, protocol.Settings(grid=6, mask_rule="best_iou")
+        tiny_model, image, gt, "eig", 3, 0, dataclasses.replace(plain, mask_rule="best_iou")
     )
-    np.testing.assert_array_equal(rec.dice, best.dice)  # SAM's own: best predicted IoU.
+    assert rec.token[0] == best.token[0] >= 1 and rec.dice[0] == best.dice[0]
+    np.testing.assert_array_equal(rec.token[1:], 0)
+    np.testing.assert_array_equal(rec.dice[1:], rec.dice_token0[1:])
+    assert (best.token[1:] >= 1).all()
+    np.testing.assert_array_equal(rec.values["head_dice"][:, 0], rec.dice_token0)
+    np.testing.assert_array_equal(
+        rec.values["head_dice"][np.arange(3), rec.token.astype(int)], rec.dice
+    )
     token0 = Model(dataclasses.replace(tiny_model.config, mask_rule="token0"), tiny_model.params)
     rec = protocol.run(token0, image, gt, "eig", 2, 0, protocol.Settings(grid=6))
     np.testing.assert_array_equal(rec.dice, rec.dice_token0)
@@ -106,7 +116,7 @@ def test_the_model_mask_rule_is_the_models_own(tiny_model, case):
 
 def test_sigmoid_mask_feedback_is_another_input(tiny_model, case):
     image, gt = case
-    feed = protocol.Settings(grid=6, feed_mask=True)
+    feed = protocol.Settings(grid=6, mask_feedback="logits")
     logits = protocol.run(tiny_model, image, gt, "error_center", 3, 0, feed)
     sigmoid = protocol.run(
         tiny_model,

@@ -62,3 +62,15 @@ def test_top_decile_hit_by_its_definition(eig, gain, v):
         return set(idx[np.argsort(-x[idx], kind="stable")[:n]])
 
     np.testing.assert_allclose(got, len(top(gain) & top(eig)) / n, rtol=1e-6)
+
+
+@settings(deadline=None, max_examples=60)
+@given(score=values, positive=valid, v=valid)
+def test_auroc_is_mann_whitney_over_the_valid_entries(score, positive, v):
+    got = float(ranking.auroc(jnp.asarray(score), jnp.asarray(positive), jnp.asarray(v)))
+    pos, neg = score[v & positive], score[v & ~positive]
+    if not pos.size or not neg.size:
+        assert np.isnan(got)
+        return
+    u = stats.mannwhitneyu(pos, neg).statistic
+    np.testing.assert_allclose(got, u / (pos.size * neg.size), atol=1e-5)

@@ -15,15 +15,21 @@ def load(name: str, path: str | None = None) -> Model:
 
     Args:
       name: a registered model name, e.g. "sam_vit_b", "medsam", "litemedsam".
-      path: a directory written by `python -m weights_convert`; None for a model whose
-        weights ship in an installed package (`litemedsam`), converted on first use. A
-        bundled cache that fails its checks is rebuilt once, with a message.
+      path: a directory written by `python -m weights_convert` (or `experiments.finetune`:
+        then the model's loop is the one its params were trained with); None for a model
+        whose weights ship in an installed package (`litemedsam`), converted on first use.
+        A bundled cache that fails its checks is rebuilt once, with a message.
     """
-    from eigjax.models import bundled, checkpoint
+    from eigjax.models import bundled, checkpoint, families
 
     config = get_config(name)
+    if not families.family(config).has_weights:  # The calibrated control.
+        if path:
+            raise ValueError(f"{name} has no weights to load; got params {path!r}")
+        return Model(config, {})
     if path is not None:
-        return Model(config, jax.device_put(checkpoint.restore(path, config)))
+        params = jax.device_put(checkpoint.restore(path, config))
+        return Model(checkpoint.loaded_config(path, config), params)
     cached = bundled.converted_params(name)
     try:
         params = checkpoint.restore(cached, config, require_checksums=True)

@@ -11,9 +11,11 @@ of producing NaN logits later. Format 1 directories (no checksums) still load, w
 warning.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
+import typing
 import warnings
 
 import jax
@@ -70,10 +72,17 @@ def check_output(directory: str) -> None:
 
 
 def save(
-    directory: str, model_name: str, params: dict, source: str, skipped: list[str] = ()
+    directory: str,
+    model_name: str,
+    params: dict,
+    source: str,
+    skipped: list[str] = (),
+    loop: dict | None = None,
 ) -> None:
-    """Writes params for `model_name` to `directory` (absent or empty), with checksums and
-    the names of the checkpoint's tensors the conversion deliberately `skipped`."""
+    """Writes params for `model_name` to `directory` (absent or empty), with checksums, the
+    names of the checkpoint's tensors the conversion deliberately `skipped`, and for
+    trained params the `loop` they were trained with ({"mask_rule", "mask_feedback"}: the
+    model's own loop when loaded, `loaded_config`)."""
     directory = os.path.abspath(directory)
     check_output(directory)
     try:
@@ -88,6 +97,7 @@ def save(
         "format": FORMAT_VERSION,
         "sha256": checksums(params),
         "skipped": list(skipped),
+        **({"loop": dict(loop)} if loop else {}),
     }
     tmp = os.path.join(directory, META + ".tmp")
     with open(tmp, "w") as f:
@@ -126,6 +136,25 @@ def fingerprint(directory: str) -> str | None:
         return None
     text = json.dumps(meta.get("sha256"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def loaded_config(directory: str, config: configs.ModelConfig) -> configs.ModelConfig:
+    """`config` with the interactive loop the params in `directory` were trained with
+    (`save(loop=...)`), if they name one; CheckpointError for a loop eigjax does not know."""
+    loop = read_meta(directory).get("loop")
+    if loop is None:
+        return config
+    known = {
+        "mask_rule": typing.get_args(configs.MaskRule),
+        "mask_feedback": typing.get_args(configs.MaskFeedback),
+    }
+    if not isinstance(loop, dict) or any(loop.get(k) not in v for k, v in known.items()):
+        raise CheckpointError(
+            f"{os.path.join(directory, META)}: 'loop' must give mask_rule in "
+            f"{list(known['mask_rule'])} and mask_feedback in {list(known['mask_feedback'])}, "
+            f"got {loop!r}"
+        )
+    return dataclasses.replace(config, **{k: loop[k] for k in known})
 
 
 def restore(directory: str, config: configs.ModelConfig, require_checksums: bool = False) -> dict:

@@ -24,12 +24,15 @@ from typing import Literal
 #   "stretch_antialias": to [0, 1], resize to image_size x image_size ignoring aspect
 #                   (bilinear with antialias, as torchvision's tensor `Resize`), then
 #                   normalise with pixel mean/std on [0, 1] (SAM 2's SAM2Transforms).
+#   "ground_truth": the calibrated control's input is built from the ground-truth mask
+#                   (`control.encoder_input`), not from the image; prompts × size/w, size/h.
 Preprocess = Literal[
     "longest_side",
     "stretch_minmax",
     "longest_side_minmax",
     "normalize_stretch_nearest",
     "stretch_antialias",
+    "ground_truth",
 ]
 
 # How low-res logits go back to the original resolution:
@@ -40,8 +43,19 @@ Postprocess = Literal["upscale_crop_resize", "direct"]
 
 # The output a model was trained to give, and so the proposed mask of the protocol's
 # mask_rule "model": "token0" (the single-mask output; trained with multimask_output=False,
-# MedSAM and LiteMedSAM) or "best_iou" (the multimask token of best predicted IoU).
-MaskRule = Literal["best_iou", "token0"]
+# MedSAM and LiteMedSAM), "best_iou" (the multimask token of best predicted IoU, always:
+# SAM-Med2D's test loop) or "best_iou_first" (the best multimask token after a single
+# click, token 0 once the prompt holds more: SAM's and SAM 2's predictors, as trained).
+MaskRule = Literal["best_iou", "token0", "best_iou_first"]
+
+# What a model's own interactive loop feeds back as the next mask input: nothing (MedSAM,
+# LiteMedSAM: box-only), the previous low-res logits (SAM's and SAM 2's predictors,
+# iterative use) or their sigmoid (SAM-Med2D's test loop).
+MaskFeedback = Literal["none", "logits", "sigmoid"]
+
+# Which code computes a model (`families.FAMILIES`): SAM's network (every SAM-family
+# model) or the calibrated control.
+Family = Literal["sam", "control"]
 
 # Where the protocol's SAM-Med2D clickers (`noisy_box`, `random_error`) draw: on the
 # original pixels, or on the model's square input ("input"), as SAM-Med2D's own test loop
@@ -147,6 +161,27 @@ class HieraConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ControlConfig:
+    """The control's constants (its "encoder": the hypotheses are its embedding).
+
+    prior: "uniform" (calibrated), or "overconfident" (a stated miscalibration: weight
+      `overconfidence` on the hypothesis with every edit applied, the one farthest from the
+      truth, the rest shared evenly).
+    """
+
+    factors: int = 3  # F edits: K = 2^F hypotheses.
+    label_noise: float = 0.01  # ε: the annotator's label flips, as the control models them.
+    prior: Literal["uniform", "overconfident"] = "uniform"
+    overconfidence: float = 0.98
+    grid: int = 30  # The grid whose points every edit region must hold (the paper's).
+    patch_size: int = 4  # So that the low-res frame is image_size × image_size.
+
+    @property
+    def num_hypotheses(self) -> int:
+        return 2**self.factors
+
+
+@dataclasses.dataclass(frozen=True)
 class PromptEncoderConfig:
     embed_dim: int = 256
     mask_in_chans: int = 16
@@ -181,7 +216,7 @@ class ModelConfig:
     """Everything that defines one named model: architecture and pre/post-processing."""
 
     name: str
-    encoder: ViTConfig | TinyViTConfig | HieraConfig
+    encoder: ViTConfig | TinyViTConfig | HieraConfig | ControlConfig
     prompt_encoder: PromptEncoderConfig = PromptEncoderConfig()
     mask_decoder: MaskDecoderConfig = MaskDecoderConfig()
     image_size: int = 1024
@@ -189,11 +224,13 @@ class ModelConfig:
     postprocess: Postprocess = "upscale_crop_resize"
     pixel_mean: tuple[float, float, float] = SAM_PIXEL_MEAN
     pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
-    mask_rule: MaskRule = "best_iou"
+    mask_rule: MaskRule = "best_iou_first"
+    mask_feedback: MaskFeedback = "logits"
     prompt_frame: PromptFrame = "original"
     # The low-res logits a predictor returns (to feed back) are clamped to ±this (SAM 2's
     # `_predict`); the logits at the original size come from the unclamped ones.
     low_res_clamp: float | None = None
+    family: Family = "sam"
 
     @property
     def embedding_size(self) -> int:
@@ -224,6 +261,7 @@ CONFIGS: dict[str, ModelConfig] = {
         preprocess="stretch_minmax",
         postprocess="direct",
         mask_rule="token0",  # Trained with boxes, multimask_output=False.
+        mask_feedback="none",
     ),
     # SAM-Med2D: sam_vit_b with adapters, trained at 256 px on SA-Med2D-20M.
     "sam_med2d": ModelConfig(
@@ -232,6 +270,8 @@ CONFIGS: dict[str, ModelConfig] = {
         image_size=256,
         preprocess="normalize_stretch_nearest",
         prompt_frame="input",
+        mask_rule="best_iou",  # Its test.py: multimask, the best IoU, at every step.
+        mask_feedback="sigmoid",
     ),
     # LiteMedSAM: TinyViT distilled from MedSAM at 256 px. Its stem is two 1x1 convs at
     # stride 1 (MobileSAM's is 3x3 at stride 2), and the last merge keeps 64x64.
@@ -249,6 +289,7 @@ CONFIGS: dict[str, ModelConfig] = {
         image_size=256,
         preprocess="longest_side_minmax",
         mask_rule="token0",  # Distilled from MedSAM, trained single-mask.
+        mask_feedback="none",
     ),
 }
 
@@ -299,6 +340,23 @@ CONFIGS.update(
             ),
         )
     }
+)
+
+
+# The calibrated control (`control.py`): not a segmenter, a calibration standard built from
+# the ground truth. K = 8 hypotheses as 8 "multimask" tokens after the predictive map;
+# its IoU head is calibrated, so its own rule is the best predicted IoU at every step.
+CONTROL = ControlConfig()
+CONFIGS["calibrated"] = ModelConfig(
+    name="calibrated",
+    encoder=CONTROL,
+    mask_decoder=MaskDecoderConfig(num_multimask_outputs=CONTROL.num_hypotheses),
+    image_size=256,
+    preprocess="ground_truth",
+    postprocess="direct",
+    mask_rule="best_iou",
+    mask_feedback="none",
+    family="control",
 )
 
 

@@ -13,9 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eigjax.models import configs, transforms
+from eigjax.models import configs, families, transforms
 from eigjax.models.prompt import Prompt
-from eigjax.models.sam import Sam
 
 
 @flax.struct.dataclass
@@ -32,6 +31,7 @@ class Prediction:
     low_res_logits: jax.Array  # [M, 256, 256], all mask tokens (token 0 = single-mask output)
     logits: jax.Array  # [M, H, W] at the original resolution
     iou: jax.Array  # [M] predicted IoU per token
+    head_weights: jax.Array | None = None  # [M]: the heads' prior (None: uniform, SAM's)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,12 +46,19 @@ class Model:
     params: dict
 
     @property
-    def network(self) -> Sam:
-        return Sam(self.config)
+    def network(self):
+        """The Flax module (`families.network`): `Sam`, or the calibrated control."""
+        return families.network(self.config)
 
-    def embed(self, image: np.ndarray) -> Embedding:
-        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`)."""
-        x = transforms.preprocess(image, self.config)
+    def encoder_input(self, image: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
+        """float32 [S, S, C]: what the encoder takes for `image` (and its ground truth
+        bool [H, W], which only the calibrated control reads, and needs)."""
+        return families.family(self.config).encoder_input(image, gt, self.config)
+
+    def embed(self, image: np.ndarray, gt: np.ndarray | None = None) -> Embedding:
+        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`); `gt`:
+        the calibrated control's ground truth."""
+        x = self.encoder_input(image, gt)
         features, high_res = encode(self.network, self.params, jnp.asarray(x)[None])
         first = jax.tree_util.tree_map(lambda a: a[0], high_res)
         return Embedding(features[0], tuple(np.shape(image)[:2]), first)
@@ -95,23 +102,24 @@ class Model:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def encode(network: Sam, params: dict, images: jax.Array) -> tuple[jax.Array, tuple | None]:
-    """[B, S, S, 3] preprocessed images → [B, h, w, C] embeddings and SAM 2's
-    high-resolution features (None for the other families), jitted."""
-    return network.apply({"params": params}, images, method=Sam.encode)
+def encode(network, params: dict, images: jax.Array) -> tuple[jax.Array, tuple | None]:
+    """[B, S, S, C] encoder inputs → [B, h, w, C] embeddings and SAM 2's high-resolution
+    features (None for the other families), jitted."""
+    return network.apply({"params": params}, images, method=type(network).encode)
 
 
 def decode_original(
-    network: Sam, params: dict, embedding: Embedding, prompt: Prompt
-) -> tuple[jax.Array, jax.Array]:
-    """Low-res logits [M, r, r] and IoU [M] for a prompt in original-image pixels (traceable)."""
+    network, params: dict, embedding: Embedding, prompt: Prompt
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """Low-res logits [M, r, r], IoU [M] and the heads' weights [M] (None: uniform) for a
+    prompt in original-image pixels (traceable)."""
     scale = jnp.asarray(input_frame_scale(embedding.original_size, network.config))
     return network.apply(
         {"params": params},
         embedding.features,
         prompt.scaled(scale),
         embedding.high_res,
-        method=Sam.decode_input_frame,
+        method=type(network).decode_heads,
     )
 
 
@@ -123,11 +131,11 @@ def upsample_to_original(
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _predict(network: Sam, params: dict, embedding: Embedding, prompt: Prompt) -> Prediction:
-    low_res, iou = decode_original(network, params, embedding, prompt)
+def _predict(network, params: dict, embedding: Embedding, prompt: Prompt) -> Prediction:
+    low_res, iou, weights = decode_original(network, params, embedding, prompt)
     logits = upsample_to_original(low_res, embedding.original_size, network.config)
     returned = transforms.clamp_low_res(low_res, network.config)
-    return Prediction(low_res_logits=returned, logits=logits, iou=iou)
+    return Prediction(low_res_logits=returned, logits=logits, iou=iou, head_weights=weights)
 
 
 def input_frame_scale(original_size: tuple[int, int], config: configs.ModelConfig) -> np.ndarray:

@@ -68,6 +68,13 @@ class Sam(nn.Module):
         masks, iou = self.mask_decoder(*inputs, sparse_mask, high_res)
         return masks.astype(jnp.float32), iou.astype(jnp.float32)
 
+    def decode_heads(
+        self, embedding: jax.Array, prompt: Prompt, high_res: tuple | None = None
+    ) -> tuple[jax.Array, jax.Array, None]:
+        """`decode_input_frame` and the heads' weights: None, a uniform prior over the
+        heads (Chung & Moyer's q(θ); the calibrated control states its posterior)."""
+        return (*self.decode_input_frame(embedding, prompt, high_res), None)
+
     def __call__(self, images: jax.Array, prompt: Prompt):
         """Both paths, for `init`: embeddings of images[0] decoded with one prompt set."""
         embedding, high_res = self.encode(images)
@@ -93,7 +100,7 @@ def abstract_params(config: configs.ModelConfig) -> dict:
 def decoder_params(params: dict, precision: Precision) -> dict:
     """`params` as `Sam(config, precision)` computes with them: the mask decoder's cast to
     bfloat16 for "bfloat16" (the encoders and the prompt encoder stay float32)."""
-    if precision != "bfloat16":
+    if precision != "bfloat16" or "mask_decoder" not in params:  # The control has none.
         return params
     cast = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.bfloat16), params["mask_decoder"])
     return {**params, "mask_decoder": cast}

@@ -56,6 +56,7 @@ class StepField:
     label: str = ""  # Column title in the report; default the name.
     table: str = "summary"
     bins: int = 0  # A vector of this length per step (a histogram); 0: a number.
+    per_token: bool = False  # A vector with one value per mask token of the model.
 
     @property
     def title(self) -> str:
@@ -83,6 +84,22 @@ def _eig_at_click(view: StepView) -> jax.Array:
         return _nan()
     x, y, label = view.click
     return jnp.where((x != NO_CLICK) & (label >= 0), view.before.eig_map[y, x], jnp.nan)
+
+
+def _eig_after_click(view: StepView) -> jax.Array:
+    x, y, _ = view.click
+    return jnp.where(_clicked_pixel(view), view.after.eig_map[y, x], jnp.nan)
+
+
+def _eig_error_auroc(view: StepView) -> jax.Array:
+    """AUROC of the EIG map before the click at ranking the unclicked grid points the
+    proposed mask gets wrong above those it gets right; NaN at step 0 or when either set
+    is empty."""
+    if view.before is None:
+        return _nan()
+    gx, gy = view.grid[:, 0], view.grid[:, 1]
+    wrong = view.before.pred[gy, gx] != view.gt[gy, gx]
+    return ranking.auroc(_grid_eig(view), wrong, ~view.clicked).astype(jnp.float32)
 
 
 def _clicked_pixel(view: StepView) -> jax.Array:
@@ -126,10 +143,12 @@ def _nmc_check(view: StepView) -> tuple[jax.Array, jax.Array]:
     if view.before is None or not view.settings.nmc_check:
         return nan, nan
     probs, unclicked = view.before.grid_probs, ~view.clicked
-    exact_i, exact = best_unclicked(eig_lib.eig_exact(probs), view.clicked)
+    weights = view.before.head_weights
+    exact_i, exact = best_unclicked(eig_lib.eig_exact(probs, weights), view.clicked)
     errors, agrees = [], []
     for b, (n, m) in enumerate(NMC_BUDGETS):
-        estimate = eig_lib.eig_nmc(jax.random.fold_in(view.key, b), probs, n, m)
+        key = jax.random.fold_in(view.key, b)
+        estimate = eig_lib.eig_nmc(key, probs, n, m, weights=weights)
         i, value = best_unclicked(estimate, ~unclicked)
         errors.append(value - exact)
         agrees.append((i == exact_i).astype(jnp.float32))
@@ -165,6 +184,36 @@ FIELDS: tuple[StepField, ...] = (
         "max_eig", "Max EIG over the unclicked grid before the step's click (nats).", _max_eig
     ),
     StepField("eig_at_click", "EIG at the clicked pixel before the click (nats).", _eig_at_click),
+    StepField(
+        "eig_after_click",
+        "EIG at the clicked pixel after the click (nats): whether the click settles the heads.",
+        _eig_after_click,
+        summary="mean",
+        label="EIG after the click",
+        table="eig_error",
+    ),
+    StepField(
+        "eig_error_auroc",
+        "AUROC of the EIG map (before the click, unclicked grid) at ranking the pixels the "
+        "proposed mask gets wrong above those it gets right.",
+        _eig_error_auroc,
+        summary="mean",
+        label="EIG-error AUROC",
+        table="eig_error",
+    ),
+    StepField(
+        "token",
+        "The mask token proposed (and scored) after the step.",
+        lambda v: v.after.token.astype(jnp.float32),
+        curve=False,
+    ),
+    StepField(
+        "head_dice",
+        "Dice of every mask token after the step (token 0 first).",
+        lambda v: v.after.token_dice.astype(jnp.float32),
+        curve=False,
+        per_token=True,
+    ),
     StepField(
         "eig_gain_spearman",
         "Oracle steps: Spearman correlation of the candidates' EIG and their Dice gains.",
@@ -230,6 +279,13 @@ FIELDS: tuple[StepField, ...] = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 
 
+def width(field: StepField, tokens: int) -> tuple[int, ...]:
+    """The shape of one step's value: () for a number, (bins,) or (tokens,) for a vector."""
+    if field.per_token:
+        return (tokens,)
+    return (field.bins,) if field.bins else ()
+
+
 @flax.struct.dataclass
 class Trace:
     """Per-step results of one image in C (capacity) slots; slot s is step s."""
@@ -241,8 +297,12 @@ class Trace:
     candidate_dice: jax.Array | None  # float [C, G]: the Oracle's search per step, with maps
 
     @classmethod
-    def empty(cls, capacity: int, size: tuple[int, int], grid_size: int, settings) -> "Trace":
-        shapes = {f.name: (capacity, f.bins) if f.bins else (capacity,) for f in FIELDS}
+    def empty(
+        cls, capacity: int, size: tuple[int, int], grid_size: int, settings, tokens: int
+    ) -> "Trace":
+        """NaN fields for `capacity` steps of an image of `size`, a model of `tokens` mask
+        tokens."""
+        shapes = {f.name: (capacity, *width(f, tokens)) for f in FIELDS}
         return cls(
             clicks=jnp.full((capacity, 3), NO_CLICK, jnp.int32),
             values={name: jnp.full(shape, jnp.nan, jnp.float32) for name, shape in shapes.items()},

@@ -133,6 +133,7 @@ POLICIES: dict[str, Policy] = {
 
 PAPER = tuple(name for name, p in POLICIES.items() if p.paper)  # EIG-guided and Oracle.
 EIG_GUIDED = POLICIES["eig"]  # The page's suggestion, the policy whose max EIG Fig. 1 draws.
+RANDOM_GRID = POLICIES["random"]  # The baseline EIG-guided is paired with (eig_vs_random).
 
 
 def get(name: str) -> Policy:

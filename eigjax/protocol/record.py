@@ -53,15 +53,25 @@ class Record:
         )
 
     @property
+    def box_start(self) -> bool:
+        """Step 0 is a box (a prompt, not a click)."""
+        return self.box is not None
+
+    @property
     def noc(self) -> dict[str, int]:
-        """NoC@85/90/95 on IoU; S (the cap) when not reached."""
-        return {f"noc{round(t * 100)}": metrics.noc(self.iou, t) for t in metrics.NOC_THRESHOLDS}
+        """NoC@85/90/95 on IoU, in clicks (a box start's box is none); the cap (the clicks
+        run) when not reached."""
+        return {
+            f"noc{round(t * 100)}": metrics.noc(self.iou, t, self.box_start)
+            for t in metrics.NOC_THRESHOLDS
+        }
 
     @property
     def failed(self) -> dict[str, bool]:
         """RITM's failure at 85/90/95 %: NoC equals the cap (NoF counts these)."""
         return {
-            f"fail{round(t * 100)}": metrics.failed(self.iou, t) for t in metrics.NOC_THRESHOLDS
+            f"fail{round(t * 100)}": metrics.failed(self.iou, t, self.box_start)
+            for t in metrics.NOC_THRESHOLDS
         }
 
     @property

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.assess import Problem
-from eigjax.models import transforms
+from eigjax.models import families
 from eigjax.models.model import Embedding, Model, encode
-from eigjax.models.sam import Sam, decoder_params
+from eigjax.models.sam import decoder_params
 from eigjax.protocol import policies
 from eigjax.protocol import steps as steps_lib
 from eigjax.protocol.compiled import COMPILED, oracle_chunk, put, put_replicated
@@ -92,7 +92,7 @@ class Batch:
         seeds = list(range(n)) if seeds is None else list(seeds)
         images, gts, seeds = (_pad(list(x), mesh) for x in (images, gts, seeds))
         if embeddings is None or embeddings.features.shape[0] != len(gts):
-            embeddings = embed_batch(model, images, mesh)
+            embeddings = embed_batch(model, images, mesh, gts)
         return cls(images, gts, seeds, embeddings, mesh, n)
 
     def subset(self, indexes: list[int]) -> "Batch":
@@ -113,10 +113,12 @@ class Batch:
         )
 
 
-def embed_batch(model: Model, images: list[np.ndarray], mesh=None) -> Embedding:
+def embed_batch(model: Model, images: list[np.ndarray], mesh=None, gts=None) -> Embedding:
     """Embeddings of equal-size images (as many as the mesh has devices, or a multiple),
-    batched [B, h, w, C] and sharded over `mesh`."""
-    x = np.stack([transforms.preprocess(im, model.config) for im in images])
+    batched [B, h, w, C] and sharded over `mesh`; `gts`, their masks, build the
+    calibrated control's."""
+    gts = [None] * len(images) if gts is None else gts
+    x = np.stack([model.encoder_input(im, gt) for im, gt in zip(images, gts, strict=True)])
     features, high_res = encode(model.network, model.params, put(x, mesh))
     return Embedding(features, tuple(np.asarray(images[0]).shape[:2]), high_res)
 
@@ -206,7 +208,7 @@ def run_batch(
         steps_lib.start(gt, capacity, model.config, settings, seed)
         for gt, seed in zip(batch.gts, batch.seeds, strict=True)
     ]
-    network = Sam(model.config, settings.precision)
+    network = families.network(model.config, settings.precision)
     params = put_replicated(decoder_params(model.params, settings.precision), batch.mesh)
     problems = Problem(network, params, batch.embeddings, put(np.stack(batch.gts), batch.mesh))
     first = _stack([st.start for st in starts])

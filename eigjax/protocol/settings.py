@@ -19,12 +19,18 @@ STARTS = {
 }
 MASK_RULES = {
     "model": "the output the model was trained to give (its config's mask_rule: token0 for "
-    "MedSAM and LiteMedSAM, best_iou for SAM, SAM-Med2D and SAM 2)",
+    "MedSAM and LiteMedSAM, best_iou_first for SAM and SAM 2, best_iou for SAM-Med2D and "
+    "the calibrated control)",
+    "best_iou_first": "the multimask token (1-3) of best predicted IoU after a single click, "
+    "token 0 once the prompt has two points or a box (SAM's and SAM 2's predictors)",
     "best_iou": "the multimask token (1-3) of best predicted IoU",
     "token0": "token 0, the single-mask output",
 }
 MASK_FEEDBACK = {
-    "logits": "the low-res logits (SAM's predictor)",
+    "model": "the model's own loop (its config's mask_feedback: logits for SAM and SAM 2, "
+    "sigmoid for SAM-Med2D, none for MedSAM, LiteMedSAM and the control)",
+    "none": "no mask input",
+    "logits": "the previous proposed low-res logits (SAM's and SAM 2's predictors)",
     "sigmoid": "their sigmoid (SAM-Med2D's test loop)",
 }
 HEADS = {"multimask": "tokens 1-3", "all": "all four tokens"}
@@ -53,7 +59,7 @@ class Settings:
     start: Literal["center", "box", "noisy_box"] = _knob(
         "center", f"First prompt. {_choices(STARTS)}."
     )
-    mask_rule: Literal["model", "best_iou", "token0"] = _knob(
+    mask_rule: Literal["model", "best_iou_first", "best_iou", "token0"] = _knob(
         "model", f"Proposed mask. {_choices(MASK_RULES)}."
     )
     heads: Literal["multimask", "all"] = _knob("multimask", f"EIG heads θ_k. {_choices(HEADS)}.")
@@ -68,10 +74,8 @@ class Settings:
     box_jitter: int = _knob(
         5, "noisy_box: SAM-Med2D's max_pixel (5 as in its training; 0 as in its test.py)."
     )
-    feed_mask: bool = _knob(False, "Feed the previous proposed low-res mask back in.")
-    mask_feedback: Literal["logits", "sigmoid"] = _knob(
-        "logits",
-        f"With feed_mask: what is fed back. {_choices(MASK_FEEDBACK)}.",
+    mask_feedback: Literal["model", "none", "logits", "sigmoid"] = _knob(
+        "model", f"What each step feeds back as the next mask input. {_choices(MASK_FEEDBACK)}."
     )
     precision: Precision = _knob(
         "highest", "Decoder arithmetic: highest (float32, parity), default, or bfloat16."
@@ -93,11 +97,18 @@ class Settings:
         }
 
     def resolved(self, config: ModelConfig) -> "Settings":
-        """The settings as they run on the model of `config`: mask_rule "model" becomes the
-        config's own rule (what a run records)."""
-        if self.mask_rule != "model":
-            return self
-        return dataclasses.replace(self, mask_rule=config.mask_rule)
+        """The settings as they run on the model of `config`: mask_rule and mask_feedback
+        "model" become the config's own (what a run records)."""
+        rule = config.mask_rule if self.mask_rule == "model" else self.mask_rule
+        fed = config.mask_feedback if self.mask_feedback == "model" else self.mask_feedback
+        return dataclasses.replace(self, mask_rule=rule, mask_feedback=fed)
+
+    @property
+    def feeds_mask(self) -> bool:
+        """Whether each step feeds a mask back (resolved settings only)."""
+        if self.mask_feedback == "model":
+            raise ValueError("mask_feedback 'model': resolve it for the model first")
+        return self.mask_feedback != "none"
 
     def check(self, steps: int) -> None:
         """Raises ValueError naming the first invalid knob (or `steps`)."""

@@ -105,7 +105,7 @@ def start(gt: np.ndarray, capacity: int, config: ModelConfig, settings: Settings
         if where.size is not None:  # Frame coordinates → original pixels (a box is float).
             box = box * np.tile(np.array(gt.shape[::-1], np.float32) / where.size, 2)
         click = (NO_CLICK,) * 3
-    mask_size = config.low_res_size if settings.feed_mask else None
+    mask_size = config.low_res_size if settings.resolved(config).feeds_mask else None
     grid = grid_points(gt, settings)
     state = ClickState(Prompt.empty(capacity, box, mask_size), jnp.zeros(len(grid), bool))
     if click[0] != NO_CLICK:
@@ -115,8 +115,9 @@ def start(gt: np.ndarray, capacity: int, config: ModelConfig, settings: Settings
 
 
 def _fed_back(state: ClickState, a: Assessment, settings: Settings) -> ClickState:
-    """The state with the proposed mask as the next mask input (`Settings.feed_mask`)."""
-    if not settings.feed_mask:
+    """The state with the proposed mask as the next mask input (`Settings.mask_feedback`,
+    resolved)."""
+    if not settings.feeds_mask:
         return state
     mask = jax.nn.sigmoid(a.low_res) if settings.mask_feedback == "sigmoid" else a.low_res
     return state.replace(prompt=state.prompt.with_mask(mask))
@@ -132,7 +133,8 @@ def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
     size = problem.embedding.original_size
     grid = grid_points(problem.gt, settings)
     view = StepView(None, a, first.click, state.clicked, grid, problem.gt, sub, settings)
-    trace = Trace.empty(capacity, size, grid.shape[0], settings).write(0, view)
+    tokens = problem.network.config.num_mask_tokens
+    trace = Trace.empty(capacity, size, grid.shape[0], settings, tokens).write(0, view)
     return Progress(state, a, key, trace)
 
 

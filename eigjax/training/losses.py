@@ -51,30 +51,44 @@ def mask_terms(logits: jax.Array, gt: jax.Array, region: jax.Array) -> dict:
     return {"focal": f, "dice": d, "mask": FOCAL_WEIGHT * f + DICE_WEIGHT * d}
 
 
+IOU_LOSSES = ("l1", "mse")  # SAM 2.1 regresses the IoU head with L1 (`iou_use_l1_loss`).
+
+
 def step_loss(
-    logits: jax.Array, iou_pred: jax.Array, gt: jax.Array, region: jax.Array, multimask: bool
+    logits: jax.Array,
+    iou_pred: jax.Array,
+    gt: jax.Array,
+    region: jax.Array,
+    multimask: bool,
+    iou_loss: str = "l1",
 ) -> tuple[jax.Array, dict, jax.Array]:
-    """One prediction's loss: the mask terms of one head and the IoU head's error on all.
+    """One prediction's loss, as SAM 2's `MultiStepMultiMasksAndIous` scores one step.
 
     Args:
       logits: float [M, r, r], every mask token (token 0 the single-mask output).
       iou_pred: float [M], the IoU head.
       gt, region: bool [r, r].
-      multimask: the prompt is ambiguous (a single click): the mask terms are those of
-        the best of tokens 1..M-1 (SAM's minimum over the multimask outputs: only that
-        head gets gradient); else token 0's.
+      multimask: the prompt is ambiguous (a single click): the step outputs tokens
+        1..M-1 and its mask terms are those of the best of them (SAM's minimum over the
+        multimask outputs: only that head gets gradient); else it outputs token 0.
+      iou_loss: "l1" (SAM 2.1) or "mse": the IoU head's error on each output token.
 
     Returns:
       (loss [], {"focal", "dice", "iou"} [], the supervised head's index []): the loss is
-      20 × focal + 1 × dice of that head + 1 × the mean squared error of every head's
-      predicted IoU against its true IoU (SAM 2's `supervise_all_iou`).
+      20 × focal + 1 × dice of that head + 1 × the mean IoU error over the step's output
+      tokens (SAM 2's `supervise_all_iou` over the masks the step outputs).
     """
+    if iou_loss not in IOU_LOSSES:
+        raise ValueError(f"iou_loss must be one of {IOU_LOSSES}, got {iou_loss!r}")
     terms = mask_terms(logits, gt, region)
     if multimask:
         head = 1 + jnp.argmin(jax.lax.stop_gradient(terms["mask"][1:]))
+        outputs = slice(1, None)
     else:
         head = jnp.asarray(0)
-    iou_error = jnp.mean((iou_pred - true_iou(logits, gt, region)) ** 2)
+        outputs = slice(0, 1)
+    error = iou_pred[outputs] - true_iou(logits[outputs], gt, region)
+    iou_error = jnp.mean(jnp.abs(error) if iou_loss == "l1" else error**2)
     loss = terms["mask"][head] + IOU_WEIGHT * iou_error
     return (
         loss,

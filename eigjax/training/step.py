@@ -11,7 +11,7 @@ from eigjax.training import interactive
 # What `--train` trains; the image encoder is always frozen (its embeddings are cached).
 TRAINABLE = {"decoder": ("mask_decoder",), "decoder+prompt": ("mask_decoder", "prompt_encoder")}
 WEIGHT_DECAY = 0.01
-CLIP_NORM = 1.0  # Of the global gradient norm.
+CLIP_NORM = 0.1  # Of the global gradient norm (SAM 2's trainer: `gradient_clip` 0.1).
 
 
 def split(params: dict, train: str) -> tuple[dict, dict]:
@@ -36,7 +36,7 @@ def optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
     )
 
 
-def make_train_step(network: Sam, tx: optax.GradientTransformation, correction_clicks: int):
+def make_train_step(network: Sam, tx: optax.GradientTransformation, recipe: interactive.Recipe):
     """`step(trainable, opt_state, frozen, batch, key, use_box)` → (trainable, opt_state,
     metrics {loss, focal, dice, iou, first_iou, mean_iou}), jitted (one compile for each
     value of `use_box`: a box-first and a click-first batch have different prompts)."""
@@ -45,9 +45,7 @@ def make_train_step(network: Sam, tx: optax.GradientTransformation, correction_c
     def step(trainable, opt_state, frozen, batch, key, use_box):
         keys = jax.random.split(key, batch.gt.shape[0])
         grad_fn = jax.value_and_grad(interactive.batch_loss, has_aux=True)
-        (loss, metrics), grads = grad_fn(
-            trainable, frozen, network, batch, keys, use_box, correction_clicks
-        )
+        (loss, metrics), grads = grad_fn(trainable, frozen, network, batch, keys, use_box, recipe)
         updates, opt_state = tx.update(grads, opt_state, trainable)
         return optax.apply_updates(trainable, updates), opt_state, {"loss": loss, **metrics}
 

@@ -44,11 +44,14 @@ def test_the_page_takes_one_value_per_setting_and_no_study_only_flag():
 
 def test_the_demo_is_sized_for_a_laptop_and_the_full_demo_is_one_flag_away():
     quick = _parse(StudyConfig)
-    assert quick.steps == 3 and quick.oracle_images == 1
-    assert {s.start for s in quick.settings} == {"center", "box"}
+    assert quick.steps == 4 and quick.oracle_images == 2
+    assert quick.models == ("litemedsam", "calibrated")  # Both halves: the control beside.
+    assert quick.policies == ("eig", "oracle", "random")
+    assert {s.start for s in quick.settings} == {"center"}
     assert all(s.nmc_check and s.grid == 30 for s in quick.settings)
     full = _parse(StudyConfig, "--full_demo")
-    assert full.steps == 4 and full.oracle_images == 0 and full.labels == quick.labels
+    assert full.steps == 5 and full.oracle_images == 0 and full.labels == quick.labels
+    assert {s.start for s in full.settings} == {"center", "box"}
     assert _parse(StudyConfig, "--full_demo", "--steps=2").steps == 2  # A flag wins.
     own = _parse(StudyConfig, "--dataset=folder:/data")  # Not the demo: the defaults.
     assert own.steps == 20 and own.oracle_images == 0 and len(own.settings) == 1

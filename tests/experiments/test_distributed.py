@@ -11,6 +11,7 @@ import sys
 from tests.helpers import run_module
 
 QUICK = [
+    "--models=litemedsam",  # The demo's default runs the calibrated control beside it.
     "--num_images=4",
     "--grid=4",
     "--steps=3",

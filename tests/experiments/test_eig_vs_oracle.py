@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 QUICK = [
+    "--models=litemedsam",  # The demo's default runs the calibrated control beside it.
     "--grid=4",
     "--steps=3",
     "--start=center",
@@ -87,7 +88,7 @@ def test_records_tables_and_figures(bundled_run):
     for r in records:
         counts[(r["group"], r["policy"])] = counts.get((r["group"], r["policy"]), 0) + 1
     for (group, policy), n in counts.items():
-        assert f"| litemedsam | {group} | {policy} | {n} | 3 |" in summary
+        assert f"| litemedsam | {group} | {policy} | {n} | 3 | 3 |" in summary  # Prompts, clicks.
 
 
 def test_rerun_adds_only_what_is_missing(bundled_run, tmp_path):

@@ -54,6 +54,10 @@ def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
     workdir = uninterrupted / "a"
     model = models.load("litemedsam", str(workdir / "params"))
     base = models.load("litemedsam")
+    # Evaluated as trained: the params name their loop, and loading them makes it the
+    # model's own (the study's mask_rule and mask_feedback "model").
+    assert (model.config.mask_rule, model.config.mask_feedback) == ("best_iou_first", "logits")
+    assert (base.config.mask_rule, base.config.mask_feedback) == ("token0", "none")
     assert not np.array_equal(
         model.params["mask_decoder"]["iou_prediction_head"]["layers_0"]["kernel"],
         base.params["mask_decoder"]["iou_prediction_head"]["layers_0"]["kernel"],

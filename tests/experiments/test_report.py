@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eigjax import protocol
-from eigjax.protocol.fields import FIELDS, NMC_BUDGETS
+from eigjax.protocol.fields import FIELDS, NMC_BUDGETS, width
 from experiments import records, summarize, tables
 from experiments.config import ReportOptions
 from tests.helpers import run_module
@@ -20,7 +20,7 @@ def _record(rng, policy: str) -> protocol.Record:
     """A record with random per-step values of every field (NaN where a field has none)."""
     values = {}
     for f in FIELDS:
-        shape = (STEPS, f.bins) if f.bins else (STEPS,)
+        shape = (STEPS, *width(f, 4))
         v = rng.random(shape)
         if f.name.startswith("eig_") and policy != "oracle":
             v[:] = np.nan  # Only the Oracle searches.
@@ -125,6 +125,44 @@ def test_paired_differences_head_probabilities_and_the_estimator(workdir):
         assert int(row["steps"]) == errors.size
         np.testing.assert_allclose(float(row["NMC − exact (bias)"]), errors.mean(), rtol=1e-9)
         np.testing.assert_allclose(float(row["NMC − exact (sd)"]), errors.std(), rtol=1e-9)
+
+
+def test_eig_vs_random_is_recomputed_from_the_records(tmp_path):
+    store = records.RecordStore(str(tmp_path), 0)
+    rng = np.random.default_rng(2)
+    spec = {"model": "m", "steps": STEPS, "dataset": {"kind": "folder", "paths": ["/d"]}}
+    run = store.register_run({**spec, "format": records.FORMAT})
+    for i in range(6):
+        for policy in ("eig", "random", "oracle"):
+            if policy == "oracle" and i == 5:
+                continue  # The Oracle on fewer images: the gap is over those it ran.
+            line = {"run": run, "policy": policy, "image_id": f"i{i}", "group": "g"}
+            rec = _record(rng, policy)
+            rec.values["dice"] = rec.dice / 2 + (0.5 if policy == "oracle" else 0)  # A gap.
+            store.add({**line, **rec.to_json()})
+    store.close()
+    out = summarize.write_report(str(tmp_path))
+    (row,) = _table(os.path.join(out, "eig_vs_random.csv"))
+    by = {p: {r["image_id"]: r for r in _by_key(tmp_path, row["run"], "g", p)} for p in POLICIES}
+    ids = sorted(by["eig"])
+    diff = [by["eig"][i]["dice_auc"] - by["random"][i]["dice_auc"] for i in ids]
+    assert int(row["images"]) == 6 and int(row["images with the Oracle"]) == 5
+    np.testing.assert_allclose(float(row["Δ Dice AUC (EIG − random)"]), np.mean(diff))
+    lo, hi = (
+        float(row["Δ Dice AUC (EIG − random) CI low"]),
+        float(row["Δ Dice AUC (EIG − random) CI high"]),
+    )
+    assert lo <= np.mean(diff) <= hi
+    auc = {p: np.array([by[p][i]["dice_auc"] for i in sorted(by["oracle"])]) for p in POLICIES}
+    gap = auc["oracle"].mean() - auc["random"].mean()
+    assert gap > 0
+    want = (auc["eig"].mean() - auc["random"].mean()) / gap
+    np.testing.assert_allclose(float(row["random → Oracle gap closed"]), want, rtol=1e-9)
+    with open(os.path.join(out, "eig_vs_random.md")) as f:
+        assert "Criteria, stated before the numbers" in f.read()
+
+
+POLICIES = ("eig", "random", "oracle")
 
 
 def test_the_bootstrap_interval_holds_the_mean_and_is_seeded():

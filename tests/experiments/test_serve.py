@@ -219,6 +219,33 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
         server.shutdown()
 
 
+def test_the_page_serves_the_calibrated_control_where_there_is_a_ground_truth(tmp_path, brain):
+    control = models.load("calibrated")
+    settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
+    service = api.Service({"calibrated": control}, Catalog.from_dataset("bundled"), settings)
+    base, server = start(service, tmp_path / "annotations")
+    try:
+        x, y = clicks.first_click(brain[1])
+        status, r = call(base, "/api/predict", {"image": BRAIN, "clicks": [[x, y, 1]]})
+        assert status == 200, r
+        assert len(r["iou"]) == 9 and r["eig_max"] > 0.6  # 8 hypotheses, a region to ask.
+        emb = control.embed(*brain)
+        expected = control.predict(emb, np.array([[x, y]], np.float32), np.array([1]))
+        np.testing.assert_allclose(r["iou"], np.asarray(expected.iou), atol=1e-6)
+        status, r = call(base, "/api/oracle", {"image": BRAIN, "clicks": [[x, y, 1]]})
+        assert status == 200 and r["dice"] > 0.8
+    finally:
+        server.shutdown()
+    Image.fromarray(brain[0]).save(tmp_path / "brain.png")
+    service = api.Service({"calibrated": control}, Catalog.from_folder(str(tmp_path)), settings)
+    base, server = start(service, tmp_path / "annotations2")
+    try:
+        status, r = call(base, "/api/predict", {"image": "brain.png", "clicks": [[9, 9, 1]]})
+        assert status == 400 and "control built from the ground truth" in r["error"]
+    finally:
+        server.shutdown()
+
+
 def _serve_command(folder, workdir) -> tuple[subprocess.Popen, str]:
     """`python -m experiments.serve --port=0` as a user starts it: (process, base URL)."""
     cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={folder}"]

@@ -48,20 +48,30 @@ def test_only_the_supervised_head_gets_gradient(multimask, supervised):
         np.testing.assert_array_equal(grad[other], 0.0)
 
 
-def test_the_iou_term_targets_every_heads_true_iou():
+@pytest.mark.parametrize("multimask, outputs", [(True, [1, 2, 3]), (False, [0])])
+def test_the_iou_term_targets_the_steps_output_tokens_true_iou(multimask, outputs):
+    """SAM 2 supervises the IoU of the masks a step outputs (tokens 1-3 after a single
+    click, token 0 otherwise), with L1 in 2.1 (`iou_use_l1_loss`) or the squared error."""
     logits, gt, region = _case()
     m = np.asarray(logits) > 0
     g, w = np.asarray(gt), np.asarray(region)
     true = np.array([((k & g & w).sum()) / ((k & w) | (g & w)).sum() for k in m])
-    _, parts, _ = losses.step_loss(logits, jnp.asarray(true), gt, region, multimask=True)
-    assert float(parts["iou"]) < 1e-12
-    _, parts, _ = losses.step_loss(logits, jnp.asarray(true + 0.1), gt, region, multimask=True)
-    np.testing.assert_allclose(float(parts["iou"]), 0.01, rtol=1e-5)
-    # The IoU head's gradient is the error against those true IoUs, on every head.
-    grad = jax.grad(lambda p: losses.step_loss(logits, p, gt, region, True)[0])(
-        jnp.asarray(true + 0.1)
-    )
-    np.testing.assert_allclose(np.asarray(grad), 2 * 0.1 / 4, rtol=1e-5)
+    off = true.copy()
+    off[outputs] += 0.1
+    off[[k for k in range(4) if k not in outputs]] += 0.7  # Not a step's output: ignored.
+    _, parts, _ = losses.step_loss(logits, jnp.asarray(true), gt, region, multimask)
+    assert float(parts["iou"]) < 1e-7
+    for kind, want, slope in (("l1", 0.1, 1.0), ("mse", 0.01, 0.2)):
+        _, parts, _ = losses.step_loss(logits, jnp.asarray(off), gt, region, multimask, kind)
+        np.testing.assert_allclose(float(parts["iou"]), want, rtol=1e-4)
+        grad = jax.grad(lambda p, k=kind: losses.step_loss(logits, p, gt, region, multimask, k)[0])(
+            jnp.asarray(off)
+        )
+        expected = np.zeros(4)
+        expected[outputs] = slope / len(outputs)
+        np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="iou_loss"):
+        losses.step_loss(logits, jnp.asarray(true), gt, region, multimask, "huber")
 
 
 @settings(deadline=None, max_examples=30)
