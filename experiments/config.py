@@ -139,13 +139,13 @@ class StudyConfig(Config, ReportOptions):
         # points badly (LiteMedSAM) beside the calibrated control (EIG right by
         # construction), from a centre click, on one mask of each bundled kind (a nucleus,
         # the brain on two MNI slices, the quokka); EIG-guided and random on all of them,
-        # the Oracle (900 decodes per click) on the first two of each run; the start and 3
+        # the Oracle (900 decodes per click) on the first of each run; the start and 3
         # clicks; the paper's estimator checked on every step.
         "models": ("litemedsam", "calibrated"),
         "policies": (*policies.PAPER, policies.RANDOM_GRID.name),
         "steps": 4,
         "labels": ("nucleus_0", "brain", "quokka"),
-        "oracle_images": 2,
+        "oracle_images": 1,
         "nmc_check": ("true",),
     }
     demo_full: ClassVar[dict] = {  # --full_demo: the box start too, the Oracle on every mask.

@@ -44,7 +44,7 @@ def test_the_page_takes_one_value_per_setting_and_no_study_only_flag():
 
 def test_the_demo_is_sized_for_a_laptop_and_the_full_demo_is_one_flag_away():
     quick = _parse(StudyConfig)
-    assert quick.steps == 4 and quick.oracle_images == 2
+    assert quick.steps == 4 and quick.oracle_images == 1
     assert quick.models == ("litemedsam", "calibrated")  # Both halves: the control beside.
     assert quick.policies == ("eig", "oracle", "random")
     assert {s.start for s in quick.settings} == {"center"}
