@@ -20,13 +20,15 @@ from experiments import training
 from experiments.config import FinetuneConfig
 from tests.helpers import run_module
 
-# A small run on the bundled nuclei: one compile (clicks only), 1 correction click.
+# A small run on the bundled nuclei: one compile (clicks only), 1 correction click, no
+# refinement rounds (they double a sequence's steps here; `test_interactive.py` has them).
 SMALL = [
     "--dataset=bundled",
     "--labels=nucleus_0,nucleus_1,nucleus_2",
     "--steps=20",
     "--batch_size=1",
     "--correction_clicks=1",
+    "--refinement_rounds=0",
     "--p_box=0",
     "--checkpoint_every=5",
 ]
