@@ -13,6 +13,9 @@ from eigjax import ranking
 G = 40
 values = hnp.arrays(np.float32, G, elements=st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.7, 1.0]))
 valid = hnp.arrays(bool, G)
+# Gains as the device holds them: XLA's CPU backend flushes float32 subnormals to zero, so
+# a best gain of 1e-45 is 0 there (no gain: NaN regret) and positive in numpy.
+gains = hnp.arrays(np.float32, G, elements=st.floats(-1, 1, width=32, allow_subnormal=False))
 
 
 @settings(deadline=None, max_examples=60)
@@ -26,7 +29,7 @@ def test_spearman_is_scipys_over_the_valid_candidates_ties_averaged(a, b, v):
 
 
 @settings(deadline=None, max_examples=60)
-@given(eig=values, gain=hnp.arrays(np.float32, G, elements=st.floats(-1, 1, width=32)), v=valid)
+@given(eig=values, gain=gains, v=valid)
 def test_regret_is_the_share_of_the_best_gain_eigs_choice_misses(eig, gain, v):
     got = float(ranking.regret(jnp.asarray(eig), jnp.asarray(gain), jnp.asarray(v)))
     if not v.any() or gain[v].max() <= 0:
