@@ -242,19 +242,26 @@ def write_curves(grouped: dict, out: str) -> None:
         write_table(os.path.join(out, f"{field.name}_per_step"), header, rows)
 
 
+ORACLE = next(p for p in POLICIES.values() if p.runs == "step").name  # The search policy.
+
+
+def paired(recs: list[dict], others: list[dict]) -> list[tuple[dict, dict]]:
+    """(record, the other policy's record of the same image) for each image both ran."""
+    theirs = {r["image_id"]: r for r in others}
+    return [(r, theirs[r["image_id"]]) for r in recs if r["image_id"] in theirs]
+
+
 PAIRED = (("Dice AUC", lambda r: r["dice_auc"]), ("last Dice", lambda r: steps_of(r, "dice")[-1]))
 
 
 def paired_differences(grouped: dict) -> list[list]:
     """Rows (run, group, images, then per PAIRED number the mean of EIG-guided − Oracle
     over the images both ran, with its bootstrap CI)."""
-    oracle = next(p for p in POLICIES.values() if p.runs == "step").name
     rows = []
     for (label, group, policy), rs in grouped.items():
-        if policy != EIG_GUIDED.name or (label, group, oracle) not in grouped:
+        if policy != EIG_GUIDED.name or (label, group, ORACLE) not in grouped:
             continue
-        theirs = {r["image_id"]: r for r in grouped[label, group, oracle]}
-        pairs = [(r, theirs[r["image_id"]]) for r in rs if r["image_id"] in theirs]
+        pairs = paired(rs, grouped[label, group, ORACLE])
         cells = [mean_ci([f(a) - f(b) for a, b in pairs]) for _, f in PAIRED]
         rows.append([label, group, len(pairs), *cells])
     return rows
@@ -297,16 +304,14 @@ def eig_vs_random_rows(grouped: dict) -> list[list]:
     """Rows (run, group, images, Δ Dice AUC and Δ last Dice of EIG-guided − random with
     bootstrap CIs over the images both ran, images the Oracle ran too, and the share of
     the random → Oracle Dice-AUC gap that EIG-guided closes there, with its CI)."""
-    oracle = next(p for p in POLICIES.values() if p.runs == "step").name
     rows = []
     for (label, group, policy), rs in grouped.items():
         random = RANDOM_GRID.name
         if policy != EIG_GUIDED.name or (label, group, random) not in grouped:
             continue
-        rand = {r["image_id"]: r for r in grouped[label, group, random]}
-        pairs = [(r, rand[r["image_id"]]) for r in rs if r["image_id"] in rand]
+        pairs = paired(rs, grouped[label, group, random])
         cells = [mean_ci([f(a) - f(b) for a, b in pairs]) for _, f in PAIRED]
-        best = {r["image_id"]: r for r in grouped.get((label, group, oracle), [])}
+        best = {r["image_id"]: r for r in grouped.get((label, group, ORACLE), [])}
         triples = [
             (a["dice_auc"], b["dice_auc"], best[a["image_id"]]["dice_auc"])
             for a, b in pairs
