@@ -78,7 +78,9 @@ def eig_exact(probs: jax.Array, weights: jax.Array | None = None) -> jax.Array:
     check_probs(probs)
     probs = jnp.asarray(probs, jnp.float32)
     mean_entropy = head_mean(binary_entropy(probs), weights)
-    eig = binary_entropy(head_mean(probs, weights)) - mean_entropy
+    # A weighted float32 mean of ones can round to 1 + 1e-7, where H is NaN.
+    predictive = jnp.clip(head_mean(probs, weights), 0.0, 1.0)
+    eig = binary_entropy(predictive) - mean_entropy
     return jnp.maximum(eig, 0.0)  # Jensen makes it ≥ 0; rounding can dip below by ~1e-8.
 
 

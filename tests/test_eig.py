@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from eigjax import eig
@@ -192,6 +192,8 @@ def numpy_weighted(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     probs=probs_strategy(3),
     weights=hnp.arrays(np.float32, (3,), elements=st.floats(0.125, 8.0, width=32)),
 )
+# Certain heads whose float32 weighted mean rounds above 1 (hypothesis found it: NaN).
+@example(probs=np.ones((3, 7), np.float32), weights=np.float32([1.0, 2.00001, 2.3]))
 def test_weighted_exact_matches_numpy_and_uniform_weights_are_the_paper(probs, weights):
     value = np.asarray(weighted_exact(jnp.asarray(probs), jnp.asarray(weights)))
     np.testing.assert_allclose(value, numpy_weighted(probs, weights), atol=3e-6)
