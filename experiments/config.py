@@ -289,6 +289,9 @@ class FinetuneConfig(Script):
     iou_loss: str = field("l1", "The IoU head's loss: l1 (SAM 2.1) | mse.")
     p_box: float = field(0.5, "Probability that a step's first prompt is the box, not a click.")
     checkpoint_every: int = field(50, "Steps between checkpoints (resumable).")
+    snapshot_steps: tuple[int, ...] = field(
+        (), "Steps after which the model is also written to WORKDIR/params_at/STEP/."
+    )
     overwrite: bool = field(False, "Replace a finished run in --workdir.")
 
     def check(self) -> None:
@@ -305,6 +308,8 @@ class FinetuneConfig(Script):
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be 1 or more, got {getattr(self, name)}")
+        if bad := [s for s in self.snapshot_steps if not 0 < s <= self.steps]:
+            raise ValueError(f"--snapshot_steps: {bad} outside 1..--steps={self.steps}")
         for name in ("num_images", "correction_clicks", "refinement_rounds", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 or more, got {getattr(self, name)}")

@@ -103,7 +103,10 @@ def config(cls: type[Script], flag_values: flags.FlagValues = flags.FLAGS) -> Sc
     fields = {}
     for f, kind in _flagged(cls):
         v = value(f.name)
-        fields[f.name] = tuple(v) if typing.get_origin(kind) is tuple else v
+        if typing.get_origin(kind) is tuple:
+            element = typing.get_args(kind)[0]
+            v = tuple(_parse_value(f.name, element, str(t)) for t in v)
+        fields[f.name] = v
     swept, single = {}, {}
     for f, kind in _setting_fields(cls):
         v = value(f.name)

@@ -5,6 +5,7 @@
                          PRNG key and data order, every `checkpoint_every` steps
   WORKDIR/log.csv        one row per step; log.png its curves, drawn at the end
   WORKDIR/params/        the fine-tuned model, written last (`models.load(model, it)`)
+  WORKDIR/params_at/S/   the model after step S, for each of `snapshot_steps`
 
 A killed run resumes from its last checkpoint and reaches the same params as an
 uninterrupted one: every step's data, prompt type and PRNG key are functions of the seed
@@ -44,7 +45,7 @@ LOG_FIELDS = (
     "seconds",
 )
 # Settings that do not change the run's numbers (left out of run.json).
-NOT_RESULTS = ("workdir", "cache_dir", "checkpoint_every", "overwrite")
+NOT_RESULTS = ("workdir", "cache_dir", "checkpoint_every", "snapshot_steps", "overwrite")
 
 
 def data_order(seed: int, n: int, steps: int, batch_size: int) -> np.ndarray:
@@ -81,7 +82,7 @@ def _prepare_workdir(cfg: FinetuneConfig, spec: dict) -> None:
     run.json."""
     path = os.path.join(cfg.workdir, "run.json")
     if cfg.overwrite:
-        for name in ("params", "checkpoints", "log.csv", "run.json"):
+        for name in ("params", "params_at", "checkpoints", "log.csv", "run.json"):
             target = os.path.join(cfg.workdir, name)
             if os.path.isdir(target):
                 shutil.rmtree(target)
@@ -152,12 +153,16 @@ def run_finetune(cfg: FinetuneConfig) -> str:
             for name in ("trainable", "opt_state"):  # Placed as the step returns them.
                 state[name] = jax.device_put(state[name], run.replicated)
         train_step = step.make_train_step(model.network, tx, recipe(cfg))
-        trainable = _train(run, state, frozen, train_step, manager)
+        source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
+
+        def write(out: str, trainable: dict) -> None:
+            params = jax.device_get({**frozen, **trainable})
+            checkpoint.save(out, cfg.model, params, source, loop=interactive.TRAINED_LOOP)
+
+        trainable = _train(run, state, frozen, train_step, manager, write)
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
-    params = jax.device_get({**frozen, **trainable})
-    source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
-    checkpoint.save(out, cfg.model, params, source, loop=interactive.TRAINED_LOOP)
+    write(out, trainable)
     figures.training_log(os.path.join(cfg.workdir, "log.csv"), os.path.join(cfg.workdir, "log.png"))
     return out
 
@@ -172,9 +177,10 @@ class _Run:
     sharded: NamedSharding
 
 
-def _train(run: _Run, state: dict, frozen: dict, train_step, manager) -> dict:
+def _train(run: _Run, state: dict, frozen: dict, train_step, manager, write) -> dict:
     """The steps from `state["step"]` on, each logged, checkpointed every
-    `checkpoint_every` steps and at the end; returns the trainable params."""
+    `checkpoint_every` steps and at the end, and `write`(dir, trainable) after each of
+    `snapshot_steps`; returns the trainable params."""
     cfg = run.cfg
     start = int(state["step"])
     log_path = os.path.join(cfg.workdir, "log.csv")
@@ -207,6 +213,8 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, manager) -> dict:
                 state = {**state, "trainable": trainable, "opt_state": opt_state}
                 state["step"] = np.asarray(i + 1, np.int64)
                 manager.save(i + 1, args=ocp.args.StandardSave(state))
+            if i + 1 in cfg.snapshot_steps:
+                write(os.path.join(cfg.workdir, "params_at", str(i + 1)), trainable)
     return trainable
 
 

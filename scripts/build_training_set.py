@@ -7,11 +7,15 @@
   - nilearn 0.14.1: the MNI152 2009c T1 template and its grey/white-matter maps; every
     8th slice in all three orientations where the brain covers at least 5 % of the
     slice, with brain / grey-matter / white-matter masks made as the bundled samples'
-    (nested structures: a click in white matter is honestly ambiguous). Held out: the
-    bundled axial slice 90 and coronal slice 126, each ± 5 slices.
-  - stardist 0.9.2: the DSB 2018 fluorescence image, cut into the twelve 128×128 tiles
-    around its central 256×256 crop (the bundled sample, held out); the nuclei wholly
-    inside a tile, at least 20 pixels.
+    (nested structures: a click in white matter is honestly ambiguous). Kept from
+    training: axial slices within 29 of the bundled slice 90, coronal within 29 of 126.
+  - stardist 0.9.2: the DSB 2018 fluorescence image, cut into 128×128 tiles; ten of the
+    twelve around its central 256×256 crop (the bundled sample); the nuclei wholly inside
+    a tile, at least 20 pixels.
+
+`--split=held_out` builds the evaluation set instead: every 5th slice within 20 of the
+bundled axial and coronal slices (each ≥ 10 slices from any training slice), the four
+tiles of the central crop and two more (`HELD_OUT_TILES`), masks made the same way.
 The NIfTI volumes are read with numpy (no nibabel needed). Deterministic: the same
 output on every run; `PROVENANCE.md` beside the images says where each came from.
 """
@@ -32,10 +36,16 @@ from scipy import ndimage
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_samples import WHEELS, fetch, pad_to, to_uint8  # noqa: E402
 
-# The bundled samples' slices and crop, never trained on.
+# Bands around the bundled samples' slices and their crop, never trained on: the
+# held-out split takes every EVAL_STEP-th slice within EVAL_REACH of the centre, and
+# training slices keep HELD_OUT_MARGIN away, so each is ≥ 10 slices from every one.
 HELD_OUT_SLICES = {"axial": 90, "coronal": 126}
-HELD_OUT_MARGIN = 5
+HELD_OUT_MARGIN = 29
+EVAL_REACH = 20
+EVAL_STEP = 5
+SPLITS = ("train", "held_out")
 HELD_OUT_CROP = (128, 384)  # Rows and columns of the DSB image.
+HELD_OUT_TILES = ((384, 0), (384, 128))  # Two more, for ≥ 30 held-out nuclei.
 SLICE_STEP = 8
 MIN_BRAIN_SHARE = 0.05
 TILE = 128
@@ -85,7 +95,17 @@ def held_out(view: str, index: int) -> bool:
     return view in HELD_OUT_SLICES and abs(index - HELD_OUT_SLICES[view]) <= HELD_OUT_MARGIN
 
 
-def mni_slices(files: dict):
+def split_slices(view: str, size: int, split: str) -> list[int]:
+    """The slice indices of `view` (of `size`) in `split`."""
+    if split == "train":
+        return [i for i in range(0, size, SLICE_STEP) if not held_out(view, i)]
+    if view not in HELD_OUT_SLICES:
+        return []
+    centre = HELD_OUT_SLICES[view]
+    return list(range(centre - EVAL_REACH, centre + EVAL_REACH + 1, EVAL_STEP))
+
+
+def mni_slices(files: dict, split: str):
     t1, masks = mni_volumes(files)
     takes = {
         "axial": (2, lambda v, i: v[:, :, i]),
@@ -93,9 +113,9 @@ def mni_slices(files: dict):
         "sagittal": (0, lambda v, i: v[i, :, :]),
     }
     for view, (axis, take) in takes.items():
-        for index in range(0, t1.shape[axis], SLICE_STEP):
+        for index in split_slices(view, t1.shape[axis], split):
             brain = take(masks["brain"], index)
-            if held_out(view, index) or brain.mean() < MIN_BRAIN_SHARE:
+            if brain.mean() < MIN_BRAIN_SHARE:
                 continue
             orient = lambda s: pad_to(np.flipud(s.T))  # noqa: E731  as build_samples does
             image = to_uint8(orient(take(t1, index)))
@@ -103,19 +123,21 @@ def mni_slices(files: dict):
             yield f"mni152_{view}_{index:03d}", image, slice_masks
 
 
-def tiles():
-    """(row, col) of the 128×128 tiles of a 512×512 image outside the held-out crop."""
+def tiles(split: str):
+    """(row, col) of the 128×128 tiles of a 512×512 image in `split`: "held_out" is the
+    crop's four and HELD_OUT_TILES, "train" the other ten."""
     lo, hi = HELD_OUT_CROP
     for r in range(0, 512, TILE):
         for c in range(0, 512, TILE):
-            if not (lo <= r < hi and lo <= c < hi):
+            held = (lo <= r < hi and lo <= c < hi) or (r, c) in HELD_OUT_TILES
+            if held == (split == "held_out"):
                 yield r, c
 
 
-def nuclei(files: dict):
+def nuclei(files: dict, split: str):
     img = np.asarray(Image.open(io.BytesIO(files["stardist/data/images/img2d.tif"])))
     lab = np.asarray(Image.open(io.BytesIO(files["stardist/data/images/mask2d.tif"])))
-    for r, c in tiles():
+    for r, c in tiles(split):
         tile_img, tile_lab = img[r : r + TILE, c : c + TILE], lab[r : r + TILE, c : c + TILE]
         border = np.concatenate([tile_lab[0], tile_lab[-1], tile_lab[:, 0], tile_lab[:, -1]])
         ids = [i for i in np.unique(tile_lab[tile_lab > 0]) if i not in set(border)]
@@ -125,8 +147,10 @@ def nuclei(files: dict):
             yield f"dsb2018_tile_{r:03d}_{c:03d}", to_uint8(tile_img), masks
 
 
-def build(output: str) -> None:
-    """Writes the set to `output` (replaced), `image2label.json` last."""
+def build(output: str, split: str = "train") -> None:
+    """Writes `split` of the set to `output` (replaced), `image2label.json` last."""
+    if split not in SPLITS:
+        raise ValueError(f"--split: unknown {split!r}; valid: {', '.join(SPLITS)}")
     tmp_out = output + ".partial"
     shutil.rmtree(tmp_out, ignore_errors=True)
     for sub in ("images", "masks"):
@@ -135,7 +159,7 @@ def build(output: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wanted = {k: WHEELS[k] for k in ("nilearn", "stardist")}
         files = fetch(tmp, wanted)
-        for stem, image, masks in [*mni_slices(files), *nuclei(files)]:
+        for stem, image, masks in [*mni_slices(files, split), *nuclei(files, split)]:
             rel = f"images/{stem}.png"
             kept = []
             for label, m in masks.items():
@@ -159,7 +183,9 @@ def build(output: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="workspace/cache/training_set")
-    build(os.path.abspath(parser.parse_args().output))
+    parser.add_argument("--split", default="train", choices=SPLITS)
+    args = parser.parse_args()
+    build(os.path.abspath(args.output), args.split)
 
 
 if __name__ == "__main__":

