@@ -106,9 +106,12 @@ def _case_model(case: str):
 
 def run_eigjax(case: str, precision: str, chunk: int) -> dict:
     from eigjax import protocol
+    from eigjax.models import tokens
+    from eigjax.models.prompt import Prompt
 
     name, gt, first, features, model = _case_model(case)
-    settings = protocol.Settings(precision=precision, oracle_chunk=chunk)
+    # The reference clickers' rule (the best of tokens 1-3 after every click).
+    settings = protocol.Settings(precision=precision, oracle_chunk=chunk, mask_rule="best_iou")
     problems, start = cases.oracle_inputs(model, gt, features, settings)
     t = time.perf_counter()
     step, args, settings = cases.oracle_step(problems, start.state, 1, settings)
@@ -122,8 +125,9 @@ def run_eigjax(case: str, precision: str, chunk: int) -> dict:
     # The chosen candidate's Dice, predicted again on its own.
     emb1 = cases.embedding(features, gt.shape)
     points = np.array([first, click[:2]], np.float32)
-    out = model.predict(emb1, points, np.array([1, click[2]]))
-    pred = np.asarray(out.logits[1 + int(np.argmax(np.asarray(out.iou)[1:]))]) > 0
+    prompt = Prompt.create(points, np.array([1, click[2]]))
+    out = model.predict_prompt(emb1, prompt)
+    pred = np.asarray(out.logits[int(tokens.proposed_token(out.iou, "best_iou", prompt))]) > 0
     best_dice = 2 * (pred & gt).sum() / (pred.sum() + gt.sum())
     return {
         "variant": f"eigjax {precision}, chunk {chunk}",

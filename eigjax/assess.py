@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from eigjax import clicks as click_rules
 from eigjax import eig as eig_lib
 from eigjax import metrics
-from eigjax.models import transforms
+from eigjax.models import tokens, transforms
 from eigjax.models.model import Embedding, decode_original, upsample_to_original
 from eigjax.models.prompt import Prompt
 
@@ -45,7 +45,7 @@ class Assessment:
     """One image's prediction after a prompt (H, W: the original size; r: low-res side)."""
 
     pred: jax.Array  # bool [H, W]: the proposed mask
-    token: jax.Array  # int []: its mask token (`proposed_token`)
+    token: jax.Array  # int []: its mask token (`tokens.proposed_token`)
     predicted_iou: jax.Array  # float [M]: the model's own IoU estimate per token
     low_res: jax.Array  # float [r, r]: its low-res logits (fed back with `feed_mask`)
     dice: jax.Array  # float []: Dice of the proposed mask
@@ -68,29 +68,6 @@ def head_histogram(probs: jax.Array) -> jax.Array:
     return jnp.bincount(bins.ravel(), length=HEAD_BINS) / probs.size
 
 
-def single_click(prompt: Prompt) -> jax.Array:
-    """bool []: the prompt is one point (positive or negative) and no box: the ambiguous
-    prompt for which SAM and SAM 2 output their multimask tokens."""
-    points = jnp.sum(prompt.valid & (prompt.labels >= 0))
-    return (points == 1) & (prompt.box is None)
-
-
-def proposed_token(iou: jax.Array, mask_rule: str, prompt: Prompt) -> jax.Array:
-    """The token whose mask is proposed: token 0 ("token0"); the multimask token with the
-    best predicted IoU [M] ("best_iou"; ties: the lowest token); or that token for a
-    `single_click` prompt and token 0 otherwise ("best_iou_first", as SAM's and SAM 2's
-    predictors are used and trained). A settings' rule "model" is resolved first
-    (`Settings.resolved`)."""
-    if mask_rule == "token0":
-        return jnp.zeros((), jnp.int32)
-    if mask_rule not in ("best_iou", "best_iou_first"):
-        raise ValueError(f"mask rule {mask_rule!r}: resolve it for the model first")
-    best = 1 + jnp.argmax(iou[1:])
-    if mask_rule == "best_iou":
-        return best
-    return jnp.where(single_click(prompt), best, 0).astype(best.dtype)
-
-
 def head_indexes(heads: str, num_mask_tokens: int) -> tuple[int, ...]:
     """The mask tokens whose probabilities form the EIG prior: the multimask tokens
     (1 … M-1), or all M."""
@@ -110,7 +87,7 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
     probs = jax.nn.sigmoid(logits[heads])
     weights = None if weights is None else weights[heads]
     rule = settings.resolved(network.config).mask_rule
-    token = proposed_token(predicted_iou, rule, prompt)
+    token = tokens.proposed_token(predicted_iou, rule, prompt)
     pred = logits[token] > 0
     grid = jnp.asarray(click_rules.grid_points(*gt.shape, settings.grid))
     with jax.named_scope("eig"):
@@ -156,7 +133,7 @@ def oracle_dice(
         xy, label = args
         candidate = prompt.add(slot, xy, label)
         low_res, iou, _ = decode_original(network, problem.params, emb, candidate)
-        token = proposed_token(iou, mask_rule, candidate)
+        token = tokens.proposed_token(iou, mask_rule, candidate)
         full = upsample_to_original(low_res[token], emb.original_size, network.config)
         with jax.named_scope("dice"):
             return metrics.dice_iou(full > 0, gt)[0]

@@ -17,6 +17,8 @@ from PIL import Image
 
 from eigjax import models
 from eigjax.data import read_image
+from eigjax.models import tokens
+from eigjax.models.prompt import Prompt
 
 _MODEL = flags.DEFINE_enum("model", "litemedsam", sorted(models.CONFIGS), "Model name.")
 _PARAMS = flags.DEFINE_string(
@@ -32,7 +34,7 @@ _BOX = flags.DEFINE_list("box", None, "Box as x0,y0,x1,y1 in image pixels.")
 _TOKEN = flags.DEFINE_integer(
     "token",
     None,
-    "Mask token to save; default the best predicted IoU among 1-3, or 0 with a box only.",
+    "Mask token to save; default the one the model proposes (its config's mask rule).",
 )
 _OUTPUT = flags.DEFINE_string("output", "workspace/predict", "Output directory.")
 
@@ -71,13 +73,14 @@ def main(argv):
         points, labels = parse_points(_POINTS.value)
         box = None if _BOX.value is None else parse_box(_BOX.value)
         model = models.load(_MODEL.value, _PARAMS.value)
-        out = model.predict(model.embed(image), points, labels, box)
+        prompt = Prompt.create(points, labels, box)
+        out = model.predict_prompt(model.embed(image), prompt)
     except (ValueError, models.CheckpointError) as e:  # DataError, bad prompts, bad params.
         sys.exit(f"error: {e}")
     iou = np.asarray(out.iou)
     token = _TOKEN.value
     if token is None:
-        token = 0 if (box is not None and len(points) == 0) else 1 + int(np.argmax(iou[1:]))
+        token = int(tokens.proposed_token(out.iou, model.config.mask_rule, prompt))
     mask = np.asarray(out.logits[token]) > 0
     os.makedirs(_OUTPUT.value, exist_ok=True)
     Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(_OUTPUT.value, "mask.png"))

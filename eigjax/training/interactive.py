@@ -27,7 +27,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from eigjax.models import configs
+from eigjax.models import configs, tokens
 from eigjax.models.prompt import Prompt
 from eigjax.models.sam import Sam
 from eigjax.training import losses
@@ -176,14 +176,14 @@ def sequence_loss(
             example.high_res,
             method=Sam.decode_input_frame,
         )
-        multimask = t == 0 and not use_box
-        loss, parts, head = losses.step_loss(
+        # A single click (`tokens.single_click`): step 0's, every step's with C = 0.
+        multimask = not use_box and (t == 0 or c == 0)
+        loss, parts, _ = losses.step_loss(
             logits, iou, example.gt, example.region, multimask, recipe.iou_loss
         )
         total = total + loss
         terms.append(parts)
-        if multimask:  # SAM 2's `_forward_sam_heads`: the best predicted IoU.
-            head = 1 + jnp.argmax(iou[1:])
+        head = tokens.proposed_token(iou, TRAINED_LOOP["mask_rule"], prompt)
         proposed = jax.lax.stop_gradient(logits[head])
         ious.append(losses.true_iou(proposed, example.gt, example.region))
     steps = recipe.steps

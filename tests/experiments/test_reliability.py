@@ -380,3 +380,18 @@ def test_a_ctrl_c_dropped_in_a_finalizer_still_stops_the_run(monkeypatch):
             interrupts.check()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_predict_proposes_the_models_own_token(tmp_path):
+    """LiteMedSAM's rule is token 0 (trained single-mask), for a click as for a box."""
+    image = np.zeros((40, 50, 3), np.uint8)
+    image[10:30, 10:40] = 200
+    Image.fromarray(image).save(tmp_path / "square.png")
+    proc = run_module(
+        "experiments.predict",
+        f"--image={tmp_path / 'square.png'}",
+        "--points=25:20:1",
+        f"--output={tmp_path / 'out'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "; token 0 covers" in proc.stdout, proc.stdout
