@@ -62,7 +62,7 @@ def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
     """(problems, start) of one image as the protocol batches them (`features` as
     `embedding` takes them), with the centre click
     and `placed` - 1 further grid clicks (labelled by `gt`) already in the prompt: the
-    arguments of `protocol.begin_batch`, and with `start.state` of `protocol.oracle_batch`
+    arguments of `protocol.begin_batch`, and with `start.state` of `protocol.search_batch`
     at step `placed`."""
     from eigjax import protocol
     from eigjax.models.sam import Sam, decoder_params
@@ -91,10 +91,12 @@ def oracle_step(problems, state, s: int, settings):
 
     args = (problems, state, jnp.asarray(s))
 
+    kw = {"choose": protocol.oracle_click, "capacity": s + 1}
+
     def lower(probe):
-        return protocol.oracle_batch.lower(*args, capacity=s + 1, settings=probe)
+        return protocol.search_batch.lower(*args, **kw, settings=probe)
 
     chunk = protocol.oracle_chunk(settings, lower)
     settings = dataclasses.replace(settings, oracle_chunk=chunk)
-    step = protocol.COMPILED.get(protocol.oracle_batch, *args, capacity=s + 1, settings=settings)
+    step = protocol.COMPILED.get(protocol.search_batch, *args, **kw, settings=settings)
     return step, args, settings

@@ -10,7 +10,7 @@ tried as the second click, the Dice of each candidate's proposed mask (best pred
 of tokens 1-3) at the original resolution, the best one chosen. Variants, each in its own
 process (its peak RSS is its own):
 
-  eigjax          this tree: `protocol.oracle_batch` as the protocol's runner calls it
+  eigjax          this tree: the Oracle's `protocol.search_batch` as the protocol's runner calls it
                   (`--precisions` adds the other arithmetics)
   eigjax@REV      the same step in the tree of git revision `--baseline` (default: main
                   before this work), through its own `protocol.oracle_dice`

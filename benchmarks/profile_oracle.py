@@ -4,7 +4,7 @@
   python -m benchmarks.profile_oracle --cases=litemedsam:512
 
 One Oracle step is what the protocol runs at step 1 (a centre click placed): the Oracle's
-900 candidates (`protocol.oracle_batch`, 2 click slots) and the assessment of the chosen
+900 candidates (`protocol.search_batch`, 2 click slots) and the assessment of the chosen
 click (`protocol.advance_batch`: decode, post-processing, Dice, the EIG map). Each runs
 once to compile, then once under `jax.profiler.trace`; every XLA op of the trace is
 attributed to a stage by the `jax.named_scope` / Flax module path in its HLO metadata:
@@ -79,7 +79,11 @@ def step_functions(model, gt, features, settings):
     chosen = step(*oracle_args).click
     advance_args = (problems, progress, jnp.asarray(1), chosen)
     return {
-        "oracle": (protocol.oracle_batch, oracle_args, {"capacity": 2, "settings": settings}),
+        "oracle": (
+            protocol.search_batch,
+            oracle_args,
+            {"choose": protocol.oracle_click, "capacity": 2, "settings": settings},
+        ),
         "assess": (protocol.advance_batch, advance_args, {"settings": settings}),
     }
 

@@ -57,7 +57,7 @@ def decoder_seconds(cfg, model: str, work: Workload, rate: float) -> float:
     total = 0.0
     for settings in cfg.settings:
         for policy in cfg.policies:
-            searches = POLICIES[policy].runs == "step"
+            searches = POLICIES[policy].kind == "search"
             images = work.oracle_images if searches else work.images
             per_image = SINGLE_DECODE * candidate * cfg.steps
             if searches:
@@ -72,8 +72,8 @@ def compile_seconds(cfg, work: Workload, rate: float) -> float:
     step of the others, and a search per Oracle step; twice where maps are kept."""
     count = 0
     for policy in cfg.policies:
-        runs = POLICIES[policy].runs
-        count += 1 if runs == "loop" else 2 + (cfg.steps - 1 if runs == "step" else 0)
+        kind = POLICIES[policy].kind
+        count += 1 if kind == "loop" else 2 + (cfg.steps - 1 if kind == "search" else 0)
     variants = 1 + (work.kept > 0)
     return len(cfg.settings) * variants * count * COMPILE_SECONDS * REFERENCE_RATE / rate
 

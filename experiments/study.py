@@ -167,7 +167,7 @@ def _mine(cfg: StudyConfig, refs):
 
 def _policies(cfg: StudyConfig, item: Item) -> list[str]:
     """The policies that run on `item`."""
-    return [p for p in cfg.policies if item.oracle or POLICIES[p].runs != "step"]
+    return [p for p in cfg.policies if item.oracle or POLICIES[p].kind != "search"]
 
 
 def _run(cfg, model, run, settings, refs, store, mesh) -> None:

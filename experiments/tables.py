@@ -29,7 +29,8 @@ from scipy import stats
 from eigjax import metrics
 from eigjax.protocol import FIELDS
 from eigjax.protocol.fields import NMC_BUDGETS
-from eigjax.protocol.policies import EIG_GUIDED, POLICIES, RANDOM_GRID
+from eigjax.protocol.policies import EIG_GUIDED, RANDOM_GRID
+from eigjax.protocol.policies import ORACLE as ORACLE_POLICY
 from experiments import records
 
 NOC = [round(t * 100) for t in metrics.NOC_THRESHOLDS]
@@ -242,7 +243,7 @@ def write_curves(grouped: dict, out: str) -> None:
         write_table(os.path.join(out, f"{field.name}_per_step"), header, rows)
 
 
-ORACLE = next(p for p in POLICIES.values() if p.runs == "step").name  # The search policy.
+ORACLE = ORACLE_POLICY.name
 
 
 def paired(recs: list[dict], others: list[dict]) -> list[tuple[dict, dict]]:

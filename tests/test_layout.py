@@ -1,6 +1,8 @@
 """The code's shape, as the architecture rules state it: small functions with few
-parameters, one job per protocol module, no private names or test code used from outside,
-the models' layer below the data's, policy names spelled only in their registry."""
+parameters (the library, the apps, the converter and the benchmarks), one job per protocol
+module, no private names or test code used from outside, the models' layer below the
+data's, policy names spelled only in their registry and policy kinds read only from
+their entry."""
 
 import ast
 import dataclasses
@@ -43,7 +45,11 @@ def _imports(path: str):
             yield from ((node.module, alias.name) for alias in node.names)
 
 
-@pytest.mark.parametrize("path", _modules("eigjax", "experiments"), ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path",
+    _modules("eigjax", "experiments", "weights_convert", "benchmarks"),
+    ids=lambda p: os.path.relpath(p, ROOT),
+)
 def test_functions_are_short_and_take_few_parameters(path):
     for fn in _functions(path):
         a = fn.args
@@ -78,6 +84,23 @@ def test_no_private_eigjax_name_is_used_outside_eigjax_and_no_test_code_in_bench
 def test_models_do_not_import_the_data_layer():
     for path in _modules("eigjax/models"):
         assert not [m for m, _ in _imports(path) if m.startswith("eigjax.data")], path
+
+
+def test_a_policy_kind_is_read_only_from_its_kind():
+    """What a policy is (a device loop, a candidate search, a host rule) is its entry's
+    `kind`, stated there: no module compares a kind's name with another field."""
+    kinds = {p.kind for p in POLICIES.values()}
+    assert kinds == {"loop", "search", "host"}
+    for path in _modules("eigjax", "experiments", "benchmarks"):
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            if any(isinstance(s, ast.Constant) and s.value in kinds for s in sides):
+                names = [s.attr if isinstance(s, ast.Attribute) else "" for s in sides]
+                assert "kind" in names or any(
+                    isinstance(s, ast.Name) and s.id == "kind" for s in sides
+                ), f"{path}:{node.lineno}: a policy kind compared with {ast.unparse(node)}"
 
 
 def test_policy_names_are_spelled_only_in_the_registry():

@@ -110,6 +110,18 @@ def _set(tree: dict, path: Path, value) -> None:
     tree[path[-1]] = value
 
 
+def _converted(entry: Entry, arrays: list, want: tuple) -> tuple[np.ndarray | None, str]:
+    """The entry's float32 value, or None and why it does not fit (shape `want`)."""
+    try:
+        value = entry.fn(*arrays)
+    except ValueError:
+        value = None
+    if value is None or tuple(value.shape) != want:
+        got = ", ".join(f"{k} {tuple(a.shape)}" for k, a in zip(entry.sources, arrays, strict=True))
+        return None, f"{got} → {'/'.join(entry.target)} expects {want}"
+    return np.asarray(value, np.float32), ""
+
+
 def apply(
     state_dict: dict[str, np.ndarray],
     entries: Iterable[Entry],
@@ -151,17 +163,11 @@ def apply(
         want = expected.get(entry.target)
         if want is None:
             raise AssertionError(f"key map targets {entry.target}, which the model lacks")
-        try:
-            value = entry.fn(*arrays)
-        except ValueError:
-            value = None
-        if value is None or tuple(value.shape) != want:
-            got = ", ".join(
-                f"{k} {tuple(a.shape)}" for k, a in zip(entry.sources, arrays, strict=True)
-            )
-            misshaped.append(f"{got} → {'/'.join(entry.target)} expects {want}")
+        value, why = _converted(entry, arrays, want)
+        if why:
+            misshaped.append(why)
             continue
-        _set(params, entry.target, np.asarray(value, np.float32))
+        _set(params, entry.target, value)
         produced.add(entry.target)
     unexpected = sorted(k for k in state_dict if k not in used and not ignored(k))
     diff = TreeDiff(

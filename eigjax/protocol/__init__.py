@@ -28,9 +28,9 @@ from eigjax.protocol.runner import (
     begin_batch,
     click_capacity,
     embed_batch,
-    oracle_batch,
     run,
     run_batch,
+    search_batch,
     sequence_batch,
 )
 from eigjax.protocol.settings import Settings
@@ -71,7 +71,7 @@ __all__ = [
     "click_capacity",
     "embed_batch",
     "grid_points",
-    "oracle_batch",
+    "search_batch",
     "oracle_chunk",
     "oracle_click",
     "run",

@@ -1,14 +1,15 @@
-"""Click policies as a registry: one table maps a policy's name to where it runs and its
-rule for choosing the next click. Adding a policy is one function and one entry; every
-help text, check and figure label reads this table.
+"""Click policies as a registry: one table maps a policy's name to its kind and its rule
+for choosing the next click. Adding a policy is one function and one entry; every help
+text, check, cost and figure label reads this table.
 
-Where a policy runs (`Policy.runs`) fixes the signature of its `choose`:
-  loop  a whole sequence in one compiled loop on the device;
-        choose(assessment, clicked bool [G], grid int [G, 2], uniform float []) → grid index
-  step  one compiled device step per click, which searches (the Oracle);
-        choose(problem, state, s, capacity, settings) → `steps.OracleSearch`
-  host  a numpy rule on the host between device steps;
-        choose(HostView) → (x, y, label) in original pixels, or None when it has no click
+A policy's kind (`Policy.kind`, stated in its entry) fixes how the runner calls `choose`:
+  loop    a device loop: the whole sequence in one compiled loop;
+          choose(assessment, clicked bool [G], grid int [G, 2], uniform float []) → grid index
+  search  a candidate search: one compiled device step per click that decodes every
+          candidate (the cost model counts those decodes, the report ranks EIG against
+          them); choose(problem, state, s, capacity, settings) → `steps.OracleSearch`
+  host    a host rule: numpy on the host between device steps;
+          choose(HostView) → (x, y, label) in original pixels, or None when it has no click
 Every rule labels its click by the ground truth (a noiseless annotator) and never picks a
 pixel already clicked.
 """
@@ -31,7 +32,7 @@ class Policy:
     name: str
     label: str  # As tables and figures name it.
     help: str
-    runs: Literal["loop", "step", "host"]
+    kind: Literal["loop", "search", "host"]
     choose: Callable
     on_grid: bool = False  # Clicks grid points only (so at most G clicks after the start).
     draws: bool = False  # A loop policy that needs one uniform per step.
@@ -99,7 +100,7 @@ POLICIES: dict[str, Policy] = {
             "oracle",
             "Oracle",
             "every unclicked grid point tried; the one whose mask has the best Dice",
-            "step",
+            "search",
             steps.oracle_click,
             on_grid=True,
             paper=True,
@@ -134,6 +135,7 @@ POLICIES: dict[str, Policy] = {
 PAPER = tuple(name for name, p in POLICIES.items() if p.paper)  # EIG-guided and Oracle.
 EIG_GUIDED = POLICIES["eig"]  # The page's suggestion, the policy whose max EIG Fig. 1 draws.
 RANDOM_GRID = POLICIES["random"]  # The baseline EIG-guided is paired with (eig_vs_random).
+ORACLE = POLICIES["oracle"]  # The search whose candidates EIG's ranking is measured against.
 
 
 def get(name: str) -> Policy:

@@ -50,12 +50,13 @@ def advance_batch(problems: Problem, progress, s, click, candidate_dice=None, *,
     return jax.vmap(fn, in_axes=axes)(problems, progress, click, candidate_dice)
 
 
-@functools.partial(jax.jit, static_argnames=("capacity", "settings"))
-def oracle_batch(problems: Problem, state: steps_lib.ClickState, s, *, capacity, settings):
-    """`steps_lib.oracle_click` over a batch [B, ...]: an `OracleSearch` per image."""
+@functools.partial(jax.jit, static_argnames=("choose", "capacity", "settings"))
+def search_batch(problems: Problem, state: steps_lib.ClickState, s, *, choose, capacity, settings):
+    """A search policy's `choose` (e.g. `steps_lib.oracle_click`) over a batch [B, ...]:
+    an `OracleSearch` per image."""
 
     def fn(problem, st):
-        return steps_lib.oracle_click(problem, st, s, capacity, settings)
+        return choose(problem, st, s, capacity, settings)
 
     return jax.vmap(fn, in_axes=(problems.batch_axes(), 0))(problems, state)
 
@@ -221,7 +222,7 @@ def run_batch(
     jax.block_until_ready((problems, first))
     clock, compiling = time.perf_counter(), COMPILED.seconds
     later = np.nan  # Seconds of the steps after the start, where they run on their own.
-    if chosen.runs == "loop":
+    if chosen.kind == "loop":
         trace = COMPILED(
             sequence_batch,
             problems,
@@ -246,8 +247,8 @@ def _stack(trees):
 
 
 def _stepwise(problems, first, starts, steps, policy, settings, mesh):
-    """A jitted step per click: the Oracle's search on the device (its own compile per
-    step: s + 1 click slots), a host clicker's rule on the host. Returns the trace and the
+    """A jitted step per click: a search policy's search on the device (its own compile
+    per step: s + 1 click slots), a host rule on the host. Returns the trace and the
     seconds its steps after the start took (compiles excluded)."""
     progress = jax.block_until_ready(COMPILED(begin_batch, problems, first, settings=settings))
     clock, compiling = time.perf_counter(), COMPILED.seconds
@@ -256,18 +257,19 @@ def _stepwise(problems, first, starts, steps, policy, settings, mesh):
         x, y, _ = st.start.click.tolist()
         if x != NO_CLICK:
             c[y, x] = True
-    oracle_settings = settings  # Its chunk chosen once a run, at the first Oracle step.
+    search_settings = settings  # Its chunk chosen once a run, at the first search step.
     for s in range(1, steps):
-        if policy.runs == "step":
-            args, kw = (problems, progress.state, jnp.asarray(s)), {"capacity": s + 1}
-            if not oracle_settings.oracle_chunk:
+        if policy.kind == "search":
+            args = (problems, progress.state, jnp.asarray(s))
+            kw = {"choose": policy.choose, "capacity": s + 1}
+            if not search_settings.oracle_chunk:
 
                 def lower(probe, args=args, kw=kw):
-                    return oracle_batch.lower(*args, **kw, settings=probe)
+                    return search_batch.lower(*args, **kw, settings=probe)
 
                 chunk = oracle_chunk(settings, lower)
-                oracle_settings = dataclasses.replace(settings, oracle_chunk=chunk)
-            search = COMPILED(oracle_batch, *args, **kw, settings=oracle_settings)
+                search_settings = dataclasses.replace(settings, oracle_chunk=chunk)
+            search = COMPILED(search_batch, *args, **kw, settings=search_settings)
             chosen, candidate_dice = search.click, search.candidate_dice
         else:
             chosen = _host_clicks(policy, progress.assessment, starts, clicked, problems)
