@@ -71,11 +71,11 @@ __all__ = [
     "click_capacity",
     "embed_batch",
     "grid_points",
-    "search_batch",
     "oracle_chunk",
     "oracle_click",
     "run",
     "run_batch",
+    "search_batch",
     "sequence_batch",
     "start",
 ]
