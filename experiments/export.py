@@ -2,7 +2,7 @@
 zip of indexed PNGs. Pure functions of the saved objects; no I/O.
 
 An object (`experiments.annotations`) is a dict with at least "id", "label" and "mask"
-(COCO's compressed RLE, {"size": [H, W], "counts": str}).
+(COCO's compressed RLE, `experiments.rle`).
 """
 
 import io
@@ -14,20 +14,9 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from PIL import Image
 
+from experiments import rle
+
 INFO = {"description": "eigjax annotations", "url": "https://github.com/eigjax/eigjax"}
-
-
-def encode(mask: np.ndarray) -> dict:
-    """bool [H, W] → COCO's compressed RLE with a str "counts" (JSON-ready)."""
-    rle = mask_utils.encode(np.asfortranarray(mask, np.uint8))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def decode(rle: dict) -> np.ndarray:
-    """COCO RLE (str or bytes "counts") → bool [H, W]."""
-    counts = rle["counts"]
-    raw = {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
-    return mask_utils.decode(raw).astype(bool)
 
 
 def coco(images: list[dict], objects: dict[str, list[dict]]) -> dict:
@@ -53,15 +42,15 @@ def coco(images: list[dict], objects: dict[str, list[dict]]) -> dict:
             }
         )
         for o in objects.get(image["name"], []):
-            rle = {"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode()}
+            coded = {"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode()}
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": category[o["label"]],
                     "segmentation": o["mask"],
-                    "area": int(mask_utils.area(rle)),
-                    "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                    "area": int(mask_utils.area(coded)),
+                    "bbox": [float(v) for v in mask_utils.toBbox(coded)],
                     "iscrowd": 0,
                     "eigjax": {k: v for k, v in o.items() if k != "mask"},
                 }
@@ -118,7 +107,7 @@ def png_zip(images: list[dict], objects: dict[str, list[dict]]) -> bytes:
             name = file_stem(image["name"]) + ".png"
             while name in index:  # Two names that differ only in odd characters.
                 name = name[:-4] + "_.png"
-            masks = [decode(o["mask"]) for o in objs]
+            masks = [rle.decode(o["mask"]) for o in objs]
             z.writestr(name, indexed_png(masks, image["height"], image["width"]))
             index[name] = {
                 "image": image["name"],

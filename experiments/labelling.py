@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from experiments import export
+from experiments import export, rle
 from experiments.annotations import DEFAULT_LABEL, AnnotationStore, UnknownObject, check_label
 from experiments.api import ApiError, Service, outline_rgba, png_bytes
 from experiments.catalog import file_entry
@@ -66,7 +66,7 @@ class Labelling:
         colours = np.reshape(export.palette(), (256, 3))
         layer = np.zeros((entry.height, entry.width, 4), np.uint8)
         for i, obj in enumerate(self.store.objects(entry.name)):
-            mask = export.decode(obj["mask"])
+            mask = rle.decode(obj["mask"])
             if mask.shape != layer.shape[:2]:  # The file was replaced by another size.
                 layer = np.zeros((*mask.shape, 4), np.uint8)
             colour = colours[i % 255 + 1]
@@ -95,7 +95,7 @@ class Labelling:
             raise ApiError(400, "the prompt gives an empty mask: nothing to save")
         fields = {
             "label": label,
-            "mask": export.encode(mask),
+            "mask": rle.encode(mask),
             "area": int(mask.sum()),
             "prompts": {
                 "clicks": [[_plain(x), _plain(y), int(c)] for x, y, c in req.clicks],

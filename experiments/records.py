@@ -193,10 +193,8 @@ class RecordStore:
         with open(self.path, "rb") as f:
             data = f.read()
         if data and not data.endswith(b"\n"):  # Killed mid-write: keep whole lines only.
-            tmp = self.path + ".tmp"
-            with open(tmp, "wb") as f:
+            with files.atomic(self.path) as tmp, open(tmp, "wb") as f:
                 f.write(data[: data.rfind(b"\n") + 1])
-            os.replace(tmp, self.path)
 
     def register_run(self, spec: dict) -> str:
         """Writes `runs/<id>.json` once and returns the run's id."""
@@ -216,17 +214,6 @@ class RecordStore:
             f.flush()
             os.fsync(f.fileno())
         self.done.add(key)
-
-
-def masks_to_rle(masks: np.ndarray) -> list[dict]:
-    """bool [S, H, W] → one COCO RLE per step (`pycocotools.mask.encode`), counts as text."""
-    from pycocotools import mask as mask_utils
-
-    out = []
-    for m in masks:
-        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-        out.append({"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()})
-    return out
 
 
 def per_step(recs: list[dict], field: str) -> np.ndarray:

@@ -27,7 +27,7 @@ from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
 from eigjax.models import bundled, checkpoint, families
 from eigjax.protocol import POLICIES
-from experiments import config_flags, cost, files, interrupts, records, summarize
+from experiments import config_flags, cost, files, interrupts, records, rle, summarize
 from experiments.config import StudyConfig
 
 
@@ -243,7 +243,7 @@ def _line(cfg: StudyConfig, run: str, s: Sample, seed: int, rec: protocol.Record
         **rec.to_json(),
     }
     if cfg.save_masks:
-        line["masks"] = records.masks_to_rle(rec.masks)
+        line["masks"] = [rle.encode(m) for m in rec.masks]
     return line
 
 
@@ -263,7 +263,5 @@ def _save_maps(path: str, sample: Sample, recs: dict[str, protocol.Record], grid
                 f"{policy}_candidate_dice": rec.candidate_dice,
             }
         )
-    tmp = f"{path}.tmp-{os.getpid()}"  # Not *.npz: never read as a result.
-    with open(tmp, "wb") as f:
+    with files.atomic(path) as tmp, open(tmp, "wb") as f:  # Not *.npz: never read.
         np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)

@@ -110,10 +110,10 @@ def _no_constants(name):
 
 def saved_masks(workdir: str) -> dict[str, np.ndarray]:
     """Object id → its mask, read from a web page workdir's files as they are on disk."""
-    from experiments import export
+    from experiments import rle
 
     out = {}
     for name in os.listdir(os.path.join(workdir, "objects")):
         with open(os.path.join(workdir, "objects", name)) as f:
-            out.update({o["id"]: export.decode(o["mask"]) for o in json.load(f)["objects"]})
+            out.update({o["id"]: rle.decode(o["mask"]) for o in json.load(f)["objects"]})
     return out
