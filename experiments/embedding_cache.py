@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.models import Embedding, Model
+from experiments import files
 
 
 def image_hash(image: np.ndarray) -> str:
@@ -58,10 +59,8 @@ class EmbeddingCache:
         arrays = {"features": np.asarray(e.features)}
         if e.high_res is not None:
             arrays.update(s0=np.asarray(e.high_res[0]), s1=np.asarray(e.high_res[1]))
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with files.atomic(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
         self._bound(keep=path)
         return arrays
 
@@ -78,8 +77,8 @@ class EmbeddingCache:
     def _entries(self) -> list[tuple[float, int, str]]:
         """(last use, bytes, path) of every entry."""
         out = []
-        for root, _, files in os.walk(self.directory):
-            for name in files:
+        for root, _, names in os.walk(self.directory):
+            for name in names:
                 if not name.endswith(".npz") or ".tmp-" in name:
                     continue
                 path = os.path.join(root, name)

@@ -87,15 +87,15 @@ class Uploads:
         shown = f"{stem}-{digest[:8]}{ext}"
         path = os.path.join(self.dir, digest + TYPES[content_type][1])
         if not os.path.exists(path):
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            try:
-                read_image(tmp)  # Decodes: a truncated file fails here, not when shown.
-            except DataError:
-                os.remove(tmp)
-                raise ValueError("the image could not be decoded (truncated or damaged?)") from None
-            os.replace(tmp, path)
+            with files.atomic(path) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                try:
+                    read_image(tmp)  # Decodes: a truncated file fails here, not when shown.
+                except DataError:
+                    raise ValueError(
+                        "the image could not be decoded (truncated or damaged?)"
+                    ) from None
         meta = os.path.join(self.dir, digest + ".json")
         if os.path.exists(meta):
             with open(meta) as f:
