@@ -33,7 +33,6 @@ POLICY_NAMES = {name: p.label for name, p in POLICIES.items()}
 PALETTE = ("C0", "C1", "C2", "C4", "C7", "C5", "C6", "C8", "C9")  # "C3" is max EIG's.
 COLOURS = dict(zip(POLICIES, PALETTE, strict=False))
 MAX_EIG = "EIG-guided max EIG (nats)"
-FIG1_AXES = ("shared", "twin")
 
 
 def _band(ax, x, values, colour, label, style="-o"):

@@ -149,11 +149,6 @@ class HieraConfig:
     out_chans: int = 256
 
     @property
-    def channels(self) -> tuple[int, ...]:
-        """Widths of the trunk's stages, finest first."""
-        return tuple(self.embed_dim * 2**i for i in range(len(self.stages)))
-
-    @property
     def patch_size(self) -> int:
         """Input pixels per cell of the image embedding (the last level kept)."""
         level = len(self.stages) - 1 - self.scalp
