@@ -9,7 +9,7 @@ setup(
     packages=find_packages(include=["eigjax*", "weights_convert*", "experiments*"]),
     package_data={
         "eigjax": ["samples/*.json", "samples/*.md", "samples/images/*.png", "samples/masks/*.png"],
-        "experiments": ["static/*"],
+        "experiments.web": ["static/*"],
     },
     install_requires=[
         "jax>=0.4.30",

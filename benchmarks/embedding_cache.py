@@ -18,9 +18,9 @@ import numpy as np
 
 from eigjax import models, protocol
 from eigjax.models import Model, configs
-from experiments import api
-from experiments.catalog import Catalog, Entry
 from experiments.embedding_cache import EmbeddingCache
+from experiments.web import api
+from experiments.web.catalog import Catalog, Entry
 
 BOX = [0.2, 0.2, 0.8, 0.8]  # The prompt: a box, as fractions of the image.
 

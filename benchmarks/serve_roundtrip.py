@@ -21,10 +21,11 @@ import numpy as np
 
 from benchmarks import cases
 from eigjax import clicks, models, protocol
-from experiments import api, serve
-from experiments.annotations import AnnotationStore
-from experiments.catalog import Catalog, Entry
-from experiments.labelling import Labelling
+from experiments.web import api
+from experiments.web.annotations import AnnotationStore
+from experiments.web.catalog import Catalog, Entry
+from experiments.web.labelling import Labelling
+from experiments.web.server import make_server
 
 CLICKS = 12
 
@@ -68,7 +69,7 @@ def main():
     liver = Entry("amos_0004_75_liver", 512, 512, True, "ct", lambda: (ct, ct_gt))
     service = api.Service({"litemedsam": model}, Catalog([brain, liver]), settings)
     workdir = tempfile.mkdtemp(prefix="eigjax-serve-")  # Saved objects: none here.
-    server = serve.make_server(Labelling(service, AnnotationStore(workdir), 1), "127.0.0.1", 0)
+    server = make_server(Labelling(service, AnnotationStore(workdir), 1), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"{os.cpu_count()} CPUs; LiteMedSAM; {CLICKS} clicks after the first; grid 30")

@@ -1,6 +1,6 @@
 """What an annotator is shown after each prompt: the proposed mask, every token's predicted
 IoU, the EIG map and the click it suggests next, and, where a ground truth is known, Dice,
-IoU and the Oracle's next click. Pure and jitted, for one image; `experiments/api.py`
+IoU and the Oracle's next click. Pure and jitted, for one image; `experiments/web/api.py`
 serves them to the web page.
 
   prompt_of      user clicks [N, 3] (x, y, label) and a box → a validated `Prompt` with

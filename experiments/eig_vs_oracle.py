@@ -1,35 +1,7 @@
-"""The paper's study: click policies (EIG-guided, Oracle, baselines) × models × datasets.
+"""`python -m experiments.eig_vs_oracle`: the name the study had before the apps got their folders,
+kept so that commands written with it still run; it runs `python -m experiments.study`."""
 
-  python -m experiments.eig_vs_oracle            # the demo: LiteMedSAM, bundled samples
-  python -m experiments.eig_vs_oracle --models=sam_vit_b,medsam \
-      --params=workspace/params/sam_vit_b,workspace/params/medsam \
-      --dataset=sa_med2d:/data/SAMed2Dv1 --sub_datasets=FLARE,ACDC,PALM --num_images=100
-
-Every setting is a flag (`--help`; `experiments/config.py`). Writes records, EIG maps,
-tables and figures under `--workdir` (`experiments/records.py`, `experiments/report.py`).
-"""
-
-from absl import app
-
-from eigjax.data import DataError
-from experiments import cli, config_flags, study
-from experiments.config import StudyConfig
-from experiments.records import WorkdirBusy
-
-config_flags.define(StudyConfig)
-
-
-def main(argv):
-    report = cli.run_main(
-        argv,
-        lambda: study.run_study(config_flags.config(StudyConfig)),
-        (ValueError, DataError, WorkdirBusy),  # Records already written are kept.
-        kept="every record written is kept",
-        stopped="every record written is kept: rerun the same command to resume",
-    )
-    if report:
-        print(f"report → {report}")
-
+import runpy
 
 if __name__ == "__main__":
-    app.run(main)
+    runpy.run_module("experiments.study", run_name="__main__", alter_sys=True)

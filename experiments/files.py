@@ -4,12 +4,18 @@
 renames it over `path` when the block ends (removes it when the block raises): a kill at
 any moment leaves the old file or the new one, never half of one. Readers skip the
 temporary names. `write_json` also syncs its file to disk before the rename.
+
+`lock` holds a workdir's file for one writer process (the study's records, the page's
+annotations): a second writer is refused with the first's pid and host.
 """
 
 import contextlib
+import fcntl
 import json
 import os
+import socket
 import threading
+import time
 
 
 @contextlib.contextmanager
@@ -33,3 +39,26 @@ def write_json(path: str, data, indent: int | None = 2, sort_keys: bool = False)
         json.dump(data, f, indent=indent, sort_keys=sort_keys)
         f.flush()
         os.fsync(f.fileno())
+
+
+class WorkdirBusy(RuntimeError):
+    """Another live process writes this workdir (its records, its annotations)."""
+
+
+def lock(path: str, what: str) -> int:
+    """Holds `path` (flock) as this process's, its owner written in it; WorkdirBusy
+    ("<what> being written by <owner>; ...") while another process holds it. Released when
+    the descriptor is closed or the process ends, however it ends."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise WorkdirBusy(
+            f"{what} being written by {owner}; wait for it to finish or use another --workdir"
+        ) from None
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.ctime()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(owner).encode(), 0)
+    return fd

@@ -1,31 +1,8 @@
-"""Tables and figures of a study's workdir, again (the study writes them at its end too).
+"""`python -m experiments.report`: the study's report again under the name it had before the
+apps got their folders, kept so that written commands still run; it runs
+`python -m experiments.study.report`."""
 
-  python -m experiments.report --workdir=workspace/eig_vs_oracle [--fig1_axis=twin]
-
-What it writes: `experiments/summarize.py`.
-"""
-
-import sys
-
-from absl import app
-
-from experiments import config, config_flags, summarize
-from experiments.config import ReportConfig
-
-config_flags.define(ReportConfig)
-
-
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}")
-    try:
-        cfg = config_flags.config(ReportConfig)
-        print(f"report → {summarize.write_report(cfg.workdir, cfg)}")
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    except OSError as e:  # A report directory that is a file, a full disk.
-        sys.exit(f"error: {config.os_error(e)}")
-
+import runpy
 
 if __name__ == "__main__":
-    app.run(main)
+    runpy.run_module("experiments.study.report", run_name="__main__", alter_sys=True)

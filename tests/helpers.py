@@ -78,12 +78,12 @@ def assert_parity(actual, reference, what: str, tol: float = 1e-4) -> None:
 def serve_in_thread(service, workdir: str, **limits):
     """(server, port) of the web page over `service`, saving to `workdir`, started in a
     daemon thread; `server.shutdown()` then `server.labelling.store.close()` end it."""
-    from experiments import serve
-    from experiments.annotations import AnnotationStore
-    from experiments.labelling import Labelling
+    from experiments.web.annotations import AnnotationStore
+    from experiments.web.labelling import Labelling
+    from experiments.web.server import make_server
 
     labelling = Labelling(service, AnnotationStore(workdir), limits.pop("max_upload", 1 << 20))
-    server = serve.make_server(labelling, "127.0.0.1", 0, **limits)
+    server = make_server(labelling, "127.0.0.1", 0, **limits)
     server.labelling = labelling
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]

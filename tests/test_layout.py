@@ -86,6 +86,22 @@ def test_models_do_not_import_the_data_layer():
         assert not [m for m, _ in _imports(path) if m.startswith("eigjax.data")], path
 
 
+APPS = ("study", "web", "finetune")
+
+
+def test_the_three_apps_import_the_shell_and_the_library_never_each_other():
+    """`experiments/{study,web,finetune}/` each import `experiments` (the shell) and
+    `eigjax`; the shell imports no app, and no app another."""
+    for path in _modules("experiments"):
+        parts = os.path.relpath(path, os.path.join(ROOT, "experiments")).split(os.sep)
+        own = parts[0] if len(parts) > 1 else None
+        for module, name in _imports(path):
+            names = [*module.split("."), name or ""]
+            if names[0] == "experiments" and names[1] in APPS:
+                assert names[1] == own, f"{path}: imports {module}"
+    assert {d for d in APPS if os.path.isdir(os.path.join(ROOT, "experiments", d))} == set(APPS)
+
+
 def test_a_policy_kind_is_read_only_from_its_kind():
     """What a policy is (a device loop, a candidate search, a host rule) is its entry's
     `kind`, stated there: no module compares a kind's name with another field."""

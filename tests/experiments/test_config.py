@@ -8,7 +8,9 @@ from absl import flags
 
 from eigjax import protocol
 from experiments import config_flags
-from experiments.config import Config, ReportConfig, ServeConfig, StudyConfig
+from experiments.config import Config
+from experiments.study.config import ReportConfig, StudyConfig
+from experiments.web.config import ServeConfig
 
 
 def _parse(cls, *argv):

@@ -31,7 +31,7 @@ from eigjax.protocol import FIELDS
 from eigjax.protocol.fields import NMC_BUDGETS
 from eigjax.protocol.policies import EIG_GUIDED, RANDOM_GRID
 from eigjax.protocol.policies import ORACLE as ORACLE_POLICY
-from experiments import records
+from experiments.study import records
 
 NOC = [round(t * 100) for t in metrics.NOC_THRESHOLDS]
 

@@ -17,10 +17,10 @@ from pycocotools.coco import COCO
 from eigjax import models, protocol
 from eigjax.data import DataError
 from eigjax.models import bundled, checkpoint
-from experiments import annotations, api, export
-from experiments.catalog import Catalog
 from experiments.embedding_cache import EmbeddingCache
-from experiments.records import WorkdirBusy
+from experiments.files import WorkdirBusy
+from experiments.web import annotations, api, export
+from experiments.web.catalog import Catalog
 from tests.helpers import request, saved_masks, serve_in_thread
 
 BRAIN = "mni152_axial_090_brain_000"

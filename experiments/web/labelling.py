@@ -18,11 +18,12 @@ import json
 
 import numpy as np
 
-from experiments import export, rle
-from experiments.annotations import DEFAULT_LABEL, AnnotationStore, UnknownObject, check_label
-from experiments.api import ApiError, Service, outline_rgba, png_bytes
-from experiments.catalog import file_entry
-from experiments.uploads import TYPES, Uploads, check_content, check_name
+from experiments import rle
+from experiments.web import export
+from experiments.web.annotations import DEFAULT_LABEL, AnnotationStore, UnknownObject, check_label
+from experiments.web.api import ApiError, Service, outline_rgba, png_bytes
+from experiments.web.catalog import file_entry
+from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
 FILL_ALPHA = 60  # Of a saved object's inside on the page (its outline: opaque).
 FORMATS = {

@@ -27,8 +27,9 @@ from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
 from eigjax.models import bundled, checkpoint, families
 from eigjax.protocol import POLICIES
-from experiments import config_flags, cost, files, interrupts, records, rle, summarize
-from experiments.config import StudyConfig
+from experiments import config_flags, files, interrupts, rle
+from experiments.study import cost, records, summarize
+from experiments.study.config import StudyConfig
 
 
 @dataclasses.dataclass(frozen=True)

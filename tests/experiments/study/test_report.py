@@ -9,8 +9,8 @@ import pytest
 
 from eigjax import protocol
 from eigjax.protocol.fields import FIELDS, NMC_BUDGETS, width
-from experiments import records, summarize, tables
-from experiments.config import ReportOptions
+from experiments.study import records, summarize, tables
+from experiments.study.config import ReportOptions
 from tests.helpers import run_module
 
 STEPS = 4

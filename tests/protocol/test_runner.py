@@ -309,7 +309,7 @@ def test_error_center_never_repeats_when_the_model_ignores_clicks(litemedsam):
 
 
 def test_the_default_grid_is_the_papers_30_by_30():
-    from experiments.config import StudyConfig
+    from experiments.study.config import StudyConfig
 
     assert protocol.Settings().grid == 30 and StudyConfig().settings[0].grid == 30
     assert StudyConfig().steps == 20  # Studies on user data: RITM's 20 clicks.

@@ -16,8 +16,8 @@ from PIL import Image
 
 from eigjax import clicks, models, protocol
 from eigjax.data import spec as dataset_spec
-from experiments import api, serve
-from experiments.catalog import Catalog
+from experiments.web import api, server
+from experiments.web.catalog import Catalog
 from tests.helpers import serve_in_thread
 
 GRID = 12
@@ -301,7 +301,7 @@ def test_bad_flags_exit_with_one_line(args, message):
 
 def test_static_page_needs_nothing_from_the_network():
     for name in ("index.html", "app.js", "style.css"):
-        text = open(f"{serve.STATIC}/{name}").read()
+        text = open(f"{server.STATIC}/{name}").read()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
 
 

@@ -5,7 +5,7 @@
   POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
 
 Every request carries its whole prompt (clicks, box): the prompts are the client's, so
-clients never see each other's (saved objects are `experiments/labelling.py`'s). JAX work
+clients never see each other's (saved objects are `labelling.py`'s). JAX work
 holds one lock per model (one computation at a time per model); embeddings are computed
 once per (model, image) and kept in a small LRU cache, and on disk when the service is
 given an `EmbeddingCache`.
@@ -31,8 +31,8 @@ from eigjax.models import families
 from eigjax.models.model import Embedding, Model
 from eigjax.models.sam import decoder_params
 from eigjax.protocol.settings import MASK_RULES
-from experiments.catalog import Catalog, Entry
 from experiments.embedding_cache import EmbeddingCache, model_key
+from experiments.web.catalog import Catalog, Entry
 
 MAX_CLICKS = 100
 COLORMAP = "magma"

@@ -16,8 +16,8 @@ from PIL import Image
 
 from eigjax import models
 from eigjax.models import configs
-from experiments import training
-from experiments.config import FinetuneConfig
+from experiments.finetune import training
+from experiments.finetune.config import FinetuneConfig
 from tests.helpers import run_module
 
 # A small run on the bundled nuclei: one compile (clicks only), 1 correction click, no

@@ -1,7 +1,7 @@
 """The report of a study's workdir: tables (`tables.py`) and the paper's figures
-(`figures.py`) from the records of `experiments.eig_vs_oracle`.
+(`figures.py`) from the records of `python -m experiments.study`.
 
-`write_report(workdir)` (also `python -m experiments.report --workdir=...`) reads every
+`write_report(workdir)` (also `python -m experiments.study.report --workdir=...`) reads every
 `records/*.jsonl` of the workdir with the settings of each run (`runs/`), and writes to
 `workdir/report/` the tables of `tables.py`, runs.md (each run's id and the settings that
 tell it apart), skipped.md, and the figures.
@@ -14,8 +14,8 @@ import os
 import warnings
 
 from eigjax.models import CONFIGS
-from experiments import figures, records, tables
-from experiments.config import ReportOptions
+from experiments.study import figures, records, tables
+from experiments.study.config import ReportOptions
 
 # Settings shown in run labels when they differ between runs, in this order.
 LABEL_KEYS = (
@@ -133,7 +133,7 @@ def write_tables(recs, runs, labels, out: str) -> None:
 def write_report(workdir: str, options: ReportOptions = ReportOptions()) -> str:
     """Writes the tables and figures of `workdir` to `workdir/report`; returns that path."""
     if not os.path.isdir(os.path.join(workdir, "records")):
-        raise FileNotFoundError(f"{workdir}: no records/ here (run experiments.eig_vs_oracle)")
+        raise FileNotFoundError(f"{workdir}: no records/ here (run python -m experiments.study)")
     recs = records.load_records(workdir)
     runs = records.load_runs(workdir)
     used = {r["run"] for r in recs}
@@ -144,7 +144,9 @@ def write_report(workdir: str, options: ReportOptions = ReportOptions()) -> str:
         )
     runs = {rid: spec for rid, spec in runs.items() if rid in used}
     if not runs:
-        raise FileNotFoundError(f"{workdir}: no records to report (run experiments.eig_vs_oracle)")
+        raise FileNotFoundError(
+            f"{workdir}: no records to report (run python -m experiments.study)"
+        )
     out = os.path.join(workdir, "report")
     os.makedirs(out, exist_ok=True)
     labels = run_labels(runs)

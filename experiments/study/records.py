@@ -17,14 +17,11 @@ Guarantees:
     `file:line`; every other record is kept, nothing is rewritten.
 """
 
-import fcntl
 import glob
 import hashlib
 import json
 import math
 import os
-import socket
-import time
 import warnings
 
 import numpy as np
@@ -35,10 +32,6 @@ from experiments import files
 
 KEY = ("run", "policy", "image_id")
 FORMAT = 4  # A run's record format (`runs/<id>.json`); bumped when a record's fields change.
-
-
-class WorkdirBusy(RuntimeError):
-    """Another live process writes this workdir (its records, its annotations)."""
 
 
 def run_id(spec: dict) -> str:
@@ -149,25 +142,6 @@ def load_runs(workdir: str) -> dict[str, dict]:
     return runs
 
 
-def lock(path: str, what: str) -> int:
-    """Holds `path` (flock) as this process's, its owner written in it; WorkdirBusy
-    ("<what> being written by <owner>; ...") while another process holds it. Released when
-    the descriptor is closed or the process ends, however it ends."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        owner = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise WorkdirBusy(
-            f"{what} being written by {owner}; wait for it to finish or use another --workdir"
-        ) from None
-    owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.ctime()}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(owner).encode(), 0)
-    return fd
-
-
 class RecordStore:
     """This process's records file (locked while open) and the keys any process finished."""
 
@@ -177,7 +151,9 @@ class RecordStore:
         os.makedirs(self.dir, exist_ok=True)
         os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
         self.path = os.path.join(self.dir, f"process_{process_index:03d}.jsonl")
-        self._lock = lock(self.path[: -len(".jsonl")] + ".lock", f"{workdir}: its records are")
+        self._lock = files.lock(
+            self.path[: -len(".jsonl")] + ".lock", f"{workdir}: its records are"
+        )
         self._drop_cut_line()
         self.done = {tuple(r[k] for k in KEY) for r in load_records(workdir)}
 

@@ -16,9 +16,9 @@ from PIL import Image
 
 from eigjax import models, protocol
 from eigjax.models import bundled, checkpoint
-from experiments import api
-from experiments.catalog import Catalog
 from experiments.embedding_cache import EmbeddingCache
+from experiments.web import api
+from experiments.web.catalog import Catalog
 from tests.helpers import saved_masks, serve_in_thread
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

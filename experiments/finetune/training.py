@@ -29,8 +29,9 @@ from tqdm import tqdm
 from eigjax import models
 from eigjax.models import bundled, checkpoint
 from eigjax.training import interactive, step
-from experiments import figures, files, interrupts, training_data
-from experiments.config import FinetuneConfig
+from experiments import files, interrupts
+from experiments.finetune import log_plot, training_data
+from experiments.finetune.config import FinetuneConfig
 
 LOG_FIELDS = (
     "step",
@@ -163,7 +164,9 @@ def run_finetune(cfg: FinetuneConfig) -> str:
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
     write(out, trainable)
-    figures.training_log(os.path.join(cfg.workdir, "log.csv"), os.path.join(cfg.workdir, "log.png"))
+    log_plot.training_log(
+        os.path.join(cfg.workdir, "log.csv"), os.path.join(cfg.workdir, "log.png")
+    )
     return out
 
 

@@ -1,7 +1,7 @@
 """Saved objects in the formats labelling tools exchange: COCO JSON (masks as RLE) and a
 zip of indexed PNGs. Pure functions of the saved objects; no I/O.
 
-An object (`experiments.annotations`) is a dict with at least "id", "label" and "mask"
+An object (`annotations.py`) is a dict with at least "id", "label" and "mask"
 (COCO's compressed RLE, `experiments.rle`).
 """
 

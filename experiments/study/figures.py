@@ -11,11 +11,8 @@ figure2      the paper's Fig. 2 as a comparison on one example: a row per run ×
 eig_vs_gain  one Oracle step of the example per run: every candidate's EIG against its Dice
              gain, the Oracle's and EIG's choices marked
 head_probs   the distribution of the EIG heads' probabilities per run (log scale)
-training_log a fine-tuning run's log.csv: the loss, and the true IoU after the first
-             prompt for click-first and box-first steps (moving averages)
 """
 
-import csv
 import warnings
 
 import matplotlib
@@ -27,7 +24,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eigjax import clicks as click_rules  # noqa: E402
 from eigjax.protocol.policies import EIG_GUIDED, PAPER, POLICIES  # noqa: E402
-from experiments import records  # noqa: E402
+from experiments.study import records  # noqa: E402
 
 POLICY_NAMES = {name: p.label for name, p in POLICIES.items()}
 PALETTE = ("C0", "C1", "C2", "C4", "C7", "C5", "C6", "C8", "C9")  # "C3" is max EIG's.
@@ -313,35 +310,5 @@ def head_probs(shares: dict[str, np.ndarray], path: str) -> None:
     ax.set_ylabel("share of pixels × heads")
     ax.set_title("How extreme are the heads? (every step of every image)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _moving(values: np.ndarray, width: int = 25) -> np.ndarray:
-    """The trailing mean over up to `width` values."""
-    sums = np.cumsum(np.insert(values, 0, 0.0))
-    n = np.minimum(np.arange(1, len(values) + 1), width)
-    return (sums[1:] - sums[np.arange(len(values)) + 1 - n]) / n
-
-
-def training_log(log_path: str, path: str) -> None:
-    """Loss and first-prompt IoU per step of a fine-tuning log (`experiments.training`)."""
-    with open(log_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    step = np.array([int(r["step"]) for r in rows])
-    loss = np.array([float(r["loss"]) for r in rows])
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(step, loss, color="C7", alpha=0.4, lw=0.8, label="per step")
-    a.plot(step, _moving(loss), color="C0", label="moving mean (25 steps)")
-    a.set(xlabel="step", ylabel="loss (20 focal + Dice + IoU error)", title="loss")
-    a.legend()
-    for kind, colour in (("click", "C1"), ("box", "C2")):
-        keep = np.array([r["first_prompt"] == kind for r in rows])
-        if keep.any():
-            iou = np.array([float(r["first_iou"]) for r in rows])[keep]
-            b.plot(step[keep], _moving(iou), color=colour, label=f"{kind} first")
-    b.set(xlabel="step", ylabel="IoU", ylim=(0, 1), title="IoU after the first prompt")
-    b.legend()
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -19,7 +19,7 @@ import time
 import uuid
 
 from eigjax.data import DataError
-from experiments import files, records
+from experiments import files
 
 MAX_LABEL = 64
 DEFAULT_LABEL = "object"
@@ -51,7 +51,7 @@ class AnnotationStore:
         self.dir = os.path.join(workdir, "objects")
         os.makedirs(self.dir, exist_ok=True)
         lock = os.path.join(workdir, "annotations.lock")
-        self._fd = records.lock(lock, f"{workdir}: its annotations are")
+        self._fd = files.lock(lock, f"{workdir}: its annotations are")
         self._lock = threading.Lock()
         self._objects = self._read()
 

@@ -19,8 +19,8 @@ from PIL import Image
 
 from eigjax import models, protocol
 from eigjax.models import Model
-from experiments import api, serve
-from experiments.catalog import Catalog
+from experiments.web import api, server
+from experiments.web.catalog import Catalog
 from tests.helpers import request, run_module, serve_in_thread
 
 BRAIN = "mni152_axial_090_brain_000"
@@ -235,5 +235,5 @@ def test_flags_that_cannot_be_honoured_are_refused_at_start(tmp_path, args, mess
 
 
 def test_listening_everywhere_warns():
-    assert serve.allowed_hosts("0.0.0.0", 8080) is None
-    assert "localhost:8080" in serve.allowed_hosts("127.0.0.1", 8080)
+    assert server.allowed_hosts("0.0.0.0", 8080) is None
+    assert "localhost:8080" in server.allowed_hosts("127.0.0.1", 8080)

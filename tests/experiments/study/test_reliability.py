@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from eigjax import protocol
-from experiments import records, study, summarize
-from experiments.config import StudyConfig
+from experiments import files
+from experiments.study import records, run, summarize
+from experiments.study.config import StudyConfig
 from tests.helpers import run_module
 
 QUICK = StudyConfig(policies=("eig", "error_center"), steps=2, fig2_images=0, report=False)
@@ -57,7 +58,7 @@ def first_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rel")
     root = _pairs(tmp / "data" / "pairs")
     workdir = tmp / "w"
-    study.run_study(_cfg(workdir, root))
+    run.run_study(_cfg(workdir, root))
     return root, workdir
 
 
@@ -67,11 +68,11 @@ def test_other_settings_in_the_same_workdir_are_a_new_run_beside_the_old(first_r
     shutil.copytree(base, workdir)
     before = _lines(workdir)
     other = (protocol.Settings(grid=6, eig="nmc", heads="all", nmc_outer=16, nmc_inner=4),)
-    study.run_study(_cfg(workdir, root, settings=other, seed=5))
+    run.run_study(_cfg(workdir, root, settings=other, seed=5))
     after = _lines(workdir)
     assert after[: len(before)] == before and len(after) == 2 * len(before)
     assert len({r["run"] for r in after}) == 2 and len(os.listdir(workdir / "runs")) == 2
-    study.run_study(_cfg(workdir, root, settings=other, seed=5))  # Same settings: nothing new.
+    run.run_study(_cfg(workdir, root, settings=other, seed=5))  # Same settings: nothing new.
     assert len(_lines(workdir)) == len(after)
 
 
@@ -80,7 +81,7 @@ def test_a_folder_with_the_same_base_name_is_another_dataset(first_run, tmp_path
     workdir = tmp_path / "w"
     shutil.copytree(base, workdir)
     twin = _pairs(tmp_path / "elsewhere" / "pairs", names=("a", "b"))  # Same ids, same name.
-    study.run_study(_cfg(workdir, twin))
+    run.run_study(_cfg(workdir, twin))
     runs = records.load_runs(str(workdir))
     assert len(runs) == 2
     assert {tuple(r["dataset"]["paths"]) for r in runs.values()} == {(str(root),), (str(twin),)}
@@ -90,7 +91,7 @@ def test_the_report_groups_runs_of_different_settings_and_says_which(first_run, 
     root, base = first_run
     workdir = tmp_path / "w"
     shutil.copytree(base, workdir)
-    study.run_study(_cfg(workdir, root, steps=3))
+    run.run_study(_cfg(workdir, root, steps=3))
     out = summarize.write_report(str(workdir))
     summary = open(os.path.join(out, "summary.md")).read()
     assert "| litemedsam · steps=2 | folder:pairs | eig | 2 | 2 |" in summary
@@ -114,7 +115,7 @@ def test_a_malformed_line_is_skipped_with_its_place_and_loses_nothing(first_run,
     assert len(recs) == len(lines) - 1
     with pytest.warns(UserWarning, match=r"process_000.jsonl:2"):
         summarize.write_report(str(workdir))
-        study.run_study(_cfg(workdir, root))  # Resume: everything is already there.
+        run.run_study(_cfg(workdir, root))  # Resume: everything is already there.
     assert len(path.read_text().splitlines()) == len(lines)  # Nothing rewritten or doubled.
 
 
@@ -124,13 +125,13 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(first_run, tmp_p
     shutil.copytree(base, workdir)
     holder = records.RecordStore(str(workdir), 0)
     try:
-        with pytest.raises(records.WorkdirBusy, match=f'"pid": {os.getpid()}'):
-            study.run_study(_cfg(workdir, root))
+        with pytest.raises(files.WorkdirBusy, match=f'"pid": {os.getpid()}'):
+            run.run_study(_cfg(workdir, root))
     finally:
         holder.close()
     # A lock file left by a process that died: its flock went with it.
     (workdir / "records" / "process_000.lock").write_text('{"pid": 999999, "host": "gone"}')
-    study.run_study(_cfg(workdir, root))
+    run.run_study(_cfg(workdir, root))
     lock = json.loads((workdir / "records" / "process_000.lock").read_text())
     assert lock["pid"] == os.getpid()
 
@@ -158,28 +159,6 @@ def test_report_of_a_mistyped_workdir_creates_nothing(tmp_path):
     proc = run_module("experiments.report", f"--workdir={tmp_path / 'typo'}")
     assert proc.returncode != 0 and "no records/ here" in proc.stderr
     assert not (tmp_path / "typo").exists()
-
-
-def _predict(tmp_path, image: np.ndarray, prompt: str):
-    """`experiments.predict` on `image` (saved as PNG) with one prompt flag; its process."""
-    Image.fromarray(image).save(tmp_path / "image.png")
-    proc = run_module(
-        "experiments.predict",
-        f"--image={tmp_path / 'image.png'}",
-        prompt,
-        f"--output={tmp_path / 'out'}",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc
-
-
-def test_predict_reads_images_by_the_datasets_rule(tmp_path):
-    """A 16-bit PNG: PIL's own RGB conversion clips it to white; the rule min-max scales."""
-    image = np.zeros((40, 50), np.uint16)
-    image[10:30, 10:40] = 3000
-    _predict(tmp_path, image, "--box=10,10,39,29")
-    overlay = np.asarray(Image.open(tmp_path / "out" / "overlay.png"))
-    assert overlay[0, 0].tolist() == [0, 0, 0]  # Background stays black, not clipped white.
 
 
 # Round two (issue 19): ids, lossy masks, hand-edited records, tiny images, user errors.
@@ -241,7 +220,7 @@ def test_a_hand_edited_record_is_skipped_where_it_is_and_redone(first_run, tmp_p
     ):
         assert len(records.load_records(str(workdir))) == len(lines) - 1
     with pytest.warns(UserWarning, match="process_000.jsonl:1"):
-        study.run_study(_cfg(workdir, root))  # Redoes it.
+        run.run_study(_cfg(workdir, root))  # Redoes it.
     assert len(path.read_text().splitlines()) == len(lines) + 1
 
 
@@ -271,7 +250,7 @@ def test_tiny_images_never_repeat_a_pixel_nor_record_infinity(tmp_path):
     cfg = dataclasses.replace(
         cfg, settings=(protocol.Settings(grid=30, oracle_chunk=4),), report=True
     )
-    study.run_study(cfg)
+    run.run_study(cfg)
     text = "".join(open(p).read() for p in glob.glob(str(workdir / "records" / "*.jsonl")))
     assert "Infinity" not in text and "NaN" not in text
     for r in _lines(workdir):
@@ -386,11 +365,3 @@ def test_a_ctrl_c_dropped_in_a_finalizer_still_stops_the_run(monkeypatch):
             interrupts.check()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def test_predict_proposes_the_models_own_token(tmp_path):
-    """LiteMedSAM's rule is token 0 (trained single-mask), for a click as for a box."""
-    image = np.zeros((40, 50, 3), np.uint8)
-    image[10:30, 10:40] = 200
-    proc = _predict(tmp_path, image, "--points=25:20:1")
-    assert "; token 0 covers" in proc.stdout, proc.stdout

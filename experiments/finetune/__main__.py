@@ -4,16 +4,17 @@
   python -m experiments.finetune --model=medsam --params=workspace/params/medsam \
       --dataset=sa_med2d:/data/SAMed2Dv1 --steps=5000 --batch_size=16 --workdir=...
 
-Every setting is a flag (`--help`; `experiments/config.py`, `FinetuneConfig`). Writes
+Every setting is a flag (`--help`; `experiments/finetune/config.py`). Writes
 `WORKDIR/params/` (load it with `models.load(model, WORKDIR/params)` or give it to the
-study as `--params`), `WORKDIR/log.csv` and resumable checkpoints (`experiments/training.py`).
+study as `--params`), `WORKDIR/log.csv` and resumable checkpoints (`training.py`).
 """
 
 from absl import app
 
 from eigjax.data import DataError
-from experiments import cli, config_flags, training
-from experiments.config import FinetuneConfig
+from experiments import cli, config_flags
+from experiments.finetune import training
+from experiments.finetune.config import FinetuneConfig
 
 config_flags.define(FinetuneConfig)
 

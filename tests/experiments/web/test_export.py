@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from PIL import Image
 
-from experiments import annotations, export, rle
+from experiments import rle
+from experiments.web import annotations, export
 
 masks = hnp.arrays(bool, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40))
 

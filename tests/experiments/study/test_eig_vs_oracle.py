@@ -180,7 +180,7 @@ def test_unknown_sub_dataset_lists_valid_ones(tmp_path):
     proc = _run(
         tmp_path / "u",
         "--dataset=sa_med2d:"
-        + os.path.join(os.path.dirname(__file__), "..", "..", "eigjax", "samples"),
+        + os.path.join(os.path.dirname(__file__), "..", "..", "..", "eigjax", "samples"),
         "--sub_datasets=FLARE",
         check=False,
     )

@@ -1,0 +1,90 @@
+"""A local web page to click on an image and watch the mask, the EIG map and the click
+EIG suggests next (README, "See where the model is unsure"), and to label with it: saved
+objects, export, uploads (README, "Label with it"; all kept under `--workdir`).
+
+  python -m experiments.web                        # LiteMedSAM on the bundled samples
+  python -m experiments.web --models=sam_vit_b --params=workspace/params/sam_vit_b \
+      --images=/data/photos                        # a folder of images (no masks)
+  python -m experiments.web --dataset=folder:/data/pairs   # with ground truth
+
+Every setting is a flag (`--help`; `experiments/web/config.py`). The server: `server.py`.
+"""
+
+import os
+import sys
+
+from absl import app, logging
+
+from eigjax import models
+from eigjax.data import DataError
+from eigjax.models import bundled, checkpoint, families, get_config
+from experiments import config_flags
+from experiments.embedding_cache import EmbeddingCache
+from experiments.files import WorkdirBusy
+from experiments.web import api
+from experiments.web.annotations import AnnotationStore
+from experiments.web.catalog import Catalog
+from experiments.web.config import ServeConfig
+from experiments.web.labelling import Labelling
+from experiments.web.server import WILDCARDS, make_server
+
+config_flags.define(ServeConfig)
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
+    try:
+        cfg = config_flags.config(ServeConfig)
+        if cfg.images:
+            catalog = Catalog.from_folder(cfg.images)
+        else:
+            catalog = Catalog.from_dataset(
+                cfg.dataset, cfg.num_images, cfg.sub_datasets, cfg.labels, cfg.categories
+            )
+        loaded = {m: models.load(m, p) for m, p in cfg.model_params}
+        store = AnnotationStore(cfg.workdir)
+        cache = EmbeddingCache(
+            os.path.join(cfg.workdir, "embeddings"), cfg.embedding_cache_mb << 20
+        )
+        fingerprints = {m: _fingerprint(m, p) for m, p in cfg.model_params}
+        service = api.Service(loaded, catalog, cfg.settings[0], fingerprints, cache)
+        labelling = Labelling(service, store, cfg.max_upload_mb << 20)
+        server = make_server(labelling, cfg.host, cfg.port)
+    except (ValueError, DataError, models.CheckpointError, OSError, WorkdirBusy) as e:
+        sys.exit(f"error: {e}")
+    host, port = server.server_address[:2]
+    if cfg.host in WILDCARDS:
+        print(
+            f"warning: --host={cfg.host} serves every network this machine is on; anyone "
+            "who reaches it sees your images (no login, no encryption)",
+            file=sys.stderr,
+        )
+    print(
+        f"eigjax serve: http://{host}:{port}/  ({len(catalog.entries)} images; models "
+        f"{', '.join(loaded)}; saving to {cfg.workdir}; Ctrl-C stops)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        store.close()
+
+
+def _fingerprint(name: str, params_dir: str) -> str | None:
+    """The weights' fingerprint (the disk cache's key); None: not cached (and a model
+    without weights, the calibrated control, is built per request)."""
+    if not families.family(get_config(name)).has_weights:
+        return None
+    fingerprint = checkpoint.fingerprint(params_dir or bundled.converted_params(name))
+    if fingerprint is None:
+        logging.warning("%s: weights without checksums; embeddings not cached on disk", name)
+    return fingerprint
+
+
+if __name__ == "__main__":
+    app.run(main)

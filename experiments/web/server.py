@@ -1,0 +1,279 @@
+"""The page's HTTP server: `experiments/web/static/` and the JSON APIs of `api.py` and
+`labelling.py` on the standard library's threaded server, one thread per request, so a
+long computation (the Oracle) never stalls the page's other requests."""
+
+import json
+import os
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from absl import logging
+
+from eigjax.data import DataError, MissingFile
+from experiments.web import api
+from experiments.web.labelling import Labelling
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+MAX_BODY = 1 << 20
+MAX_DISCARD = 1 << 28  # A refused upload up to this size is read to its end, then answered.
+READ_TIMEOUT = 10.0  # Seconds a connection may take to send its request.
+MAX_CONNECTIONS = 32  # Requests handled at once; more are answered 503 at once.
+CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+WILDCARDS = ("0.0.0.0", "::", "")  # Listening on every address: any Host is accepted.
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes: the page's static files, GET /api/{config,images,image,outline},
+    POST /api/{predict,oracle}, and the labelling routes of `labelling.py`
+    (/api/objects, /api/overlay, /api/export, /api/upload). Errors are JSON
+    {"error": message}: 4xx for a client's mistake (404 for an image that is not, or no
+    longer, there), 500 for a fault of ours (a generic message; the details go to the
+    log). Every request is checked first: its Host (DNS rebinding), and for a POST, PATCH
+    or DELETE its origin, content type and declared length."""
+
+    service: api.Service  # Set on the subclass `make_server` builds.
+    labelling: Labelling
+    static_files: dict[str, str]
+    allowed_hosts: frozenset[str] | None  # None: any (listening on every address).
+    timeout = READ_TIMEOUT  # The socket's: a client that stalls is dropped.
+
+    def do_GET(self):  # noqa: N802 (the standard library's name)
+        self._answer(self._get)
+
+    def do_POST(self):  # noqa: N802
+        self._answer(self._post)
+
+    def do_PATCH(self):  # noqa: N802
+        self._answer(lambda: self._change(self.labelling.rename))
+
+    def do_DELETE(self):  # noqa: N802
+        self._answer(lambda: self._change(self.labelling.delete))
+
+    def _answer(self, route) -> None:
+        try:
+            self._check_host()
+            route()
+        except api.ApiError as e:
+            self._json({"error": str(e)}, e.status)
+        except MissingFile as e:  # The image went away after start.
+            self._json({"error": f"gone: {os.path.basename(str(e).split(':')[0])}"}, 404)
+        except DataError:  # A served file turned unreadable: no server paths in the answer.
+            logging.exception("%s %s: a served file", self.command, self.path)
+            self._json({"error": "a served file is unreadable (see the server's log)"}, 500)
+        except ValueError as e:  # A prompt the model refuses, named by the model's check.
+            self._json({"error": str(e)}, 400)
+        except Exception:  # A fault of ours: logged, and a generic answer.
+            logging.exception("%s %s failed", self.command, self.path)
+            self._json({"error": "internal error (see the server's log)"}, 500)
+
+    def _get(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        name = query.get("name", [None])[0]
+        if url.path in ("/", "/index.html"):
+            self._file("index.html")
+        elif url.path.startswith("/static/"):
+            self._file(url.path.removeprefix("/static/"))
+        elif url.path == "/api/images":
+            self._json(self.labelling.images())  # A bare list, as the API promises.
+        elif url.path == "/api/objects":
+            self._json(self.labelling.objects(query.get("image", [None])[0]))
+        elif url.path == "/api/export":
+            kind, filename, data = self.labelling.export(query.get("format", [None])[0])
+            self._send(HTTPStatus.OK, kind, data, filename)
+        elif url.path == "/api/config":
+            self._json(self.labelling.config())
+        elif url.path == "/api/overlay":
+            self._send(
+                HTTPStatus.OK,
+                "image/png",
+                self.labelling.overlay_png(query.get("image", [None])[0]),
+            )
+        elif url.path == "/api/image":
+            self._send(HTTPStatus.OK, "image/png", self.service.image_png(name))
+        elif url.path == "/api/outline":
+            self._send(HTTPStatus.OK, "image/png", self.service.outline_png(name))
+        else:
+            raise api.ApiError(404, f"no such page {url.path!r}")
+
+    def _post(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/api/upload":
+            self._upload(urllib.parse.parse_qs(url.query).get("name", [None])[0])
+            return
+        routes = {
+            "/api/predict": self.service.predict,
+            "/api/oracle": self.service.oracle,
+            "/api/objects": self.labelling.save,
+        }
+        route = routes.get(url.path)
+        if route is None:
+            raise api.ApiError(404, f"no such endpoint {self.path!r}")
+        self._check_origin()
+        self._json(route(self._body()))
+
+    def _change(self, route) -> None:
+        """PATCH and DELETE: /api/objects only, checked as a POST is."""
+        if urllib.parse.urlsplit(self.path).path != "/api/objects":
+            raise api.ApiError(404, f"no such endpoint {self.path!r}")
+        self._check_origin()
+        self._json(route(self._body()))
+
+    def _upload(self, name) -> None:
+        """The file's bytes as the body: name, type and declared size checked first."""
+        self._check_origin(content_type=None)
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        length = self._length(None)
+        try:
+            self.labelling.check_upload(name, kind, length)
+        except api.ApiError:
+            self._discard(length)
+            raise
+        self._json(self.labelling.upload(name, kind, self._read(length)))
+
+    def _discard(self, length: int) -> None:
+        """Reads and drops a refused upload's body (up to `MAX_DISCARD` bytes), so that the
+        client, still sending, gets the answer and not a reset connection."""
+        left = length if length <= MAX_DISCARD else 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+    def _check_host(self) -> None:
+        host = self.headers.get("Host", "")
+        if self.allowed_hosts is not None and host.lower() not in self.allowed_hosts:
+            raise api.ApiError(403, f"Host {host!r} is not this server's address")
+
+    def _check_origin(self, content_type: str | None = "application/json") -> None:
+        """A POST from another site's page is refused (a local server of medical images)."""
+        origin = self.headers.get("Origin")
+        if origin is not None and self.allowed_hosts is not None:
+            if urllib.parse.urlsplit(origin).netloc.lower() not in self.allowed_hosts:
+                raise api.ApiError(403, f"cross-origin request from {origin!r} refused")
+        if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            raise api.ApiError(403, "cross-site request refused")
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type is not None and kind != content_type:
+            raise api.ApiError(415, f"Content-Type must be {content_type}, got {kind!r}")
+
+    def _length(self, limit: int | None = MAX_BODY) -> int:
+        """The declared body length, checked against `limit` (None: the caller checks)."""
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            raise api.ApiError(411, "Content-Length is required")
+        if not declared.strip().isdigit():
+            raise api.ApiError(400, f"Content-Length: not a byte count: {declared!r}")
+        if limit is not None and int(declared) > limit:
+            raise api.ApiError(413, f"body over {limit} bytes")
+        return int(declared)
+
+    def _read(self, length: int) -> bytes:
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise api.ApiError(400, f"the body ended after {len(data)} of {length} bytes")
+        return data
+
+    def _body(self):
+        """The request's JSON body, its declared length checked before anything is read."""
+        raw = self._read(self._length())
+        try:
+            return json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise api.ApiError(400, f"the body is not JSON: {e}") from None
+        except RecursionError:
+            raise api.ApiError(400, "the body is nested too deeply") from None
+
+    def _file(self, name: str) -> None:
+        path = self.static_files.get(name)  # Only the files listed at start: no paths.
+        if path is None:
+            raise api.ApiError(404, f"no such file {name!r}")
+        with open(path, "rb") as f:
+            data = f.read()
+        self._send(HTTPStatus.OK, CONTENT_TYPES[os.path.splitext(name)[1]], data)
+
+    def _json(self, data: dict | list, status=HTTPStatus.OK) -> None:
+        try:
+            text = json.dumps(data, allow_nan=False)
+        except ValueError:  # NaN or infinity from a broken model: an error, never bare NaN.
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            text = json.dumps({"error": "the model gave a non-finite number (NaN or infinity)"})
+        self._send(status, "application/json", text.encode())
+
+    def _send(self, status, content_type: str, data: bytes, filename: str = "") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if filename:  # A download.
+            self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # noqa: A002 (the standard library's name)
+        logging.debug(format, *args)
+
+
+class Server(ThreadingHTTPServer):
+    """A thread per request, at most `max_connections` at once: beyond, a quick 503."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            body = b'{"error": "busy: too many connections"}'
+            head = "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            head += f"Content-Length: {len(body)}\r\n\r\n"
+            try:
+                request.sendall(head.encode() + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers that name this server (DNS rebinding defence); None: any, when it
+    listens on every address (and cannot know its names)."""
+    if host in WILDCARDS:
+        return None
+    names = {*LOCAL_NAMES, f"[{host}]" if ":" in host else host}
+    return frozenset(n.lower() for name in names for n in (f"{name}:{port}", name))
+
+
+def make_server(
+    labelling: Labelling,
+    host: str,
+    port: int,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> Server:
+    """A threaded HTTP server for `labelling` and its service (not started;
+    `serve_forever` starts it)."""
+    files = {f: os.path.join(STATIC, f) for f in os.listdir(STATIC)}
+    attributes = {
+        "service": labelling.service,
+        "labelling": labelling,
+        "static_files": files,
+        "allowed_hosts": None,
+        "timeout": read_timeout,
+    }
+    handler = type("BoundHandler", (Handler,), attributes)
+    server = Server((host, port), handler, max_connections)
+    handler.allowed_hosts = allowed_hosts(host, server.server_address[1])
+    return server
