@@ -1,4 +1,4 @@
-"""The study's figures, drawn from grouped records (`summarize.groups`) and kept maps.
+"""The study's figures, drawn from the report's groups (`view.View.groups`) and kept maps.
 
 figure1      the paper's Fig. 1: a row per group, a column per run; Dice of every policy
              (mean, interquartile band) and the EIG-guided sequence's max EIG in nats;
@@ -24,7 +24,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eigjax import clicks as click_rules  # noqa: E402
 from eigjax.protocol.policies import EIG_GUIDED, PAPER, POLICIES  # noqa: E402
-from experiments.study import records  # noqa: E402
 
 POLICY_NAMES = {name: p.label for name, p in POLICIES.items()}
 PALETTE = ("C0", "C1", "C2", "C4", "C7", "C5", "C6", "C8", "C9")  # "C3" is max EIG's.
@@ -47,13 +46,9 @@ def _max_eig_top(grouped: dict) -> float:
     tops = [0.0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for (_, _, policy), recs in grouped.items():
+        for (_, _, policy), g in grouped.items():
             if policy == EIG_GUIDED.name:
-                tops.append(
-                    float(
-                        np.nanmax(np.nanpercentile(records.per_step(recs, "max_eig"), 75, axis=0))
-                    )
-                )
+                tops.append(float(np.nanmax(np.nanpercentile(g.steps["max_eig"], 75, axis=0))))
     return max(t for t in tops if np.isfinite(t)) or 1e-12
 
 
@@ -61,16 +56,16 @@ def _figure1_panel(ax, grouped, run, group, axis, eig_top, handles) -> set:
     """One panel: every policy's Dice and the max-EIG curve; returns the panels' n."""
     n = set()
     for policy in POLICY_NAMES:
-        recs = grouped.get((run, group, policy))
-        if recs:
-            n.add(len(recs))
-            dice = records.per_step(recs, "dice")
+        g = grouped.get((run, group, policy))
+        if g:
+            n.add(len(g))
+            dice = g.steps["dice"]
             label = f"{POLICY_NAMES[policy]} Dice"
             handles[label] = _band(ax, np.arange(dice.shape[1]), dice, COLOURS[policy], label)
-    eig_recs = grouped.get((run, group, EIG_GUIDED.name))
-    if eig_recs:
+    eig_guided = grouped.get((run, group, EIG_GUIDED.name))
+    if eig_guided:
         target = ax.twinx() if axis == "twin" else ax
-        max_eig = records.per_step(eig_recs, "max_eig")
+        max_eig = eig_guided.steps["max_eig"]
         handles[MAX_EIG] = _band(target, np.arange(max_eig.shape[1]), max_eig, "C3", MAX_EIG, "--^")
         if axis == "twin":
             target.set_ylim(0, 1.05 * eig_top)
@@ -129,10 +124,10 @@ def miou_plot(grouped: dict, path: str) -> None:
     runs = sorted({k[0] for k in grouped})
     styles = ["-", "--", ":", "-."]
     for ax, group in zip(axes[0], rows, strict=True):
-        for (run, g, policy), recs in grouped.items():
-            if g != group:
+        for (run, name, policy), g in grouped.items():
+            if name != group:
                 continue
-            iou = records.per_step(recs, "iou")
+            iou = g.steps["iou"]
             clicks = np.arange(1, iou.shape[1] + 1)
             ax.plot(
                 clicks,
@@ -141,7 +136,7 @@ def miou_plot(grouped: dict, path: str) -> None:
                 marker="o",
                 ms=3,
                 color=COLOURS[policy],
-                label=f"{run} · {POLICY_NAMES[policy]} (n={len(recs)})",
+                label=f"{run} · {POLICY_NAMES[policy]} (n={len(g)})",
             )
         ax.set_xlabel("number of clicks (the start counts as one)")
         ax.set_ylabel("mIoU")

@@ -24,8 +24,6 @@ import math
 import os
 import warnings
 
-import numpy as np
-
 from eigjax import metrics
 from eigjax.protocol import FIELDS
 from experiments import files
@@ -190,10 +188,3 @@ class RecordStore:
             f.flush()
             os.fsync(f.fileno())
         self.done.add(key)
-
-
-def per_step(recs: list[dict], field: str) -> np.ndarray:
-    """float [images, S] of a per-step field of records (NaN where absent or None)."""
-    rows = [[np.nan if v is None else v for v in r[field]] for r in recs]
-    n = max(len(r) for r in rows)
-    return np.array([r + [np.nan] * (n - len(r)) for r in rows], float)

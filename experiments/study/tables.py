@@ -1,5 +1,5 @@
-"""The report's tables, each from the records: every number here can be recomputed from
-the JSONL lines (`tests/experiments/test_report.py` does).
+"""The report's tables, each from the report's view of the records (`view.py`): every number
+here can be recomputed from the JSONL lines (`tests/experiments/study/test_report.py` does).
 
   <table>.md / .csv      per run, group, policy: images, clicks (the NoC cap) and the
                          columns of that table (`columns`): "summary" (last Dice and IoU,
@@ -31,7 +31,7 @@ from eigjax.protocol import FIELDS
 from eigjax.protocol.fields import NMC_BUDGETS
 from eigjax.protocol.policies import EIG_GUIDED, RANDOM_GRID
 from eigjax.protocol.policies import ORACLE as ORACLE_POLICY
-from experiments.study import records
+from experiments.study.view import View
 
 NOC = [round(t * 100) for t in metrics.NOC_THRESHOLDS]
 
@@ -65,20 +65,6 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return "–" if np.isnan(v) else _num(v)
     return str(v)
-
-
-@dataclasses.dataclass(frozen=True)
-class Length:
-    """A run's sequences: prompts (steps, the start's among them) and clicks (a box
-    start's box is a prompt, not a click)."""
-
-    prompts: int
-    clicks: int
-
-    @property
-    def first_click_step(self) -> int:
-        """The step of click 1: 0 after a centre start (it is click 1), 1 after a box."""
-        return self.prompts - self.clicks
 
 
 def write_table(path_stem: str, header: list[str], rows: list[list], note: str = "") -> None:
@@ -184,18 +170,17 @@ NOTES = {
 }
 
 
-def write_column_tables(grouped: dict, lengths: dict, tables: dict, out: str) -> None:
+def write_column_tables(view: View, tables: dict, out: str) -> None:
     """Each table of `tables` ({name: columns}) as `<name>.md/.csv` (rows where every
-    value is missing are left out), and per_image.csv with every column; `lengths`:
-    {run label: `Length`}."""
+    value is missing are left out), and per_image.csv with every column."""
     for name, cols in tables.items():
         rows = []
-        for (label, group, policy), rs in grouped.items():
-            cells = [total(c, rs) for c in cols]
+        for (label, group, policy), g in view.groups.items():
+            cells = [total(c, g.records) for c in cols]
             if name != "summary" and all(_missing(v) for v in cells):
                 continue
-            length = lengths[label]
-            rows.append([label, group, policy, len(rs), length.prompts, length.clicks, *cells])
+            length = view.lengths[label]
+            rows.append([label, group, policy, len(g), length.prompts, length.clicks, *cells])
         header = ["run", "group", "policy", "images", "prompts", "clicks"]
         header += [c.title for c in cols]
         write_table(os.path.join(out, name), header, rows, NOTES.get(name, ""))
@@ -203,8 +188,8 @@ def write_column_tables(grouped: dict, lengths: dict, tables: dict, out: str) ->
     with open(os.path.join(out, "per_image.csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["run", "run id", "group", "policy", "image", *[c.title for c in every]])
-        for (label, group, policy), rs in grouped.items():
-            for r in rs:
+        for (label, group, policy), g in view.groups.items():
+            for r in g.records:
                 row = [label, r["run"], group, policy, r["image_id"]]
                 writer.writerow(row + [c.value(r) for c in every])
 
@@ -213,29 +198,30 @@ def _missing(v) -> bool:
     return bool(np.isnan(v[0] if isinstance(v, tuple) else v))
 
 
-def write_miou(grouped: dict, lengths: dict, out: str) -> None:
+def write_miou(view: View, out: str) -> None:
     """miou.md / .csv: mIoU@k (the IoU after click k) for k in MIOU_AT up to the longest
     run; after a box start click k is step k."""
-    ks = [k for k in metrics.MIOU_AT if k <= max((n.clicks for n in lengths.values()), default=0)]
+    longest = max((n.clicks for n in view.lengths.values()), default=0)
+    ks = [k for k in metrics.MIOU_AT if k <= longest]
     rows = []
-    for (label, group, policy), rs in grouped.items():
-        iou, n = records.per_step(rs, "iou"), lengths[label]
+    for (label, group, policy), g in view.groups.items():
+        iou, n = g.steps["iou"], view.lengths[label]
         step = n.first_click_step - 1
         cells = [float(np.mean(iou[:, k + step])) if k <= n.clicks else "–" for k in ks]
-        rows.append([label, group, policy, len(rs), *cells])
+        rows.append([label, group, policy, len(g), *cells])
     header = ["run", "group", "policy", "images", *[f"mIoU@{k}" for k in ks]]
     write_table(os.path.join(out, "miou"), header, rows)
 
 
-def write_curves(grouped: dict, out: str) -> None:
+def write_curves(view: View, out: str) -> None:
     """<field>_per_step.md / .csv: the mean over images per step, for every field of
     `protocol.FIELDS` with a curve."""
     for field in (f for f in FIELDS if f.curve):
         rows, n = [], 0
-        for (label, group, policy), rs in grouped.items():
+        for (label, group, policy), g in view.groups.items():
             with warnings.catch_warnings():  # Step 0 has no max EIG: an all-NaN column.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                curve = np.nanmean(records.per_step(rs, field.name), axis=0)
+                curve = np.nanmean(g.steps[field.name], axis=0)
             n = max(n, len(curve))
             rows.append([label, group, policy, *[float(v) for v in curve]])
         rows = [r + ["–"] * (n + 3 - len(r)) for r in rows]
@@ -255,23 +241,23 @@ def paired(recs: list[dict], others: list[dict]) -> list[tuple[dict, dict]]:
 PAIRED = (("Dice AUC", lambda r: r["dice_auc"]), ("last Dice", lambda r: steps_of(r, "dice")[-1]))
 
 
-def paired_differences(grouped: dict) -> list[list]:
+def paired_differences(view: View) -> list[list]:
     """Rows (run, group, images, then per PAIRED number the mean of EIG-guided − Oracle
     over the images both ran, with its bootstrap CI)."""
-    rows = []
-    for (label, group, policy), rs in grouped.items():
+    rows, grouped = [], view.groups
+    for (label, group, policy), g in grouped.items():
         if policy != EIG_GUIDED.name or (label, group, ORACLE) not in grouped:
             continue
-        pairs = paired(rs, grouped[label, group, ORACLE])
+        pairs = paired(g.records, grouped[label, group, ORACLE].records)
         cells = [mean_ci([f(a) - f(b) for a, b in pairs]) for _, f in PAIRED]
         rows.append([label, group, len(pairs), *cells])
     return rows
 
 
-def write_paired(grouped: dict, out: str) -> None:
+def write_paired(view: View, out: str) -> None:
     """paired.md / .csv: `paired_differences`."""
     header = ["run", "group", "images", *[f"Δ {name} (EIG − Oracle)" for name, _ in PAIRED]]
-    write_table(os.path.join(out, "paired"), header, paired_differences(grouped))
+    write_table(os.path.join(out, "paired"), header, paired_differences(view))
 
 
 def _gap_closed(eig, rand, oracle, axis=-1):
@@ -301,18 +287,19 @@ def gap_closed_ci(eig, rand, oracle) -> tuple[float, float, float]:
     return value, float(ci.low), float(ci.high)
 
 
-def eig_vs_random_rows(grouped: dict) -> list[list]:
+def eig_vs_random_rows(view: View) -> list[list]:
     """Rows (run, group, images, Δ Dice AUC and Δ last Dice of EIG-guided − random with
     bootstrap CIs over the images both ran, images the Oracle ran too, and the share of
     the random → Oracle Dice-AUC gap that EIG-guided closes there, with its CI)."""
-    rows = []
-    for (label, group, policy), rs in grouped.items():
+    rows, grouped = [], view.groups
+    for (label, group, policy), g in grouped.items():
         random = RANDOM_GRID.name
         if policy != EIG_GUIDED.name or (label, group, random) not in grouped:
             continue
-        pairs = paired(rs, grouped[label, group, random])
+        pairs = paired(g.records, grouped[label, group, random].records)
         cells = [mean_ci([f(a) - f(b) for a, b in pairs]) for _, f in PAIRED]
-        best = {r["image_id"]: r for r in grouped.get((label, group, ORACLE), [])}
+        oracle = grouped.get((label, group, ORACLE))
+        best = {r["image_id"]: r for r in (oracle.records if oracle else [])}
         triples = [
             (a["dice_auc"], b["dice_auc"], best[a["image_id"]]["dice_auc"])
             for a, b in pairs
@@ -332,9 +319,9 @@ EIG_VS_RANDOM_NOTE = (
 )
 
 
-def write_eig_vs_random(grouped: dict, out: str) -> None:
+def write_eig_vs_random(view: View, out: str) -> None:
     """eig_vs_random.md / .csv: `eig_vs_random_rows` (nothing without both policies)."""
-    rows = eig_vs_random_rows(grouped)
+    rows = eig_vs_random_rows(view)
     if not rows:
         return
     header = ["run", "group", "images"]
@@ -343,14 +330,13 @@ def write_eig_vs_random(grouped: dict, out: str) -> None:
     write_table(os.path.join(out, "eig_vs_random"), header, rows, EIG_VS_RANDOM_NOTE)
 
 
-def head_probabilities(recs: list[dict], labels: dict) -> dict[str, np.ndarray]:
+def head_probabilities(view: View) -> dict[str, np.ndarray]:
     """{run label: float [bins]}: the share of the EIG heads' probabilities in each bin,
     averaged over every step of every record of the run."""
-    hists: dict[str, list] = {}
-    for r in recs:
-        if "skipped" not in r and r["run"] in labels:
-            hists.setdefault(labels[r["run"]], []).extend(steps_of(r, "head_hist"))
-    return {label: np.nanmean(np.array(h), axis=0) for label, h in sorted(hists.items())}
+    return {
+        label: np.nanmean(np.concatenate([steps_of(r, "head_hist") for r in rs]), axis=0)
+        for label, rs in view.by_run.items()
+    }
 
 
 def write_head_probs(shares: dict[str, np.ndarray], out: str) -> None:
@@ -363,16 +349,15 @@ def write_head_probs(shares: dict[str, np.ndarray], out: str) -> None:
     write_table(os.path.join(out, "head_probs"), header, rows)
 
 
-def estimator_rows(recs: list[dict], labels: dict) -> list[list]:
+def estimator_rows(view: View) -> list[list]:
     """Per run and NMC budget, over every checked step (`Settings.nmc_check`): steps, the
     mean exact max EIG there, how often NMC's grid argmax is the exact one's, and NMC's
     max-EIG error: its mean (bias) with CI, its standard deviation (spread)."""
-    by_run: dict[str, list[dict]] = {}
-    for r in recs:
-        if "skipped" not in r and r["run"] in labels and "nmc_max_eig_error" in r:
-            by_run.setdefault(labels[r["run"]], []).append(r)
     rows = []
-    for label, rs in sorted(by_run.items()):
+    for label, every in view.by_run.items():
+        rs = [r for r in every if "nmc_max_eig_error" in r]
+        if not rs:
+            continue
         errors = np.concatenate([steps_of(r, "nmc_max_eig_error") for r in rs])
         agrees = np.concatenate([steps_of(r, "nmc_argmax_agrees") for r in rs])
         exact = np.concatenate([steps_of(r, "max_eig") for r in rs])
@@ -395,9 +380,9 @@ def estimator_rows(recs: list[dict], labels: dict) -> list[list]:
     return rows
 
 
-def write_estimator(recs: list[dict], labels: dict, out: str) -> None:
+def write_estimator(view: View, out: str) -> None:
     """estimator.md / .csv: `estimator_rows` (nothing without checked steps)."""
-    rows = estimator_rows(recs, labels)
+    rows = estimator_rows(view)
     if rows:
         header = [
             "run",

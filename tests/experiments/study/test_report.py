@@ -9,7 +9,7 @@ import pytest
 
 from eigjax import protocol
 from eigjax.protocol.fields import FIELDS, NMC_BUDGETS, width
-from experiments.study import records, summarize, tables
+from experiments.study import records, summarize, tables, view
 from experiments.study.config import ReportOptions
 from tests.helpers import run_module
 
@@ -60,7 +60,7 @@ def _table(path: str) -> list[dict]:
 
 def _by_key(root, run_label, group, policy):
     runs = records.load_runs(str(root))
-    labels = summarize.run_labels(runs)
+    labels = view.run_labels(runs)
     recs = [
         r
         for r in records.load_records(str(root))
@@ -109,7 +109,7 @@ def test_paired_differences_head_probabilities_and_the_estimator(workdir):
         want = np.mean([eig[i]["dice"][-1] - oracle[i]["dice"][-1] for i in eig])
         np.testing.assert_allclose(float(row["Δ last Dice (EIG − Oracle)"]), want, rtol=1e-9)
     recs = records.load_records(str(workdir))
-    labels = summarize.run_labels(records.load_runs(str(workdir)))
+    labels = view.run_labels(records.load_runs(str(workdir)))
     for row in _table(os.path.join(out, "head_probs.csv")):
         hists = [h for r in recs if labels[r["run"]] == row["run"] for h in r["head_hist"]]
         np.testing.assert_allclose(
