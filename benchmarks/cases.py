@@ -65,7 +65,6 @@ def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
     arguments of `protocol.begin_batch`, and with `start.state` of `protocol.search_batch`
     at step `placed`."""
     from eigjax import protocol
-    from eigjax.models.sam import Sam, decoder_params
 
     capacity = protocol.click_capacity(20)
     first = protocol.start(gt, capacity, model.config.low_res_size, settings, 0).start
@@ -75,10 +74,8 @@ def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
         x, y = np.asarray(grid[k * 7 % len(grid)]).tolist()
         state = state.add(k, (x, y), int(gt[y, x]), grid)
     emb = embedding(features, gt.shape, batched=True)
-    params = jax.device_put(decoder_params(model.params, settings.precision))
-    problems = protocol.Problem(
-        Sam(model.config, settings.precision), params, emb, jnp.asarray(gt)[None]
-    )
+    network, params = model.at_precision(settings.precision)
+    problems = protocol.Problem(network, jax.device_put(params), emb, jnp.asarray(gt)[None])
     return problems, batch_of_one(first.replace(state=state))
 
 

@@ -12,7 +12,6 @@ import hashlib
 import os
 import threading
 
-import jax.numpy as jnp
 import numpy as np
 
 from eigjax.models import Embedding, Model
@@ -55,10 +54,7 @@ class EmbeddingCache:
             except (OSError, ValueError, EOFError):
                 os.remove(path)  # A damaged entry: computed again below.
         self.misses += 1
-        e = model.embed(image)
-        arrays = {"features": np.asarray(e.features)}
-        if e.high_res is not None:
-            arrays.update(s0=np.asarray(e.high_res[0]), s1=np.asarray(e.high_res[1]))
+        arrays = model.embed(image).arrays()
         with files.atomic(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         self._bound(keep=path)
@@ -66,9 +62,7 @@ class EmbeddingCache:
 
     def embedding(self, key: str, model: Model, image: np.ndarray) -> Embedding:
         """`arrays` as the model's `Embedding` of `image`."""
-        a = self.arrays(key, model, image)
-        high_res = (jnp.asarray(a["s0"]), jnp.asarray(a["s1"])) if "s0" in a else None
-        return Embedding(jnp.asarray(a["features"]), tuple(image.shape[:2]), high_res)
+        return Embedding.from_arrays(self.arrays(key, model, image), image.shape[:2])
 
     def size(self) -> int:
         """Bytes the entries take."""

@@ -4,6 +4,7 @@ network        the Flax module of a config, at a decoder precision (`encode` and
                `decode_heads`, as `Sam`)
 encoder_input  the encoder's input for an image and its ground truth (None when not
                known): SAM's preprocessing of the image, or the control's hypotheses
+decoder_params the params as the network at a precision computes with them (`Model.at_precision`)
 needs_ground_truth  the model is built from the ground truth (the calibrated control)
 has_weights    the model has converted params to load
 """
@@ -15,13 +16,14 @@ import numpy as np
 
 from eigjax.models import control, transforms
 from eigjax.models.configs import ModelConfig
-from eigjax.models.sam import Sam
+from eigjax.models.sam import Sam, decoder_params
 
 
 @dataclasses.dataclass(frozen=True)
 class Family:
     network: Callable  # (config, precision) → the Flax module
     encoder_input: Callable  # (image, gt or None, config) → float32 [S, S, C]
+    decoder_params: Callable = lambda params, precision: params  # (params, precision) → params
     needs_ground_truth: bool = False
     has_weights: bool = True
 
@@ -38,7 +40,9 @@ def _control_input(image, gt, config: ModelConfig) -> np.ndarray:
 
 
 FAMILIES: dict[str, Family] = {
-    "sam": Family(Sam, lambda image, gt, config: transforms.preprocess(image, config)),
+    "sam": Family(
+        Sam, lambda image, gt, config: transforms.preprocess(image, config), decoder_params
+    ),
     "control": Family(
         lambda config, precision: control.CalibratedControl(config),
         _control_input,

@@ -25,6 +25,27 @@ class Embedding:
     original_size: tuple[int, int] = flax.struct.field(pytree_node=False)  # (H, W)
     high_res: tuple[jax.Array, jax.Array] | None = None  # SAM 2: [4h, 4w, C/8], [2h, 2w, C/4]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """{"features", and SAM 2's "s0", "s1"}: the embedding as named host arrays (what a
+        cache stores; `from_arrays` reads them back)."""
+        out = {"features": np.asarray(self.features)}
+        if self.high_res is not None:
+            out.update(s0=np.asarray(self.high_res[0]), s1=np.asarray(self.high_res[1]))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, original_size: tuple[int, int]) -> "Embedding":
+        """The embedding of `arrays` (`Embedding.arrays`) of an image of `original_size`,
+        on the device."""
+        features, high_res = jax.tree_util.tree_map(jnp.asarray, embedding_parts(arrays))
+        return cls(features, tuple(original_size), high_res)
+
+
+def embedding_parts(arrays: dict) -> tuple:
+    """(features, high_res or None) of named embedding arrays (`Embedding.arrays`, or a
+    stack of them: any leading axes), as given."""
+    return arrays["features"], ((arrays["s0"], arrays["s1"]) if "s0" in arrays else None)
+
 
 @flax.struct.dataclass
 class Prediction:
@@ -49,6 +70,12 @@ class Model:
     def network(self):
         """The Flax module (`families.network`): `Sam`, or the calibrated control."""
         return families.network(self.config)
+
+    def at_precision(self, precision: str) -> tuple:
+        """(network, params) as `precision` computes the decoder ("highest", "high",
+        "default" or "bfloat16": then the decoder's params are bfloat16 too)."""
+        network = families.network(self.config, precision)
+        return network, families.family(self.config).decoder_params(self.params, precision)
 
     def encoder_input(self, image: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
         """float32 [S, S, C]: what the encoder takes for `image` (and its ground truth

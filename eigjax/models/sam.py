@@ -100,7 +100,7 @@ def abstract_params(config: configs.ModelConfig) -> dict:
 def decoder_params(params: dict, precision: Precision) -> dict:
     """`params` as `Sam(config, precision)` computes with them: the mask decoder's cast to
     bfloat16 for "bfloat16" (the encoders and the prompt encoder stay float32)."""
-    if precision != "bfloat16" or "mask_decoder" not in params:  # The control has none.
+    if precision != "bfloat16":
         return params
     cast = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.bfloat16), params["mask_decoder"])
     return {**params, "mask_decoder": cast}

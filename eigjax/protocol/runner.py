@@ -20,9 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eigjax.assess import Problem
-from eigjax.models import families
 from eigjax.models.model import Embedding, Model, encode
-from eigjax.models.sam import decoder_params
 from eigjax.protocol import policies
 from eigjax.protocol import steps as steps_lib
 from eigjax.protocol.compiled import COMPILED, oracle_chunk, put, put_replicated
@@ -209,8 +207,8 @@ def run_batch(
         steps_lib.start(gt, capacity, model.config, settings, seed)
         for gt, seed in zip(batch.gts, batch.seeds, strict=True)
     ]
-    network = families.network(model.config, settings.precision)
-    params = put_replicated(decoder_params(model.params, settings.precision), batch.mesh)
+    network, params = model.at_precision(settings.precision)
+    params = put_replicated(params, batch.mesh)
     problems = Problem(network, params, batch.embeddings, put(np.stack(batch.gts), batch.mesh))
     first = _stack([st.start for st in starts])
     if chosen.draws:  # One uniform per step, from each image's generator.

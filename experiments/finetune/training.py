@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from eigjax import models
 from eigjax.models import bundled, checkpoint
+from eigjax.models.model import embedding_parts
 from eigjax.training import interactive, step
 from experiments import files, interrupts
 from experiments.finetune import log_plot, training_data
@@ -224,11 +225,9 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, manager, write) -> 
 def _batch(arrays: dict, idx: np.ndarray, sharding) -> interactive.Example:
     """The masks `idx` [B] as an `Example` batch, sharded over the devices."""
     images = arrays["image"][idx]
-    high_res = None
-    if "s0" in arrays:
-        high_res = (arrays["s0"][images], arrays["s1"][images])
+    features, high_res = jax.tree_util.tree_map(lambda a: a[images], embedding_parts(arrays))
     example = interactive.Example(
-        features=arrays["features"][images],
+        features=features,
         gt=arrays["gt"][idx],
         region=arrays["region"][idx],
         high_res=high_res,

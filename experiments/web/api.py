@@ -29,7 +29,6 @@ from eigjax import feedback, protocol
 from eigjax.assess import Problem
 from eigjax.models import families
 from eigjax.models.model import Embedding, Model
-from eigjax.models.sam import decoder_params
 from eigjax.protocol.settings import MASK_RULES
 from experiments.embedding_cache import EmbeddingCache, model_key
 from experiments.web.catalog import Catalog, Entry
@@ -116,10 +115,8 @@ class Service:
         self._embeddings: collections.OrderedDict = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._oracle_chunk = 0  # Chosen at the first Oracle request (protocol.oracle_chunk).
-        precision = settings.precision
         self._decoders = {  # Network and params as `settings.precision` computes.
-            name: (families.network(m.config, precision), decoder_params(m.params, precision))
-            for name, m in models.items()
+            name: m.at_precision(settings.precision) for name, m in models.items()
         }
 
     # Reads.
