@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from eigjax import models, protocol
-from eigjax.models import Model, configs
+from eigjax.models import Model, families
 from experiments.embedding_cache import EmbeddingCache
 from experiments.web import api
 from experiments.web.catalog import Catalog, Entry
@@ -29,9 +29,9 @@ def _seeded(name: str) -> Model:
     import weights_convert
     from references import official
 
-    net = official.build_official(configs.get_config(name), seed=0)
+    net = official.build_official(families.get_config(name), seed=0)
     state = official.state_dict_numpy(net)
-    return Model(configs.get_config(name), weights_convert.convert_state_dict(name, state))
+    return Model(families.get_config(name), weights_convert.convert_state_dict(name, state))
 
 
 def _catalog(size: int) -> Catalog:

@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from benchmarks import cases
+from eigjax.models import families
 
 GRID = 30
 BASELINE = "cd87e97"  # main before the Oracle work (issue 9)
@@ -69,9 +70,7 @@ def _weights(name: str):
 
         net = sam2.build(name, seed=0)
     else:
-        from eigjax.models import configs
-
-        net = official.build_official(configs.get_config(name), seed=0)
+        net = official.build_official(families.get_config(name), seed=0)
     return net, official.state_dict_numpy(net)
 
 
@@ -80,9 +79,9 @@ def _embedding(name, image, net):
     model's for a real image, else seeded random."""
     import torch
 
-    from eigjax.models import configs, transforms
+    from eigjax.models import transforms
 
-    config = configs.get_config(name)
+    config = families.get_config(name)
     if image is None:
         return cases.random_features(config)
     x = torch.as_tensor(transforms.preprocess(image, config)).permute(2, 0, 1)[None]
@@ -94,13 +93,13 @@ def _case_model(case: str):
     """(name, gt, first click, embedding features, Model) of `case`, in whichever eigjax
     tree this process imports (this one, or the baseline's)."""
     import weights_convert
-    from eigjax.models import Model, configs
+    from eigjax.models import Model
 
     name, image, gt, first = case_arrays(case)
     net, state_dict = _weights(name)
     features = _embedding(name, image, net)
     del net
-    model = Model(configs.get_config(name), weights_convert.convert_state_dict(name, state_dict))
+    model = Model(families.get_config(name), weights_convert.convert_state_dict(name, state_dict))
     return name, gt, first, features, model
 
 
@@ -200,10 +199,10 @@ def _torch_dice(name, image, gt, first, net):
     masks (best predicted IoU of tokens 1-3) after the first click and each candidate."""
     import torch
 
-    from eigjax.models import configs, transforms
+    from eigjax.models import transforms
     from references import official
 
-    config = configs.get_config(name)
+    config = families.get_config(name)
     features = _embedding(name, image, net)
     scale = transforms.transform_coords(np.ones(2), gt.shape, config)
     gt_t = torch.as_tensor(gt)
@@ -292,7 +291,7 @@ def matmul_bound(case: str) -> dict:
     for _ in range(5):
         f(a).block_until_ready()
     rate = 5 * 2 * 2048**3 / (time.perf_counter() - t)
-    macs = configs.decoder_macs(configs.get_config(case.split(":")[0]))
+    macs = configs.decoder_macs(families.get_config(case.split(":")[0]))
     return {"macs_per_candidate": macs, "gflops": rate / 1e9, "seconds": 900 * 2 * macs / rate}
 
 

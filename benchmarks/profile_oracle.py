@@ -35,8 +35,8 @@ import jax.numpy as jnp
 
 from benchmarks import cases
 from eigjax import protocol
-from eigjax.models import Model, configs
-from eigjax.models.sam import abstract_params
+from eigjax.models import Model, families
+from eigjax.models.network import abstract_params
 
 STAGES = (
     ("two-way transformer", "mask_decoder/transformer"),
@@ -59,7 +59,7 @@ def case_inputs(model_name: str, size: int):
         model = models.load("litemedsam")
         image, gt = cases.ct_case(size)
         return model, gt, model.embed(image).features
-    config = configs.get_config(model_name)
+    config = families.get_config(model_name)
     leaves, tree = jax.tree_util.tree_flatten(abstract_params(config))
     keys = jax.random.split(jax.random.key(0), len(leaves))
     params = jax.tree_util.tree_unflatten(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from eigjax.models import configs, transforms
+from eigjax.models import configs, families, resample
 
 
 def _import_without_init(package: str, *submodules: str) -> list[types.ModuleType]:
@@ -207,7 +207,7 @@ def predict_official(sam, image: np.ndarray, points, labels, box=None, mask_inpu
     the image embedding [h, w, C].
     """
     h, w = image.shape[:2]
-    new_h, new_w = transforms.longest_side_shape(h, w, sam.image_encoder.img_size)
+    new_h, new_w = resample.longest_side_shape(h, w, sam.image_encoder.img_size)
     resized = np.array(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
     x = torch.as_tensor(resized).permute(2, 0, 1).contiguous()[None].float()
     scale = np.array([new_w / w, new_h / h])
@@ -311,7 +311,7 @@ def mobile_sam(seed: int = 0) -> torch.nn.Module:
         tv.Conv2d_BN(3, 32, 3, 2, 1), torch.nn.GELU(), tv.Conv2d_BN(32, 64, 3, 2, 1)
     )
     encoder.img_size = 1024
-    config = configs.get_config("mobile_sam")
+    config = families.get_config("mobile_sam")
     sam = m.Sam(
         image_encoder=encoder,
         prompt_encoder=m.PromptEncoder(

@@ -15,7 +15,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 import jax  # noqa: E402  (after the cache's environment)
 import pytest  # noqa: E402
 
-from eigjax.models import configs  # noqa: E402
+from eigjax.models import families  # noqa: E402
 from tests.helpers import TINY, run_converter  # noqa: E402
 
 # Implicit rank promotion hides shape bugs (a [N] against a [N, 1] broadcasts silently).
@@ -33,7 +33,7 @@ def tiny_official():
 def tiny_model(tiny_official):
     """TINY with the official random weights, through the real key map."""
     from eigjax.models import Model
-    from eigjax.models.sam import abstract_params
+    from eigjax.models.network import abstract_params
     from references import official
     from weights_convert import keymap, sam
 
@@ -46,7 +46,7 @@ def tiny_model(tiny_official):
 def vit_b_official():
     from references import official
 
-    return official.build_official(configs.get_config("sam_vit_b"), seed=1)
+    return official.build_official(families.get_config("sam_vit_b"), seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 
 from eigjax.data import read_image, read_mask
-from eigjax.models import configs
+from eigjax.models import families
+from eigjax.models.sam.configs import VIT_B
 from references import DEMO_DIR
 
 # A reduced-size SAM for fast parity tests: 256 px input (16x16 embedding, 64x64 logits),
 # 3 blocks (windowed, global, windowed; window 7 pads 16 → 21), narrower ViT. The decoder
 # is the real one.
 TINY = dataclasses.replace(
-    configs.get_config("sam_vit_b"),
+    families.get_config("sam_vit_b"),
     name="tiny_test",
     image_size=256,
     encoder=dataclasses.replace(
-        configs.VIT_B, embed_dim=96, depth=3, num_heads=4, global_attn_indexes=(1,), window_size=7
+        VIT_B, embed_dim=96, depth=3, num_heads=4, global_attn_indexes=(1,), window_size=7
     ),
 )
 

@@ -102,6 +102,43 @@ def test_the_three_apps_import_the_shell_and_the_library_never_each_other():
     assert {d for d in APPS if os.path.isdir(os.path.join(ROOT, "experiments", d))} == set(APPS)
 
 
+def test_model_families_are_folders_found_through_the_registry():
+    """A family is a folder of `eigjax/models/` declaring its `FAMILY`, registered once in
+    `families.FAMILIES` (and its key map, where it has weights, in
+    `weights_convert.CONVERTERS`). No module picks code by an encoder config's type or by
+    comparing a family's or a pre/post-processing rule's name, and no table of model names
+    stands outside the families' configs."""
+    from eigjax.models.families import CONFIGS, FAMILIES
+    from weights_convert import CONVERTERS
+
+    models_dir = os.path.join(ROOT, "eigjax", "models")
+    folders = {
+        d
+        for d in os.listdir(models_dir)
+        if os.path.isfile(os.path.join(models_dir, d, "__init__.py"))
+    }
+    assert folders == set(FAMILIES)
+    assert all(c.family == name for name, f in FAMILIES.items() for c in f.configs)
+    assert {name for name, f in FAMILIES.items() if f.has_weights} == set(CONVERTERS)
+    rules = ("family", "preprocess", "postprocess")
+    for path in _modules("eigjax", "experiments", "weights_convert", "benchmarks"):
+        for node in ast.walk(_tree(path)):
+            where = f"{path}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance":
+                assert not ast.unparse(node.args[1]).endswith("Config"), where
+            if isinstance(node, ast.Compare) and any(
+                isinstance(op, ast.Eq | ast.NotEq) for op in node.ops
+            ):  # A lookup in a registry (`in`) is how a rule is found.
+                sides = [node.left, *node.comparators]
+                assert not [s for s in sides if getattr(s, "attr", "") in rules], where
+            if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict):
+                items = node.keys if isinstance(node, ast.Dict) else node.elts
+                names = [
+                    e.value for e in items if isinstance(e, ast.Constant) and e.value in CONFIGS
+                ]
+                assert len(names) < 3, f"{where}: a table of model names {names}"
+
+
 def test_a_policy_kind_is_read_only_from_its_kind():
     """What a policy is (a device loop, a candidate search, a host rule) is its entry's
     `kind`, stated there: no module compares a kind's name with another field."""

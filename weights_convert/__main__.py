@@ -8,7 +8,7 @@ from absl import app, flags, logging
 import weights_convert
 from eigjax.models import CheckpointError, checkpoint
 
-_MODEL = flags.DEFINE_enum("model", None, sorted(weights_convert.KEYMAPS), "Model name.")
+_MODEL = flags.DEFINE_enum("model", None, weights_convert.MODELS, "Model name.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Official .pth checkpoint.")
 _OUTPUT = flags.DEFINE_string("output", None, "Directory to write the converted params to.")
 _ALLOW_PICKLE = flags.DEFINE_bool(

@@ -23,6 +23,26 @@ class Entry:
     fn: Callable[..., np.ndarray]  # sources' arrays → the Flax leaf
 
 
+def _nothing(key: str) -> bool:
+    del key
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Converter:
+    """A family's converter (`weights_convert.CONVERTERS` registers one per family).
+
+    title: the family as an error names it; marker: a key prefix only its checkpoints hold
+    (a wrong --model is told which family a checkpoint is); keymap: config → its entries;
+    ignored: the checkpoint keys it skips (listed in model.json, never silent).
+    """
+
+    title: str
+    marker: str
+    keymap: Callable[..., list[Entry]]
+    ignored: Callable[[str], bool] = _nothing
+
+
 class ConversionError(ValueError):
     """The checkpoint does not fit the model: lists every missing, unexpected, mis-shaped key."""
 

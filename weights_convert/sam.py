@@ -4,7 +4,9 @@ The prompt-encoder and mask-decoder maps are shared by every SAM-family model.
 """
 
 from eigjax.models import configs
+from eigjax.models.sam.image_encoder import ViTConfig
 from weights_convert.keymap import (
+    Converter,
     Entry,
     conv,
     conv_transpose,
@@ -40,7 +42,7 @@ def neck(t: str, f: tuple) -> list[Entry]:
     )
 
 
-def vit_encoder(cfg: configs.ViTConfig, t: str = "image_encoder") -> list[Entry]:
+def vit_encoder(cfg: ViTConfig, t: str = "image_encoder") -> list[Entry]:
     f = ("image_encoder",)
     entries = conv(f"{t}.patch_embed.proj", f + ("patch_embed",))
     entries += tensor(f"{t}.pos_embed", f + ("pos_embed",))
@@ -115,3 +117,6 @@ def mask_decoder(
 def keymap(config: configs.ModelConfig) -> list[Entry]:
     """Every entry of a SAM / MedSAM checkpoint."""
     return vit_encoder(config.encoder) + prompt_encoder() + mask_decoder(config.mask_decoder)
+
+
+CONVERTER = Converter("SAM (ViT)", "image_encoder.blocks.", keymap)

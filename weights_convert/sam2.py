@@ -10,8 +10,9 @@ or mis-shaped tensor fails as for SAM.
 """
 
 from eigjax.models import configs
+from eigjax.models.sam2.image_encoder import HieraConfig
 from weights_convert import sam
-from weights_convert.keymap import Entry, conv, embedding_vector, layer_norm, linear
+from weights_convert.keymap import Converter, Entry, conv, embedding_vector, layer_norm, linear
 
 VIDEO_ONLY_MODULES = (
     "memory_attention.",
@@ -50,7 +51,7 @@ def block(t: str, f: tuple, projects: bool) -> list[Entry]:
     return entries
 
 
-def image_encoder(cfg: configs.HieraConfig, t: str = "image_encoder") -> list[Entry]:
+def image_encoder(cfg: HieraConfig, t: str = "image_encoder") -> list[Entry]:
     f = ("image_encoder",)
     tt, ft = f"{t}.trunk", f + ("trunk",)
     entries = [
@@ -75,3 +76,6 @@ def keymap(config: configs.ModelConfig) -> list[Entry]:
     entries += sam.prompt_encoder("sam_prompt_encoder")
     decoder = sam.mask_decoder(config.mask_decoder, "sam_mask_decoder", ("layers.0", "layers.1"))
     return entries + decoder
+
+
+CONVERTER = Converter("SAM 2", "sam_mask_decoder.", keymap, video_only)

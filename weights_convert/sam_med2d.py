@@ -8,9 +8,9 @@ global-attention `rel_pos` tables resized bilinearly, as SAM-Med2D's `load_from`
 import numpy as np
 
 from eigjax.models import configs
-from eigjax.models.transforms import bilinear_matrix
+from eigjax.models.resample import bilinear_matrix
 from weights_convert import sam
-from weights_convert.keymap import Entry, conv, layer_norm, linear
+from weights_convert.keymap import Converter, Entry, conv, layer_norm, linear
 
 
 def _resize_pos_embed(grid: int):
@@ -69,3 +69,6 @@ def keymap(config: configs.ModelConfig) -> list[Entry]:
             f"image_encoder.blocks.{i}.Adapter", ("image_encoder", f"blocks_{i}", "Adapter")
         )
     return entries + sam.prompt_encoder() + sam.mask_decoder(config.mask_decoder)
+
+
+CONVERTER = Converter("SAM (ViT)", "image_encoder.blocks.", keymap)

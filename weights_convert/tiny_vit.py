@@ -7,8 +7,9 @@ statistics are folded in exactly as the reference's `Conv2d_BN.fuse` does.
 import numpy as np
 
 from eigjax.models import configs
+from eigjax.models.tiny_vit.image_encoder import TinyViTConfig
 from weights_convert import sam
-from weights_convert.keymap import Entry, layer_norm, linear, tensor
+from weights_convert.keymap import Converter, Entry, layer_norm, linear, tensor
 
 
 def conv_bn(t: str, f: tuple, eps: float) -> list[Entry]:
@@ -33,7 +34,7 @@ def _merge(t: str, f: tuple, eps: float) -> list[Entry]:
     return [e for n in ("conv1", "conv2", "conv3") for e in conv_bn(f"{t}.{n}", f + (n,), eps)]
 
 
-def encoder(cfg: configs.TinyViTConfig, t: str = "image_encoder") -> list[Entry]:
+def encoder(cfg: TinyViTConfig, t: str = "image_encoder") -> list[Entry]:
     f = ("image_encoder",)
     eps = cfg.bn_eps
     entries = conv_bn(f"{t}.patch_embed.seq.0", f + ("stem1",), eps)
@@ -64,3 +65,8 @@ def keymap(config: configs.ModelConfig) -> list[Entry]:
 def ignored(key: str) -> bool:
     """BatchNorm step counters carry nothing inference needs."""
     return key.endswith(".bn.num_batches_tracked")
+
+
+CONVERTER = Converter(
+    "TinyViT (LiteMedSAM, MobileSAM)", "image_encoder.patch_embed.seq.", keymap, ignored
+)

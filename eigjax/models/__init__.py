@@ -5,7 +5,8 @@ import logging
 import jax
 
 from eigjax.models.checkpoint import CheckpointError
-from eigjax.models.configs import CONFIGS, ModelConfig, get_config
+from eigjax.models.configs import ModelConfig
+from eigjax.models.families import CONFIGS, get_config
 from eigjax.models.model import Embedding, Model, Prediction
 from eigjax.models.prompt import Prompt
 

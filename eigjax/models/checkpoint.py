@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 
 from eigjax import tree_compare
 from eigjax.models import configs
-from eigjax.models.sam import abstract_params
+from eigjax.models.network import abstract_params
 
 FORMAT_VERSION = 2
 META = "model.json"

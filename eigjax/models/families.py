@@ -1,55 +1,26 @@
-"""Which code computes a model: one entry per `ModelConfig.family`.
+"""The registry of model families: one line per folder of `eigjax/models/`, and every
+model name gathered from them (`CONFIGS`). Adding a family is its folder (its encoder,
+configs and preprocessing: `family.Family`) and one line in `FAMILIES`."""
 
-network        the Flax module of a config, at a decoder precision (`encode` and
-               `decode_heads`, as `Sam`)
-encoder_input  the encoder's input for an image and its ground truth (None when not
-               known): SAM's preprocessing of the image, or the control's hypotheses
-decoder_params the params as the network at a precision computes with them (`Model.at_precision`)
-needs_ground_truth  the model is built from the ground truth (the calibrated control)
-has_weights    the model has converted params to load
-"""
-
-import dataclasses
-from collections.abc import Callable
-
-import numpy as np
-
-from eigjax.models import control, transforms
+from eigjax.models import control, sam, sam2, sam_med2d, tiny_vit
 from eigjax.models.configs import ModelConfig
-from eigjax.models.sam import Sam, decoder_params
-
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    network: Callable  # (config, precision) → the Flax module
-    encoder_input: Callable  # (image, gt or None, config) → float32 [S, S, C]
-    decoder_params: Callable = lambda params, precision: params  # (params, precision) → params
-    needs_ground_truth: bool = False
-    has_weights: bool = True
-
-
-def _control_input(image, gt, config: ModelConfig) -> np.ndarray:
-    if gt is None:
-        raise ValueError(
-            f"{config.name} is a control built from the ground truth: it needs the mask of "
-            "the image (a dataset with masks), not an image alone"
-        )
-    if np.shape(gt) != np.shape(image)[:2]:
-        raise ValueError(f"mask {np.shape(gt)} and image {np.shape(image)[:2]} differ in size")
-    return control.encoder_input(gt, config.image_size, config.encoder)
-
+from eigjax.models.family import Family, Preprocess
 
 FAMILIES: dict[str, Family] = {
-    "sam": Family(
-        Sam, lambda image, gt, config: transforms.preprocess(image, config), decoder_params
-    ),
-    "control": Family(
-        lambda config, precision: control.CalibratedControl(config),
-        _control_input,
-        needs_ground_truth=True,
-        has_weights=False,
-    ),
+    f.name: f for f in (sam.FAMILY, sam_med2d.FAMILY, tiny_vit.FAMILY, sam2.FAMILY, control.FAMILY)
 }
+CONFIGS: dict[str, ModelConfig] = {c.name: c for f in FAMILIES.values() for c in f.configs}
+PREPROCESS: dict[str, Preprocess] = {
+    name: rule for f in FAMILIES.values() for name, rule in f.preprocess.items()
+}
+
+
+def get_config(name: str) -> ModelConfig:
+    """Returns the config registered under `name`; the error lists the valid names."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}; known models: {sorted(CONFIGS)}") from None
 
 
 def family(config: ModelConfig) -> Family:
@@ -59,3 +30,14 @@ def family(config: ModelConfig) -> Family:
 def network(config: ModelConfig, precision: str = "highest"):
     """The Flax module computing `config`'s model, its decoder at `precision`."""
     return family(config).network(config, precision)
+
+
+def preprocessing(config: ModelConfig) -> Preprocess:
+    """The preprocessing rule `config` names."""
+    try:
+        return PREPROCESS[config.preprocess]
+    except KeyError:
+        raise ValueError(
+            f"{config.name}: unknown preprocessing rule {config.preprocess!r}; "
+            f"known: {sorted(PREPROCESS)}"
+        ) from None

@@ -80,7 +80,7 @@ class Model:
     def encoder_input(self, image: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
         """float32 [S, S, C]: what the encoder takes for `image` (and its ground truth
         bool [H, W], which only the calibrated control reads, and needs)."""
-        return families.family(self.config).encoder_input(image, gt, self.config)
+        return transforms.encoder_input(image, gt, self.config)
 
     def embed(self, image: np.ndarray, gt: np.ndarray | None = None) -> Embedding:
         """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`); `gt`:

@@ -23,7 +23,7 @@ import numpy as np
 
 from eigjax import clicks as click_rules
 from eigjax.assess import best_unclicked
-from eigjax.models import transforms
+from eigjax.models import resample
 from eigjax.protocol import steps
 
 
@@ -76,8 +76,8 @@ def random_error_choice(view: HostView):
     frame = view.frame
     pred = view.pred
     if frame.size is not None:
-        resample = transforms.bilinear_matrix(view.low_res.shape[0], frame.size)
-        pred = resample @ view.low_res.astype(np.float64) @ resample.T > 0
+        upsample = resample.bilinear_matrix(view.low_res.shape[0], frame.size)
+        pred = upsample @ view.low_res.astype(np.float64) @ upsample.T > 0
     x, y, label = click_rules.random_error(
         pred, frame.view(view.gt), view.rng, frame.view(view.clicked)
     )

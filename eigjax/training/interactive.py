@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from eigjax.models import configs, tokens
+from eigjax.models.network import Sam
 from eigjax.models.prompt import Prompt
-from eigjax.models.sam import Sam
 from eigjax.training import losses
 
 # How the sequences above propose a mask and feed it back, as the protocol names it: what

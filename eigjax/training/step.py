@@ -5,7 +5,7 @@ import functools
 import jax
 import optax
 
-from eigjax.models.sam import Sam
+from eigjax.models.network import Sam
 from eigjax.training import interactive
 
 # What `--train` trains; the image encoder is always frozen (its embeddings are cached).

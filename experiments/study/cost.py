@@ -15,7 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from eigjax.models import configs
+from eigjax.models import families
 from eigjax.protocol import POLICIES
 
 REFERENCE_RATE = 175e9  # FLOP/s of the machine the constants below were measured on.
@@ -50,10 +50,11 @@ class Workload:
 def decoder_seconds(cfg, model: str, work: Workload, rate: float) -> float:
     """The decoder work of one model's runs (every setting); none for the calibrated
     control (its "decoder" is a weighted sum of its hypotheses)."""
-    config = configs.get_config(model)
-    if config.family == "control":
+    config = families.get_config(model)
+    macs = families.family(config).decoder_macs
+    if macs is None:
         return 0.0
-    candidate = 2 * configs.decoder_macs(config) / rate * CANDIDATE_OVERHEAD
+    candidate = 2 * macs(config) / rate * CANDIDATE_OVERHEAD
     total = 0.0
     for settings in cfg.settings:
         for policy in cfg.policies:

@@ -11,7 +11,7 @@ import pytest
 
 from eigjax import clicks, eig, models, protocol
 from eigjax.data import spec
-from eigjax.models import control
+from eigjax.models.control import calibrated as control
 from eigjax.models.model import Model
 from eigjax.models.prompt import Prompt
 

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from eigjax.models.image_encoder import window_partition, window_unpartition
-from eigjax.models.sam import Sam
+from eigjax.models.layers import window_partition, window_unpartition
+from eigjax.models.network import Sam
 from tests.helpers import TINY, assert_parity
 
 

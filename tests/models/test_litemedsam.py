@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from eigjax import models
-from eigjax.models import configs, transforms
+from eigjax.models import families, resample, transforms
 from references import official
 from tests.helpers import DEMO_DIR, assert_parity, demo_image, run_converter
 
@@ -62,11 +62,11 @@ def test_real_weights_match_reference(reference, model, name):
 def test_preprocessing_follows_the_litemedsam_inference_script():
     import cv2
 
-    config = configs.get_config("litemedsam")
+    config = families.get_config("litemedsam")
     for name in ("amos_0004_75.png", "s0114_111.png", "amos_0507_31.png"):
         image = demo_image(name)
         # CVPR24_LiteMedSAM_infer.py: resize_longest_side (INTER_AREA), min-max, pad_image.
-        h, w = transforms.longest_side_shape(*image.shape[:2], 256)
+        h, w = resample.longest_side_shape(*image.shape[:2], 256)
         ref = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         ref = (ref - ref.min()) / np.clip(ref.max() - ref.min(), 1e-8, None)
         ref = np.pad(ref, ((0, 256 - h), (0, 256 - w), (0, 0)))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from eigjax.models.network import Sam
 from eigjax.models.prompt import Prompt
-from eigjax.models.sam import Sam
 from references import official
 from tests.helpers import TINY, assert_parity
 

@@ -10,9 +10,9 @@ import torch
 
 import weights_convert
 from eigjax import models
-from eigjax.models import Model, configs, transforms
-from eigjax.models.hiera import bicubic_matrix
-from eigjax.models.sam import abstract_params
+from eigjax.models import Model, families, resample
+from eigjax.models.network import abstract_params
+from eigjax.models.sam2.image_encoder import bicubic_matrix
 from references import official
 from references import sam2 as ref
 from tests.helpers import assert_parity, demo_image, run_converter
@@ -76,7 +76,7 @@ def test_sam2_tiny_converted_by_the_cli_equals_the_official_predictor(tmp_path, 
 
 def test_medsam2_at_512_equals_the_official_code(image):
     net = ref.build("medsam2", seed=4)
-    config = configs.get_config("medsam2")
+    config = families.get_config("medsam2")
     assert (config.embedding_size, config.low_res_size) == (32, 128)  # FPN 128/64/32.
     params = weights_convert.convert_state_dict("medsam2", ref.state_dict_numpy(net))
     _check(Model(config, params), net, image, "medsam2")
@@ -89,7 +89,7 @@ def test_the_larger_trunks_equal_the_official_code_at_512(name, image):
     import dataclasses
 
     net = ref.build(name, seed=6, image_size=512)
-    config = dataclasses.replace(configs.get_config(name), image_size=512)
+    config = dataclasses.replace(families.get_config(name), image_size=512)
     params = weights_convert.keymap.apply(
         ref.state_dict_numpy(net), sam2.keymap(config), abstract_params(config), sam2.video_only
     )
@@ -105,7 +105,7 @@ def test_the_larger_trunks_equal_the_official_code_at_512(name, image):
 def test_mobile_sam_equals_the_official_code(image):
     net = official.mobile_sam(seed=5)
     params = weights_convert.convert_state_dict("mobile_sam", official.state_dict_numpy(net))
-    model = Model(configs.get_config("mobile_sam"), params)
+    model = Model(families.get_config("mobile_sam"), params)
     low, full, iou, features = official.predict_official(net, image, POINTS, LABELS, BOX)
     emb = model.embed(image)
     out = model.predict(emb, POINTS, LABELS, BOX)
@@ -134,7 +134,7 @@ def test_keymap_covers_every_official_size_and_sam_2_0(name, version):
     """Every image-mode tensor maps by shape; SAM 2.0's checkpoints convert strictly with
     the same config (they lack only two video-only tensors)."""
     sd = _meta_state_dict(name, version)
-    config = configs.get_config(name)
+    config = families.get_config(name)
     keymap.apply(sd, sam2.keymap(config), abstract_params(config), ignored=sam2.video_only)
     skipped = weights_convert.skipped(name, sd)
     assert ("no_obj_embed_spatial" in skipped) == (version == "2.1")
@@ -168,8 +168,8 @@ def test_sam2_resize_is_torchs_antialiased_bilinear(h, w):
         x, size=(1024, 1024), mode="bilinear", align_corners=False, antialias=True
     )[0].numpy()
     rows, cols = (
-        transforms.antialias_bilinear_matrix(h, 1024),
-        transforms.antialias_bilinear_matrix(w, 1024),
+        resample.antialias_bilinear_matrix(h, 1024),
+        resample.antialias_bilinear_matrix(w, 1024),
     )
     ours = np.einsum("ij,cjk,lk->cil", rows, x[0].numpy(), cols, optimize=True)
     np.testing.assert_allclose(ours, ref_resized, atol=1e-12)

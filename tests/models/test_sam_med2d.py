@@ -7,11 +7,11 @@ import torch.nn.functional as F
 
 import weights_convert
 from eigjax import models
-from eigjax.models import configs
+from eigjax.models import families
 from references import official
 from tests.helpers import assert_parity, demo_image, run_converter
 
-CONFIG = configs.get_config("sam_med2d")
+CONFIG = families.get_config("sam_med2d")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from PIL import Image
 from skimage import transform as sk_transform
 
 from eigjax.data import to_uint8_rgb
-from eigjax.models import configs, transforms
+from eigjax.models import families, resample, transforms
 from references import official
 from tests.helpers import assert_parity, demo_image
 
@@ -17,13 +17,13 @@ from tests.helpers import assert_parity, demo_image
 def test_bilinear_matrix_matches_torch_interpolate(n_in, n_out):
     x = np.random.RandomState(0).randn(2, n_in).astype(np.float32)
     ref = F.interpolate(torch.as_tensor(x)[None], size=n_out, mode="linear", align_corners=False)
-    ours = x.astype(np.float64) @ transforms.bilinear_matrix(n_in, n_out).T
+    ours = x.astype(np.float64) @ resample.bilinear_matrix(n_in, n_out).T
     np.testing.assert_allclose(ours, ref[0].numpy(), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("size", [(320, 290), (181, 258), (1500, 1024), (64, 2000)])
 def test_postprocess_matrices_match_sam_postprocess_masks(size):
-    config = configs.get_config("sam_vit_b")
+    config = families.get_config("sam_vit_b")
     low = np.random.RandomState(1).randn(1, 2, 256, 256).astype(np.float32)
     input_size = transforms.input_size(size, config)
     with torch.no_grad():
@@ -34,7 +34,7 @@ def test_postprocess_matrices_match_sam_postprocess_masks(size):
 
 
 def test_medsam_postprocess_is_one_bilinear_resize():
-    config = configs.get_config("medsam")
+    config = families.get_config("medsam")
     low = np.random.RandomState(2).randn(1, 1, 256, 256).astype(np.float32)
     ref = F.interpolate(torch.as_tensor(low), (181, 258), mode="bilinear", align_corners=False)
     rows, cols = transforms.postprocess_matrices((181, 258), config)
@@ -44,9 +44,9 @@ def test_medsam_postprocess_is_one_bilinear_resize():
 
 def test_sam_input_is_the_reference_resize_normalise_pad():
     image = demo_image("s0114_111.png")  # 181 x 258
-    config = configs.get_config("sam_vit_b")
+    config = families.get_config("sam_vit_b")
     x = transforms.preprocess(image, config)
-    h, w = transforms.longest_side_shape(181, 258, 1024)
+    h, w = resample.longest_side_shape(181, 258, 1024)
     assert (h, w) == (718, 1024) and x.shape == (1024, 1024, 3)
     assert np.all(x[h:] == 0)
     # ResizeLongestSide.apply_image: torchvision's resize of a PIL image = PIL bilinear.
@@ -60,7 +60,7 @@ def test_sam_input_is_the_reference_resize_normalise_pad():
 
 def test_medsam_input_follows_its_inference_script():
     image = demo_image("s0619_32.png")
-    x = transforms.preprocess(image, configs.get_config("medsam"))
+    x = transforms.preprocess(image, families.get_config("medsam"))
     # MedSAM_Inference.py, verbatim in numpy.
     img_1024 = sk_transform.resize(
         image, (1024, 1024), order=3, preserve_range=True, anti_aliasing=True
@@ -73,14 +73,14 @@ def test_medsam_input_follows_its_inference_script():
 
 
 def test_medsam_coords_are_stretched_per_axis():
-    config = configs.get_config("medsam")
+    config = families.get_config("medsam")
     out = transforms.transform_coords(np.array([[100.0, 50.0]]), (200, 400), config)
     np.testing.assert_allclose(out, [[256.0, 256.0]])
 
 
 def test_model_input_follows_the_one_reading_rule():
     """Images reach the encoder through `to_uint8_rgb`, the rule datasets use too."""
-    config = configs.get_config("litemedsam")
+    config = families.get_config("litemedsam")
     image = np.random.default_rng(0).random((40, 50)).astype(np.float32) * 3000
     np.testing.assert_array_equal(
         transforms.preprocess(image, config),

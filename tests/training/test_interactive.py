@@ -8,7 +8,7 @@ import pytest
 
 from eigjax import clicks, metrics, models
 from eigjax.data import spec
-from eigjax.models import configs
+from eigjax.models import families
 from eigjax.training import interactive, step, targets
 
 
@@ -20,7 +20,7 @@ def nucleus():
 
 
 def test_targets_follow_the_image_into_the_padded_input():
-    config = configs.get_config("sam_vit_b")  # 1024 input, 256 low-res: 4×4 cells.
+    config = families.get_config("sam_vit_b")  # 1024 input, 256 low-res: 4×4 cells.
     mask = np.zeros((300, 600), bool)
     mask[30:90, 120:360] = True
     gt, region = targets.low_res_target(mask, config)
@@ -41,7 +41,7 @@ def test_clicks_fall_in_their_region_and_an_empty_one_says_so():
 
 
 def test_noisy_boxes_are_ordered_inside_the_input_and_near_the_mask():
-    config = configs.get_config("litemedsam")
+    config = families.get_config("litemedsam")
     gt = np.zeros((256, 256), bool)
     gt[100:140, 60:200] = True
     for seed in range(20):

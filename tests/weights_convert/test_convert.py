@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import weights_convert
-from eigjax.models import configs
+from eigjax.models import families
 from references import official
 from tests.helpers import run_converter
 from weights_convert import keymap, sam
@@ -41,12 +41,12 @@ def test_a_vit_b_checkpoint_does_not_convert_as_vit_l(vit_b_state_dict):
 @pytest.mark.parametrize("name", ["sam_vit_l", "sam_vit_h"])
 def test_keymap_covers_the_official_large_models(name):
     """Every tensor of the official vit_l / vit_h maps, by shape (built on the meta device)."""
-    config = configs.get_config(name)
+    config = families.get_config(name)
     with torch.device("meta"):
         model = official.build_official(config)
     # Zero-strided stand-ins: shapes without memory.
     sd = {k: np.broadcast_to(np.float32(0), v.shape) for k, v in model.state_dict().items()}
-    from eigjax.models.sam import abstract_params
+    from eigjax.models.network import abstract_params
 
     params = keymap.apply(sd, sam.keymap(config), abstract_params(config))
     assert len(params["image_encoder"]) == config.encoder.depth + 3

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from eigjax import models
-from eigjax.models import configs
+from eigjax.models import families
 from experiments.finetune import training
 from experiments.finetune.config import FinetuneConfig
 from tests.helpers import run_module
@@ -129,10 +129,10 @@ def test_a_bad_flag_is_one_line(tmp_path, flag, message):
 
 
 def test_a_model_without_multimask_heads_is_refused(monkeypatch):
-    base = configs.get_config("litemedsam")
+    base = families.get_config("litemedsam")
     decoder = dataclasses.replace(base.mask_decoder, num_multimask_outputs=1)
     single = dataclasses.replace(base, name="single_mask", mask_decoder=decoder)
-    monkeypatch.setitem(configs.CONFIGS, "single_mask", single)
+    monkeypatch.setitem(families.CONFIGS, "single_mask", single)
     with pytest.raises(ValueError, match="--model=single_mask: has no multimask heads"):
         FinetuneConfig(model="single_mask").check()
 

@@ -1,24 +1,23 @@
-"""The whole SAM-family network as one Flax module: image encoder, prompt encoder, decoder."""
+"""SAM's architecture as one Flax module: a family's image encoder (its config's
+`encoder.module`), the prompt encoder and the mask decoder every SAM-family model shares."""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from eigjax.models import configs
-from eigjax.models.hiera import Sam2ImageEncoder
-from eigjax.models.image_encoder import ImageEncoderViT
 from eigjax.models.layers import MATMUL_PRECISION, Precision
 from eigjax.models.mask_decoder import MaskDecoder
 from eigjax.models.prompt import Prompt
 from eigjax.models.prompt_encoder import PromptEncoder
-from eigjax.models.tiny_vit import TinyViT
 
 
 class Sam(nn.Module):
     """`encode` maps images to embeddings; `decode_input_frame` maps one prompt set (in the
-    encoder input's frame) to mask logits. SAM 2 in image mode too: its encoder's lowest
-    resolution level plus `no_mem_embed` is the embedding, and its two finest levels,
-    through conv_s0 / conv_s1, the decoder's high-resolution features."""
+    encoder input's frame) to mask logits. An image encoder gives its levels, finest first
+    (one for SAM's ViT and TinyViT); the coarsest is the embedding. SAM 2 in image mode
+    (its decoder takes high-resolution features): `no_mem_embed` is added to the
+    embedding, and the two finest levels, through conv_s0 / conv_s1, are those features."""
 
     config: configs.ModelConfig
     precision: Precision = "highest"  # The decoder's arithmetic (layers.Precision).
@@ -26,24 +25,20 @@ class Sam(nn.Module):
     def setup(self):
         cfg = self.config
         dim = cfg.mask_decoder.transformer_dim
-        if isinstance(cfg.encoder, configs.HieraConfig):
-            self.image_encoder = Sam2ImageEncoder(cfg.encoder)
+        self.image_encoder = cfg.encoder.module(cfg)
+        if cfg.mask_decoder.high_res_features:
             self.no_mem_embed = self.param("no_mem_embed", nn.initializers.zeros, (dim,))
             self.conv_s0 = nn.Conv(dim // 8, (1, 1), precision=MATMUL_PRECISION["highest"])
             self.conv_s1 = nn.Conv(dim // 4, (1, 1), precision=MATMUL_PRECISION["highest"])
-        elif isinstance(cfg.encoder, configs.TinyViTConfig):
-            self.image_encoder = TinyViT(cfg.encoder)
-        else:
-            self.image_encoder = ImageEncoderViT(cfg.encoder, cfg.image_size)
         self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, cfg.embedding_size, cfg.image_size)
         self.mask_decoder = MaskDecoder(cfg.mask_decoder, MATMUL_PRECISION[self.precision])
 
     def encode(self, images: jax.Array) -> tuple[jax.Array, tuple | None]:
         """[B, S, S, 3] preprocessed → [B, h, w, C] embeddings, and for SAM 2 the
         high-resolution features ([B, 4h, 4w, C/8], [B, 2h, 2w, C/4]), else None."""
-        if not isinstance(self.config.encoder, configs.HieraConfig):
-            return self.image_encoder(images), None
         levels = self.image_encoder(images)
+        if not self.config.mask_decoder.high_res_features:
+            return levels[-1], None
         embedding = levels[-1] + self.no_mem_embed.reshape(1, 1, 1, -1)
         return embedding, (self.conv_s0(levels[0]), self.conv_s1(levels[1]))
 

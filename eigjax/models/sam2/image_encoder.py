@@ -6,14 +6,61 @@ and `backbones/utils.py` (window partition, PatchEmbed). The position encoding t
 also computes feeds only the video memory: it is not ported.
 """
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eigjax.models import configs
-from eigjax.models.image_encoder import window_partition, window_unpartition
-from eigjax.models.layers import PRECISION, dense, gelu, layer_norm
+from eigjax.models.layers import (
+    PRECISION,
+    dense,
+    gelu,
+    layer_norm,
+    window_partition,
+    window_unpartition,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HieraConfig:
+    """SAM 2's image encoder: the Hiera trunk (`sam2/modeling/backbones/hieradet.py`) and the
+    FPN neck (`image_encoder.py: FpnNeck`), with the defaults of `Hiera.__init__`.
+
+    Stage i has `stages[i]` blocks; between stages the width and heads double and the first
+    block of a stage pools its queries by `q_stride` (the first `q_pool` stage changes).
+    A block attends within windows of `window_spec[stage]` (the first block of a stage
+    still uses the previous stage's) unless it is in `global_att_blocks`.
+    """
+
+    embed_dim: int
+    num_heads: int
+    stages: tuple[int, ...]
+    global_att_blocks: tuple[int, ...]
+    window_pos_embed_bkg_spatial_size: tuple[int, int]
+    window_spec: tuple[int, ...] = (8, 4, 14, 7)
+    q_pool: int = 3
+    q_stride: int = 2
+    mlp_ratio: float = 4.0
+    norm_eps: float = 1e-6
+    patch_kernel: int = 7  # PatchEmbed: conv 7x7, stride 4, padding 3.
+    patch_stride: int = 4
+    patch_padding: int = 3
+    d_model: int = 256  # The neck.
+    fpn_top_down_levels: tuple[int, ...] = (2, 3)
+    scalp: int = 1  # Coarsest levels dropped from the neck's outputs.
+    out_chans: int = 256
+
+    @property
+    def patch_size(self) -> int:
+        """Input pixels per cell of the image embedding (the last level kept)."""
+        level = len(self.stages) - 1 - self.scalp
+        return self.patch_stride * self.q_stride**level
+
+    def module(self, config) -> nn.Module:
+        """The encoder of `config` (a `ModelConfig` with this encoder)."""
+        return Sam2ImageEncoder(self)
 
 
 def bicubic_matrix(in_size: int, out_size: int) -> np.ndarray:
@@ -78,7 +125,7 @@ class MultiScaleBlock(nn.Module):
     num_heads: int
     window_size: int
     q_stride: int
-    config: configs.HieraConfig
+    config: HieraConfig
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -110,7 +157,7 @@ class MultiScaleBlock(nn.Module):
 class Hiera(nn.Module):
     """[B, S, S, 3] → the trunk's stage outputs, finest first ([B, S/4, S/4, C], …)."""
 
-    config: configs.HieraConfig
+    config: HieraConfig
 
     def _pos_embed(self, h: int, w: int) -> jax.Array:
         """The background embedding resized bicubically to (h, w), plus the window
@@ -151,7 +198,7 @@ class FpnNeck(nn.Module):
     """The trunk's levels (finest first) → d_model features per level, top-down (nearest
     ×2) added where `fpn_top_down_levels` says; the coarsest `scalp` levels dropped."""
 
-    config: configs.HieraConfig
+    config: HieraConfig
 
     @nn.compact
     def __call__(self, levels: list[jax.Array]) -> list[jax.Array]:
@@ -173,7 +220,7 @@ class FpnNeck(nn.Module):
 class Sam2ImageEncoder(nn.Module):
     """[B, S, S, 3] → the neck's levels kept, finest first (SAM 2's `ImageEncoder`)."""
 
-    config: configs.HieraConfig
+    config: HieraConfig
 
     @nn.compact
     def __call__(self, x: jax.Array) -> list[jax.Array]:

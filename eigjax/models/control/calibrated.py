@@ -25,7 +25,9 @@ bundled samples, nearest-sampled otherwise), in the order of a permutation seede
 mask, so that the truth is no particular token.
 """
 
+import dataclasses
 import zlib
+from typing import Literal
 
 import flax.linen as nn
 import jax
@@ -34,7 +36,27 @@ import numpy as np
 from scipy import ndimage
 
 from eigjax import clicks as click_rules
-from eigjax.models.configs import ControlConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlConfig:
+    """The control's constants (its "encoder": the hypotheses are its embedding).
+
+    prior: "uniform" (calibrated), or "overconfident" (a stated miscalibration: weight
+      `overconfidence` on the hypothesis with every edit applied, the one farthest from the
+      truth, the rest shared evenly).
+    """
+
+    factors: int = 3  # F edits: K = 2^F hypotheses.
+    label_noise: float = 0.01  # ε: the annotator's label flips, as the control models them.
+    prior: Literal["uniform", "overconfident"] = "uniform"
+    overconfidence: float = 0.98
+    grid: int = 30  # The grid whose points every edit region must hold (the paper's).
+    patch_size: int = 4  # So that the low-res frame is image_size × image_size.
+
+    @property
+    def num_hypotheses(self) -> int:
+        return 2**self.factors
 
 
 def _disc(shape, cx: float, cy: float, radius: float) -> np.ndarray:

@@ -1,33 +1,49 @@
-"""SAM's ViT image encoder (`segment_anything/modeling/image_encoder.py`) in Flax, NHWC."""
+"""SAM's ViT image encoder (`segment_anything/modeling/image_encoder.py`) in Flax, NHWC,
+and its config."""
+
+import dataclasses
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eigjax.models import configs
-from eigjax.models.layers import PRECISION, ConvTranspose, MLPBlock, Neck, dense, layer_norm
+from eigjax.models.layers import (
+    PRECISION,
+    ConvTranspose,
+    MLPBlock,
+    Neck,
+    dense,
+    layer_norm,
+    window_partition,
+    window_unpartition,
+)
 
 
-def window_partition(x: jax.Array, window: int) -> tuple[jax.Array, tuple[int, int]]:
-    """[B, H, W, C] → [B * nW, window, window, C], zero-padding H and W to multiples of window."""
-    b, h, w, c = x.shape
-    pad_h, pad_w = (-h) % window, (-w) % window
-    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.reshape(b, hp // window, window, wp // window, window, c)
-    return x.transpose(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
+@dataclasses.dataclass(frozen=True)
+class ViTConfig:
+    """SAM's ViT image encoder (ViTDet backbone with a conv neck)."""
 
+    embed_dim: int
+    depth: int
+    num_heads: int
+    global_attn_indexes: tuple[int, ...]
+    patch_size: int = 16
+    mlp_ratio: float = 4.0
+    window_size: int = 14
+    out_chans: int = 256
+    qkv_bias: bool = True
+    use_rel_pos: bool = True
+    norm_eps: float = 1e-6  # ViT blocks' LayerNorm.
+    neck_eps: float = 1e-6  # LayerNorm2d in the neck.
+    # SAM-Med2D: an adapter in every block, parallel to the MLP.
+    adapter: bool = False
+    adapter_mlp_ratio: float = 0.25
+    adapter_eps: float = 1e-5  # The adapter's output LayerNorm (nn.LayerNorm default).
 
-def window_unpartition(
-    windows: jax.Array, window: int, padded_hw: tuple[int, int], hw: tuple[int, int]
-) -> jax.Array:
-    """Inverse of `window_partition`: [B * nW, window, window, C] → [B, H, W, C]."""
-    hp, wp = padded_hw
-    b = windows.shape[0] // (hp * wp // window // window)
-    x = windows.reshape(b, hp // window, wp // window, window, window, -1)
-    x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    return x[:, : hw[0], : hw[1], :]
+    def module(self, config) -> nn.Module:
+        """The encoder of `config` (a `ModelConfig` with this encoder)."""
+        return ImageEncoderViT(self, config.image_size)
 
 
 def relative_position_index(q_size: int, k_size: int) -> np.ndarray:
@@ -129,7 +145,7 @@ class Adapter(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block; windowed attention unless `window_size` is 0."""
 
-    config: configs.ViTConfig
+    config: ViTConfig
     window_size: int
     grid_size: int
 
@@ -162,13 +178,13 @@ class Block(nn.Module):
 
 
 class ImageEncoderViT(nn.Module):
-    """[B, S, S, 3] preprocessed images → [B, S/16, S/16, out_chans] embeddings."""
+    """[B, S, S, 3] preprocessed images → its one level: ([B, S/16, S/16, out_chans],)."""
 
-    config: configs.ViTConfig
+    config: ViTConfig
     image_size: int
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array) -> tuple[jax.Array]:
         cfg = self.config
         grid = self.image_size // cfg.patch_size
         patch = (cfg.patch_size, cfg.patch_size)
@@ -184,4 +200,4 @@ class ImageEncoderViT(nn.Module):
         for i in range(cfg.depth):
             window = 0 if i in cfg.global_attn_indexes else cfg.window_size
             x = Block(cfg, window_size=window, grid_size=grid, name=f"blocks_{i}")(x)
-        return Neck(cfg.out_chans, cfg.neck_eps, name="neck")(x)
+        return (Neck(cfg.out_chans, cfg.neck_eps, name="neck")(x),)

@@ -1,19 +1,61 @@
-"""TinyViT image encoder (LiteMedSAM's `tiny_vit_sam.py`) in Flax, NHWC, inference form.
+"""TinyViT image encoder (LiteMedSAM's `tiny_vit_sam.py`) in Flax, NHWC, inference form,
+and its config.
 
 Every Conv2d + BatchNorm2d pair of the reference is one biased conv here: the converter
 folds the running statistics into its kernel and bias (`Conv2d_BN.fuse`).
 """
 
+import dataclasses
 import itertools
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eigjax.models import configs
-from eigjax.models.image_encoder import window_partition, window_unpartition
-from eigjax.models.layers import PRECISION, Neck, dense, gelu, layer_norm
+from eigjax.models.layers import (
+    PRECISION,
+    Neck,
+    dense,
+    gelu,
+    layer_norm,
+    window_partition,
+    window_unpartition,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyViTConfig:
+    """TinyViT image encoder (MobileSAM / LiteMedSAM `tiny_vit_sam.py`), BatchNorm folded.
+
+    Stage 0 is MBConv blocks, stages 1-3 windowed attention blocks; a PatchMerging
+    follows every stage but the last, with stride `merge_strides[i]`.
+    """
+
+    embed_dims: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_heads: tuple[int, ...]
+    window_sizes: tuple[int, ...]
+    merge_strides: tuple[int, ...]
+    stem_kernel: int  # The two Conv2d_BN of the patch embedding: kernel and stride.
+    stem_stride: int
+    mlp_ratio: float = 4.0
+    mbconv_expand_ratio: float = 4.0
+    local_conv_size: int = 3
+    out_chans: int = 256
+    bn_eps: float = 1e-5  # BatchNorm2d default; folded into the conv at conversion.
+    norm_eps: float = 1e-5  # nn.LayerNorm default, in attention and MLP.
+    neck_eps: float = 1e-6
+
+    @property
+    def patch_size(self) -> int:
+        """Input pixels per embedding cell along a side."""
+        return self.stem_stride**2 * math.prod(self.merge_strides)
+
+    def module(self, config) -> nn.Module:
+        """The encoder of `config` (a `ModelConfig` with this encoder)."""
+        return TinyViT(self)
 
 
 def conv_bn(features: int, kernel: int, name: str, stride: int = 1, groups: int = 1) -> nn.Conv:
@@ -95,7 +137,7 @@ class Attention(nn.Module):
 class TinyViTBlock(nn.Module):
     num_heads: int
     window: int
-    config: configs.TinyViTConfig
+    config: TinyViTConfig
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -113,12 +155,12 @@ class TinyViTBlock(nn.Module):
 
 
 class TinyViT(nn.Module):
-    """[B, S, S, 3] preprocessed images → [B, S/p, S/p, out_chans] embeddings."""
+    """[B, S, S, 3] preprocessed images → its one level: ([B, S/p, S/p, out_chans],)."""
 
-    config: configs.TinyViTConfig
+    config: TinyViTConfig
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array) -> tuple[jax.Array]:
         cfg = self.config
         dims, k, s = cfg.embed_dims, cfg.stem_kernel, cfg.stem_stride
         x = gelu(conv_bn(dims[0] // 2, k, "stem1", stride=s)(x))
@@ -133,4 +175,4 @@ class TinyViT(nn.Module):
             if i < len(cfg.depths) - 1:
                 merge = PatchMerging(dims[i + 1], cfg.merge_strides[i], name=f"layers_{i}_merge")
                 x = merge(x)
-        return Neck(cfg.out_chans, cfg.neck_eps, name="neck")(x)
+        return (Neck(cfg.out_chans, cfg.neck_eps, name="neck")(x),)
