@@ -1,4 +1,5 @@
-"""The web page's JSON API, apart from HTTP: requests in, JSON-ready dicts or `ApiError` out.
+"""The web page's model service, apart from HTTP: typed requests in (`messages.Prompt`),
+JSON-ready dicts or `ApiError` out.
 
   POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?}
                      → the proposed mask, predicted IoUs, EIG map and suggested click
@@ -17,6 +18,7 @@ import dataclasses
 import io
 import threading
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,18 +34,11 @@ from eigjax.models.model import Embedding, Model
 from eigjax.protocol.settings import MASK_RULES
 from experiments.embedding_cache import EmbeddingCache, model_key
 from experiments.web.catalog import Catalog, Entry
+from experiments.web.messages import ApiError, Prompt, short
 
 MAX_CLICKS = 100
 COLORMAP = "magma"
 EMBEDDINGS_CACHED = 16
-
-
-class ApiError(Exception):
-    """A client's mistake: the HTTP status and a message saying what is wrong."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -85,11 +80,33 @@ def outline_rgba(mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Request:
+    """A prompt resolved against the served images and models."""
+
     entry: Entry
     model: str
     clicks: np.ndarray  # float [N, 3] (x, y, label)
     box: np.ndarray | None  # float [4]
     settings: protocol.Settings
+
+
+class Prepared(NamedTuple):
+    """A request with its image as the file is now."""
+
+    request: Request
+    image: np.ndarray  # [H, W, ...]
+    mask: np.ndarray | None  # bool [H, W]: the ground truth, if any
+    grid: np.ndarray  # int [G, 2]
+    clicked: np.ndarray  # bool [G]: grid points the prompt clicks
+
+
+class Answered(NamedTuple):
+    """A request and the model's answer (`feedback.Feedback`, on the host)."""
+
+    request: Request
+    mask: np.ndarray | None
+    grid: np.ndarray
+    clicked: np.ndarray
+    feedback: feedback.Feedback
 
 
 class Service:
@@ -143,9 +160,9 @@ class Service:
         return png_bytes(outline_rgba(mask))
 
     # Computations.
-    def predict(self, body) -> dict:
+    def predict(self, prompt: Prompt) -> dict:
         start = time.perf_counter()
-        req, mask, grid, clicked, fb = self.feedback(body)
+        req, mask, grid, clicked, fb = self.feedback(prompt)
         eig_map = np.asarray(fb.eig_map, np.float32)
         top = float(eig_map.max())
         has_gt = mask is not None
@@ -166,20 +183,19 @@ class Service:
             "ms": (time.perf_counter() - start) * 1e3,
         }
 
-    def feedback(self, body):
-        """(request, ground truth or None, grid int [G, 2], clicked bool [G], the model's
-        `feedback.Feedback` on the host) for a request body."""
-        req, image, mask, grid, clicked = self._prepare(body)
+    def feedback(self, prompt: Prompt) -> Answered:
+        """The model's answer to `prompt`."""
+        req, image, mask, grid, clicked = self._prepare(prompt)
         gt = np.zeros(image.shape[:2], bool) if mask is None else mask
         with self._locks[req.model]:
             problem = self._problem(req, image, gt, mask)
-            prompt = feedback.prompt_of(req.clicks, req.box)
-            fb = feedback.feedback(problem, prompt, jnp.asarray(clicked), settings=req.settings)
-            return req, mask, grid, clicked, jax.device_get(fb)
+            given = feedback.prompt_of(req.clicks, req.box)
+            fb = feedback.feedback(problem, given, jnp.asarray(clicked), settings=req.settings)
+            return Answered(req, mask, grid, clicked, jax.device_get(fb))
 
-    def oracle(self, body) -> dict:
+    def oracle(self, prompt: Prompt) -> dict:
         start = time.perf_counter()
-        req, image, mask, grid, clicked = self._prepare(body)
+        req, image, mask, grid, clicked = self._prepare(prompt)
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():
@@ -187,8 +203,8 @@ class Service:
         with self._locks[req.model]:
             n = len(req.clicks)
             problem = self._problem(req, image, mask, mask)
-            prompt = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
-            state = protocol.ClickState(prompt, jnp.asarray(clicked))
+            given = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
+            state = protocol.ClickState(given, jnp.asarray(clicked))
             settings = self._oracle_settings(req.settings, problem, state, n)
             search = feedback.oracle_click(problem, state, n, capacity=n + 1, settings=settings)
         return {
@@ -213,26 +229,26 @@ class Service:
             settings = dataclasses.replace(settings, oracle_chunk=self._oracle_chunk)
         return settings
 
-    def _prepare(self, body):
-        """(request, image, mask or None, grid int [G, 2], clicked grid points bool [G]);
-        the prompt is checked against the image as its file is now."""
-        req = self.parse(body)
+    def _prepare(self, prompt: Prompt) -> Prepared:
+        """The request of `prompt`, its clicks and box checked against the image as its
+        file is now."""
+        req = self.resolve(prompt)
         image, mask = req.entry.load()
         height, width = image.shape[:2]
-        clicks = _parse_clicks(body.get("clicks", []), width, height)
-        box = None if body.get("box") is None else _parse_box(body["box"], width, height)
+        clicks = _parse_clicks(prompt.clicks, width, height)
+        box = None if prompt.box is None else _parse_box(prompt.box, width, height)
         if len(clicks) == 0 and box is None:
             raise ApiError(400, "give at least one click or a box")
         req = dataclasses.replace(req, clicks=clicks, box=box)
         grid = click_rules.grid_points(height, width, req.settings.grid)
-        return req, image, mask, grid, feedback.clicked_on_grid(grid, clicks)
+        return Prepared(req, image, mask, grid, feedback.clicked_on_grid(grid, clicks))
 
     def entry(self, name) -> Entry:
         """The served image `name`; ApiError 400 for a path, 404 for an unknown name."""
         if not isinstance(name, str):
-            raise ApiError(400, f"image: expected a name from GET /api/images, got {_short(name)}")
+            raise ApiError(400, f"image: expected a name from GET /api/images, got {short(name)}")
         if ("/" in name or "\\" in name or ".." in name) and name not in self.catalog.entries:
-            raise ApiError(400, f"image {_short(name)}: a name from GET /api/images, not a path")
+            raise ApiError(400, f"image {short(name)}: a name from GET /api/images, not a path")
         try:
             return self.catalog.get(name)
         except KeyError as e:
@@ -273,34 +289,22 @@ class Service:
                 self._embeddings.popitem(last=False)
         return emb
 
-    def parse(self, body) -> Request:
-        """A request body (decoded JSON) → `Request` without its prompt (`_prepare` reads
-        it against the image); ApiError 400/404 naming the field."""
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        unknown = set(body) - {"image", "model", "clicks", "box", "mask_rule"}
-        if unknown:
-            raise ApiError(400, f"unknown fields {sorted(unknown)[:5]}")
-        entry = self.entry(body.get("image"))
-        model = body.get("model") or next(iter(self.models))
-        if not isinstance(model, str):
-            raise ApiError(400, f"model: expected a name, got {_short(model)}")
+    def resolve(self, prompt: Prompt) -> Request:
+        """`prompt` → `Request` without its clicks and box (`_prepare` reads them against
+        the image); ApiError 404 for an image or a model not served, 400 for a mask rule
+        that is none."""
+        entry = self.entry(prompt.image)
+        model = prompt.model or next(iter(self.models))
         if model not in self.models:
-            raise ApiError(404, f"unknown model {_short(model)}; served: {list(self.models)}")
+            raise ApiError(404, f"unknown model {short(model)}; served: {list(self.models)}")
         settings = self.settings
-        rule = body.get("mask_rule")
-        if rule is not None:
-            if not isinstance(rule, str) or rule not in MASK_RULES:
-                raise ApiError(400, f"mask_rule: one of {list(MASK_RULES)}, got {_short(rule)}")
-            settings = dataclasses.replace(settings, mask_rule=rule)
+        if prompt.mask_rule is not None:
+            if prompt.mask_rule not in MASK_RULES:
+                got = short(prompt.mask_rule)
+                raise ApiError(400, f"mask_rule: one of {list(MASK_RULES)}, got {got}")
+            settings = dataclasses.replace(settings, mask_rule=prompt.mask_rule)
         resolved = settings.resolved(self.models[model].config)
         return Request(entry, model, np.zeros((0, 3)), None, resolved)
-
-
-def _short(value) -> str:
-    """A client's value for an error message, at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not a pixel.
@@ -309,25 +313,24 @@ MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not 
 def _number(value, where: str) -> float:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not abs(value) <= MAX_COORDINATE:  # Also False for NaN.
-        raise ApiError(400, f"{where}: expected a finite number, got {_short(value)}")
+        raise ApiError(400, f"{where}: expected a finite number, got {short(value)}")
     return float(value)
 
 
 def _parse_clicks(clicks, width: int, height: int) -> np.ndarray:
-    if not isinstance(clicks, list):
-        raise ApiError(400, "clicks: expected a list of [x, y, label]")
+    """Clicks [[x, y, label], …] (a list, `messages.parse` checked) → float [N, 3]."""
     if len(clicks) > MAX_CLICKS:
         raise ApiError(400, f"clicks: at most {MAX_CLICKS}, got {len(clicks)}")
     out = np.zeros((len(clicks), 3))
     for i, c in enumerate(clicks):
         if not isinstance(c, list) or len(c) != 3:
-            raise ApiError(400, f"clicks[{i}]: expected [x, y, label], got {_short(c)}")
+            raise ApiError(400, f"clicks[{i}]: expected [x, y, label], got {short(c)}")
         x, y = _number(c[0], f"clicks[{i}][0] (x)"), _number(c[1], f"clicks[{i}][1] (y)")
         if not (0 <= x < width and 0 <= y < height):
             raise ApiError(400, f"clicks[{i}]: ({x:g}, {y:g}) outside the {width}×{height} image")
         if isinstance(c[2], bool) or not isinstance(c[2], int) or c[2] not in (0, 1):
             raise ApiError(
-                400, f"clicks[{i}][2] (label): 1 positive or 0 negative, got {_short(c[2])}"
+                400, f"clicks[{i}][2] (label): 1 positive or 0 negative, got {short(c[2])}"
             )
         out[i] = x, y, c[2]
     return out
@@ -335,12 +338,12 @@ def _parse_clicks(clicks, width: int, height: int) -> np.ndarray:
 
 def _parse_box(box, width: int, height: int) -> np.ndarray:
     if not isinstance(box, list) or len(box) != 4:
-        raise ApiError(400, f"box: expected [x0, y0, x1, y1] or null, got {_short(box)}")
+        raise ApiError(400, f"box: expected [x0, y0, x1, y1] or null, got {short(box)}")
     x0, y0, x1, y1 = (_number(v, f"box[{i}]") for i, v in enumerate(box))
     if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
         raise ApiError(
             400,
             f"box: expected 0 <= x0 <= x1 <= {width} and 0 <= y0 <= y1 <= {height}, "
-            f"got {_short(box)}",
+            f"got {short(box)}",
         )
     return np.array([x0, y0, x1, y1], np.float32)

@@ -11,18 +11,20 @@
                        image/tiff  → the new image's entry (as in GET /api/images)
 
 The mask saved is the one the server computes from the prompt (the page's `/api/predict`
-answer for it), never a mask a client sends.
+answer for it), never a mask a client sends. Bodies arrive typed (`messages.py`).
 """
 
+import dataclasses
 import json
 
 import numpy as np
 
 from experiments import rle
 from experiments.web import export
-from experiments.web.annotations import DEFAULT_LABEL, AnnotationStore, UnknownObject, check_label
-from experiments.web.api import ApiError, Service, outline_rgba, png_bytes
+from experiments.web.annotations import AnnotationStore, UnknownObject, check_label
+from experiments.web.api import Service, outline_rgba, png_bytes
 from experiments.web.catalog import file_entry
+from experiments.web.messages import ApiError, Payload, Prompt, Rename, Save, Target, Upload
 from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
 FILL_ALPHA = 60  # Of a saved object's inside on the page (its outline: opaque).
@@ -80,18 +82,13 @@ class Labelling:
         name = self.service.entry(image).name
         return {"image": name, "objects": [_listed(o) for o in self.store.objects(name)]}
 
-    def save(self, body) -> dict:
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        body = dict(body)
-        label = check_label(body.pop("label", DEFAULT_LABEL))
-        object_id = body.pop("id", None)
-        if object_id is not None and not isinstance(object_id, str):
-            raise ApiError(400, "id: an object's id from GET /api/objects, or none (a new one)")
+    def save(self, save: Save) -> dict:
+        label, object_id = check_label(save.label), save.id
         if object_id is not None:  # Unknown: a 404 before any computation.
-            self._known(self.store.find, self.service.entry(body.get("image")).name, object_id)
-        req, _, _, _, fb = self.service.feedback(body)
-        mask = np.asarray(fb.mask, bool)
+            self._known(self.store.find, self.service.entry(save.image).name, object_id)
+        prompt = Prompt(**{f.name: getattr(save, f.name) for f in dataclasses.fields(Prompt)})
+        answer = self.service.feedback(prompt)
+        req, mask = answer.request, np.asarray(answer.feedback.mask, bool)
         if not mask.any():
             raise ApiError(400, "the prompt gives an empty mask: nothing to save")
         fields = {
@@ -110,18 +107,16 @@ class Labelling:
             return _listed(self.store.add(req.entry.name, fields))
         return _listed(self._known(self.store.update, req.entry.name, object_id, fields))
 
-    def rename(self, body) -> dict:
-        image, object_id = self._target(body, {"image", "id", "label"})
-        label = check_label(body.get("label"))
-        return _listed(self._known(self.store.update, image, object_id, {"label": label}))
+    def rename(self, rename: Rename) -> dict:
+        image, label = self.service.entry(rename.image).name, check_label(rename.label)
+        return _listed(self._known(self.store.update, image, rename.id, {"label": label}))
 
-    def delete(self, body) -> dict:
-        image, object_id = self._target(body, {"image", "id"})
-        self._known(self.store.delete, image, object_id)
-        return {"deleted": object_id}
+    def delete(self, target: Target) -> dict:
+        self._known(self.store.delete, self.service.entry(target.image).name, target.id)
+        return {"deleted": target.id}
 
-    def export(self, fmt) -> tuple[str, str, bytes]:
-        """(content type, file name, bytes) of every saved object of the served images."""
+    def export(self, fmt) -> Payload:
+        """Every saved object of the served images, as a download."""
         if fmt not in FORMATS:
             raise ApiError(400, f"format: one of {list(FORMATS)}, got {str(fmt)[:40]!r}")
         saved = self.store.all()
@@ -134,7 +129,8 @@ class Labelling:
             data = json.dumps(export.coco(images, saved)).encode()
         else:
             data = export.png_zip(images, saved)
-        return (*FORMATS[fmt], data)
+        content_type, filename = FORMATS[fmt]
+        return Payload(content_type, data, filename)
 
     def check_upload(self, name, content_type: str, length: int) -> None:
         """Before reading an upload's body: ApiError 400 (name), 415 (type), 413 (size)."""
@@ -151,26 +147,16 @@ class Labelling:
                 f"{self.max_upload_bytes / 2**20:.0f} MiB (--max_upload_mb)",
             )
 
-    def upload(self, name: str, content_type: str, data: bytes) -> dict:
+    def upload(self, upload: Upload) -> dict:
         """Keeps an upload (`check_upload` passed) and serves it; ApiError 400 if the bytes
         are not such an image."""
         try:
-            check_content(data, content_type)
-            shown, path = self.uploads.save(name, content_type, data)
+            check_content(upload.data, upload.content_type)
+            shown, path = self.uploads.save(upload.name, upload.content_type, upload.data)
         except ValueError as e:
-            raise ApiError(400, f"{name}: {e}") from None
+            raise ApiError(400, f"{upload.name}: {e}") from None
         entry = self.service.catalog.add(file_entry(shown, path))
         return {**entry.describe(), "objects": len(self.store.objects(entry.name))}
-
-    def _target(self, body, allowed: set) -> tuple[str, str]:
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        unknown = set(body) - allowed
-        if unknown:
-            raise ApiError(400, f"unknown fields {sorted(unknown)[:5]}")
-        if not isinstance(body.get("id"), str):
-            raise ApiError(400, "id: expected an object's id from GET /api/objects")
-        return self.service.entry(body.get("image")).name, body["id"]
 
     @staticmethod
     def _known(change, *args):

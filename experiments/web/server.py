@@ -1,19 +1,36 @@
 """The page's HTTP server: `experiments/web/static/` and the JSON APIs of `api.py` and
 `labelling.py` on the standard library's threaded server, one thread per request, so a
-long computation (the Oracle) never stalls the page's other requests."""
+long computation (the Oracle) never stalls the page's other requests.
 
+Every API route is one entry of `ROUTES`: (method, path) → the handler and the request
+type its body must be (`messages.py`: checked in one step before the handler runs).
+"""
+
+import dataclasses
 import json
 import os
 import threading
 import urllib.parse
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 
 from absl import logging
 
 from eigjax.data import DataError, MissingFile
-from experiments.web import api
+from experiments.web import messages
 from experiments.web.labelling import Labelling
+from experiments.web.messages import (
+    ApiError,
+    Json,
+    Payload,
+    Prompt,
+    Rename,
+    Save,
+    Target,
+    Upload,
+)
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 1 << 20
@@ -25,38 +42,67 @@ WILDCARDS = ("0.0.0.0", "::", "")  # Listening on every address: any Host is acc
 LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Routes: the page's static files, GET /api/{config,images,image,outline},
-    POST /api/{predict,oracle}, and the labelling routes of `labelling.py`
-    (/api/objects, /api/overlay, /api/export, /api/upload). Errors are JSON
-    {"error": message}: 4xx for a client's mistake (404 for an image that is not, or no
-    longer, there), 500 for a fault of ours (a generic message; the details go to the
-    log). Every request is checked first: its Host (DNS rebinding), and for a POST, PATCH
-    or DELETE its origin, content type and declared length."""
+class Call(NamedTuple):
+    """What a route's handler gets: the query's first values and the typed body."""
 
-    service: api.Service  # Set on the subclass `make_server` builds.
-    labelling: Labelling
+    query: dict[str, str]
+    body: object  # The route's request type (`messages.py`), or None without a body.
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """handler: (labelling, call) → `Json` or `Payload`. body: the request type of the
+    route's JSON body, `messages.Upload` (a file's bytes), or None (no body)."""
+
+    handler: Callable[[Labelling, Call], Json | Payload]
+    body: type | None = None
+
+
+def _png(data: bytes) -> Payload:
+    return Payload("image/png", data)
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/api/config"): Route(lambda app, c: Json(app.config())),
+    ("GET", "/api/images"): Route(lambda app, c: Json(app.images())),  # A bare list.
+    ("GET", "/api/image"): Route(lambda app, c: _png(app.service.image_png(c.query.get("name")))),
+    ("GET", "/api/outline"): Route(
+        lambda app, c: _png(app.service.outline_png(c.query.get("name")))
+    ),
+    ("GET", "/api/objects"): Route(lambda app, c: Json(app.objects(c.query.get("image")))),
+    ("GET", "/api/overlay"): Route(lambda app, c: _png(app.overlay_png(c.query.get("image")))),
+    ("GET", "/api/export"): Route(lambda app, c: app.export(c.query.get("format"))),
+    ("POST", "/api/predict"): Route(lambda app, c: Json(app.service.predict(c.body)), Prompt),
+    ("POST", "/api/oracle"): Route(lambda app, c: Json(app.service.oracle(c.body)), Prompt),
+    ("POST", "/api/objects"): Route(lambda app, c: Json(app.save(c.body)), Save),
+    ("PATCH", "/api/objects"): Route(lambda app, c: Json(app.rename(c.body)), Rename),
+    ("DELETE", "/api/objects"): Route(lambda app, c: Json(app.delete(c.body)), Target),
+    ("POST", "/api/upload"): Route(lambda app, c: Json(app.upload(c.body)), Upload),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    """The page's static files and `ROUTES`. Errors are JSON {"error": message}: 4xx for a
+    client's mistake (404 for an image that is not, or no longer, there), 500 for a fault
+    of ours (a generic message; the details go to the log). Every request is checked
+    first: its Host (DNS rebinding), and for a route with a body its origin, content type
+    and declared length."""
+
+    labelling: Labelling  # Set on the subclass `make_server` builds.
     static_files: dict[str, str]
     allowed_hosts: frozenset[str] | None  # None: any (listening on every address).
     timeout = READ_TIMEOUT  # The socket's: a client that stalls is dropped.
 
     def do_GET(self):  # noqa: N802 (the standard library's name)
-        self._answer(self._get)
+        self._answer()
 
-    def do_POST(self):  # noqa: N802
-        self._answer(self._post)
+    do_POST = do_PATCH = do_DELETE = do_GET
 
-    def do_PATCH(self):  # noqa: N802
-        self._answer(lambda: self._change(self.labelling.rename))
-
-    def do_DELETE(self):  # noqa: N802
-        self._answer(lambda: self._change(self.labelling.delete))
-
-    def _answer(self, route) -> None:
+    def _answer(self) -> None:
         try:
             self._check_host()
-            route()
-        except api.ApiError as e:
+            self._route()
+        except ApiError as e:
             self._json({"error": str(e)}, e.status)
         except MissingFile as e:  # The image went away after start.
             self._json({"error": f"gone: {os.path.basename(str(e).split(':')[0])}"}, 404)
@@ -69,70 +115,40 @@ class Handler(BaseHTTPRequestHandler):
             logging.exception("%s %s failed", self.command, self.path)
             self._json({"error": "internal error (see the server's log)"}, 500)
 
-    def _get(self) -> None:
+    def _route(self) -> None:
+        """The static file, or the route's handler on the request's typed body."""
         url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        name = query.get("name", [None])[0]
-        if url.path in ("/", "/index.html"):
-            self._file("index.html")
-        elif url.path.startswith("/static/"):
-            self._file(url.path.removeprefix("/static/"))
-        elif url.path == "/api/images":
-            self._json(self.labelling.images())  # A bare list, as the API promises.
-        elif url.path == "/api/objects":
-            self._json(self.labelling.objects(query.get("image", [None])[0]))
-        elif url.path == "/api/export":
-            kind, filename, data = self.labelling.export(query.get("format", [None])[0])
-            self._send(HTTPStatus.OK, kind, data, filename)
-        elif url.path == "/api/config":
-            self._json(self.labelling.config())
-        elif url.path == "/api/overlay":
-            self._send(
-                HTTPStatus.OK,
-                "image/png",
-                self.labelling.overlay_png(query.get("image", [None])[0]),
-            )
-        elif url.path == "/api/image":
-            self._send(HTTPStatus.OK, "image/png", self.service.image_png(name))
-        elif url.path == "/api/outline":
-            self._send(HTTPStatus.OK, "image/png", self.service.outline_png(name))
-        else:
-            raise api.ApiError(404, f"no such page {url.path!r}")
-
-    def _post(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        if url.path == "/api/upload":
-            self._upload(urllib.parse.parse_qs(url.query).get("name", [None])[0])
-            return
-        routes = {
-            "/api/predict": self.service.predict,
-            "/api/oracle": self.service.oracle,
-            "/api/objects": self.labelling.save,
-        }
-        route = routes.get(url.path)
+        if self.command == "GET" and url.path in ("/", "/index.html"):
+            return self._file("index.html")
+        if self.command == "GET" and url.path.startswith("/static/"):
+            return self._file(url.path.removeprefix("/static/"))
+        route = ROUTES.get((self.command, url.path))
         if route is None:
-            raise api.ApiError(404, f"no such endpoint {self.path!r}")
-        self._check_origin()
-        self._json(route(self._body()))
+            kind = "page" if self.command == "GET" else "endpoint"
+            raise ApiError(404, f"no such {kind} {url.path!r}")
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        body = None
+        if route.body is Upload:
+            body = self._upload(query.get("name"))
+        elif route.body is not None:
+            self._check_origin()
+            body = messages.parse(route.body, self._body())
+        answer = route.handler(self.labelling, Call(query, body))
+        if isinstance(answer, Json):
+            return self._json(answer.data)
+        return self._send(HTTPStatus.OK, answer.content_type, answer.data, answer.filename)
 
-    def _change(self, route) -> None:
-        """PATCH and DELETE: /api/objects only, checked as a POST is."""
-        if urllib.parse.urlsplit(self.path).path != "/api/objects":
-            raise api.ApiError(404, f"no such endpoint {self.path!r}")
-        self._check_origin()
-        self._json(route(self._body()))
-
-    def _upload(self, name) -> None:
+    def _upload(self, name) -> Upload:
         """The file's bytes as the body: name, type and declared size checked first."""
         self._check_origin(content_type=None)
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         length = self._length(None)
         try:
             self.labelling.check_upload(name, kind, length)
-        except api.ApiError:
+        except ApiError:
             self._discard(length)
             raise
-        self._json(self.labelling.upload(name, kind, self._read(length)))
+        return Upload(name, kind, self._read(length))
 
     def _discard(self, length: int) -> None:
         """Reads and drops a refused upload's body (up to `MAX_DISCARD` bytes), so that the
@@ -147,35 +163,35 @@ class Handler(BaseHTTPRequestHandler):
     def _check_host(self) -> None:
         host = self.headers.get("Host", "")
         if self.allowed_hosts is not None and host.lower() not in self.allowed_hosts:
-            raise api.ApiError(403, f"Host {host!r} is not this server's address")
+            raise ApiError(403, f"Host {host!r} is not this server's address")
 
     def _check_origin(self, content_type: str | None = "application/json") -> None:
         """A POST from another site's page is refused (a local server of medical images)."""
         origin = self.headers.get("Origin")
         if origin is not None and self.allowed_hosts is not None:
             if urllib.parse.urlsplit(origin).netloc.lower() not in self.allowed_hosts:
-                raise api.ApiError(403, f"cross-origin request from {origin!r} refused")
+                raise ApiError(403, f"cross-origin request from {origin!r} refused")
         if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-            raise api.ApiError(403, "cross-site request refused")
+            raise ApiError(403, "cross-site request refused")
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type is not None and kind != content_type:
-            raise api.ApiError(415, f"Content-Type must be {content_type}, got {kind!r}")
+            raise ApiError(415, f"Content-Type must be {content_type}, got {kind!r}")
 
     def _length(self, limit: int | None = MAX_BODY) -> int:
         """The declared body length, checked against `limit` (None: the caller checks)."""
         declared = self.headers.get("Content-Length")
         if declared is None:
-            raise api.ApiError(411, "Content-Length is required")
+            raise ApiError(411, "Content-Length is required")
         if not declared.strip().isdigit():
-            raise api.ApiError(400, f"Content-Length: not a byte count: {declared!r}")
+            raise ApiError(400, f"Content-Length: not a byte count: {declared!r}")
         if limit is not None and int(declared) > limit:
-            raise api.ApiError(413, f"body over {limit} bytes")
+            raise ApiError(413, f"body over {limit} bytes")
         return int(declared)
 
     def _read(self, length: int) -> bytes:
         data = self.rfile.read(length)
         if len(data) != length:
-            raise api.ApiError(400, f"the body ended after {len(data)} of {length} bytes")
+            raise ApiError(400, f"the body ended after {len(data)} of {length} bytes")
         return data
 
     def _body(self):
@@ -184,14 +200,14 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise api.ApiError(400, f"the body is not JSON: {e}") from None
+            raise ApiError(400, f"the body is not JSON: {e}") from None
         except RecursionError:
-            raise api.ApiError(400, "the body is nested too deeply") from None
+            raise ApiError(400, "the body is nested too deeply") from None
 
     def _file(self, name: str) -> None:
         path = self.static_files.get(name)  # Only the files listed at start: no paths.
         if path is None:
-            raise api.ApiError(404, f"no such file {name!r}")
+            raise ApiError(404, f"no such file {name!r}")
         with open(path, "rb") as f:
             data = f.read()
         self._send(HTTPStatus.OK, CONTENT_TYPES[os.path.splitext(name)[1]], data)
@@ -267,7 +283,6 @@ def make_server(
     `serve_forever` starts it)."""
     files = {f: os.path.join(STATIC, f) for f in os.listdir(STATIC)}
     attributes = {
-        "service": labelling.service,
         "labelling": labelling,
         "static_files": files,
         "allowed_hosts": None,

@@ -21,6 +21,7 @@ from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
 from experiments.web import annotations, api, export
 from experiments.web.catalog import Catalog
+from experiments.web.messages import Prompt
 from tests.helpers import request, saved_masks, serve_in_thread
 
 BRAIN = "mni152_axial_090_brain_000"
@@ -308,7 +309,7 @@ def test_a_damaged_objects_file_stops_the_start_and_is_kept(tmp_path):
 def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     litemedsam, fingerprint, tmp_path
 ):
-    body = {"image": BRAIN, "clicks": [[128, 128, 1]]}
+    body = Prompt(BRAIN, clicks=[[128, 128, 1]])
     first = _service(litemedsam, fingerprint, str(tmp_path / "embeddings"))
     computed = first.predict(body)
     assert (first.cache.misses, first.cache.hits) == (1, 0)
@@ -327,7 +328,7 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
         {"litemedsam": fingerprint},
         bounded,
     )
-    service.predict({"image": "dsb2018_nuclei_nucleus_0_000", "clicks": [[128, 128, 1]]})
+    service.predict(Prompt("dsb2018_nuclei_nucleus_0_000", clicks=[[128, 128, 1]]))
     assert bounded.size() <= 1.5 * one and bounded.misses == 1
     service.predict(body)  # The brain's entry was the older one: evicted, computed again.
     assert bounded.misses == 2
