@@ -18,7 +18,8 @@ from eigjax.models import Model
 from eigjax.training import targets
 from experiments.embedding_cache import EmbeddingCache, model_key
 
-BUILDER = os.path.join(os.path.dirname(__file__), "..", "scripts", "build_training_set.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILDER = os.path.join(ROOT, "scripts", "build_training_set.py")
 
 
 def offline_root(cache_dir: str) -> str:

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from eigjax.data import spec
-
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "build_training_set.py")
+from experiments.finetune.training_data import BUILDER as SCRIPT  # The script it runs.
 
 
 @pytest.fixture(scope="module")
