@@ -24,7 +24,6 @@ rate, measured here (a 2048³ JAX matmul). Every variant reports the best candid
 its Dice: they must agree.
 """
 
-import argparse
 import json
 import os
 import resource
@@ -34,6 +33,7 @@ import tempfile
 import time
 
 import numpy as np
+from absl import app, flags
 
 from benchmarks import cases
 from eigjax.models import families
@@ -329,42 +329,34 @@ def _baseline(case: str, rev: str) -> dict:
             subprocess.run(["git", "-C", root, "worktree", "remove", "--force", tree], check=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="litemedsam:512")
-    parser.add_argument("--variant", choices=["eigjax", "baseline", "torch", "bound"])
-    parser.add_argument("--precision", default="highest")
-    parser.add_argument("--precisions", default="highest")
-    parser.add_argument("--chunk", type=int, default=0, help="Oracle chunk; 0: from the device")
-    parser.add_argument("--batch", type=int, default=10)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--loop_limit", type=int, default=60)
-    parser.add_argument("--baseline", default=BASELINE, help="git revision ('' to skip)")
-    parser.add_argument("--torch", default="true", help="false: skip the PyTorch drivers")
-    args = parser.parse_args()
-    if args.variant:
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    if FLAGS.variant:
         run = {
-            "eigjax": lambda: run_eigjax(args.case, args.precision, args.chunk),
-            "baseline": lambda: run_baseline(args.case),
-            "torch": lambda: run_torch(args.case, args.batch, args.limit),
-            "bound": lambda: matmul_bound(args.case),
-        }[args.variant]
+            "eigjax": lambda: run_eigjax(FLAGS.case, FLAGS.precision, FLAGS.chunk),
+            "baseline": lambda: run_baseline(FLAGS.case),
+            "torch": lambda: run_torch(FLAGS.case, FLAGS.batch, FLAGS.limit),
+            "bound": lambda: matmul_bound(FLAGS.case),
+        }[FLAGS.variant]
         print(json.dumps(run()))
         return
-    case = [f"--case={args.case}"]
+    case = [f"--case={FLAGS.case}"]
     ours = [
-        _child(case + ["--variant=eigjax", f"--precision={p}", f"--chunk={args.chunk}"])
-        for p in args.precisions.split(",")
+        _child(case + ["--variant=eigjax", f"--precision={p}", f"--chunk={FLAGS.chunk}"])
+        for p in FLAGS.precisions.split(",")
     ]
-    base = [_baseline(args.case, args.baseline)] if args.baseline else []
+    base = [_baseline(FLAGS.case, FLAGS.baseline)] if FLAGS.baseline else []
     torch_runs = []
-    if args.torch == "true":
+    if FLAGS.torch == "true":
         torch_runs = [
-            _child(case + ["--variant=torch", "--batch=1", f"--limit={args.loop_limit}"]),
-            _child(case + ["--variant=torch", f"--batch={args.batch}"]),
+            _child(case + ["--variant=torch", "--batch=1", f"--limit={FLAGS.loop_limit}"]),
+            _child(case + ["--variant=torch", f"--batch={FLAGS.batch}"]),
         ]
     bound = _child(case + ["--variant=bound"])
-    print(f"case {args.case}; {os.cpu_count()} CPUs")
+    print(f"case {FLAGS.case}; {os.cpu_count()} CPUs")
     for r in ours + base + torch_runs:
         extra = f"  compile {r['compile_s']:.0f} s" if "compile_s" in r else ""
         print(
@@ -388,4 +380,19 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    flags.DEFINE_string("case", "litemedsam:512", "MODEL:IMAGE_SIZE")
+    flags.DEFINE_enum(
+        "variant",
+        None,
+        ["eigjax", "baseline", "torch", "bound"],
+        "one measurement (a child process)",
+    )
+    flags.DEFINE_string("precision", "highest", "the decoder's precision (--variant=eigjax)")
+    flags.DEFINE_string("precisions", "highest", "precisions to measure, comma-separated")
+    flags.DEFINE_integer("chunk", 0, "Oracle chunk; 0: from the device")
+    flags.DEFINE_integer("batch", 10, "candidates per torch batch")
+    flags.DEFINE_integer("limit", None, "candidates the torch loop runs (the rest extrapolated)")
+    flags.DEFINE_integer("loop_limit", 60, "--limit of the one-at-a-time torch loop")
+    flags.DEFINE_string("baseline", BASELINE, "git revision ('' to skip)")
+    flags.DEFINE_string("torch", "true", "false: skip the PyTorch drivers")
+    app.run(main)

@@ -9,31 +9,28 @@ and Dice are compared with `highest` (float32, the parity setting) step by step,
 seconds per click (compilation excluded) are reported beside.
 """
 
-import argparse
-
 import numpy as np
+from absl import app, flags
 
 from eigjax import models, protocol
 from eigjax.data import spec
 
+FLAGS = flags.FLAGS
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precisions", default="highest,default,bfloat16")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--oracle_grid", type=int, default=12)
-    args = parser.parse_args()
+
+def main(argv):
+    del argv
     model = models.load("litemedsam")
     samples = list(spec.samples(spec.parse("bundled")))
     results = {}
-    for precision in args.precisions.split(","):
-        for policy, grid in (("eig", 30), ("oracle", args.oracle_grid)):
+    for precision in FLAGS.precisions.split(","):
+        for policy, grid in (("eig", 30), ("oracle", FLAGS.oracle_grid)):
             settings = protocol.Settings(grid=grid, precision=precision)
             results[precision, policy] = [
-                protocol.run(model, s.image, s.mask, policy, args.steps, 0, settings)
+                protocol.run(model, s.image, s.mask, policy, FLAGS.steps, 0, settings)
                 for s in samples
             ]
-    print(f"{len(samples)} bundled masks, LiteMedSAM, {args.steps} steps from the centre click")
+    print(f"{len(samples)} bundled masks, LiteMedSAM, {FLAGS.steps} steps from the centre click")
     print("| precision | policy | clicks equal to highest | max abs Dice change | s / click |")
     print("|---|---|---|---|---|")
     for (precision, policy), recs in results.items():
@@ -51,4 +48,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    flags.DEFINE_string("precisions", "highest,default,bfloat16", "precisions, comma-separated")
+    flags.DEFINE_integer("steps", 5, "steps per sequence")
+    flags.DEFINE_integer("oracle_grid", 12, "the Oracle's grid side")
+    app.run(main)

@@ -20,7 +20,6 @@ Host transfers are timed apart: copying the step's outputs back (`jax.device_get
 LiteMedSAM uses its real weights on a real CT slice; sam_vit_b seeded random weights.
 """
 
-import argparse
 import collections
 import glob
 import gzip
@@ -32,6 +31,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from absl import app, flags
 
 from benchmarks import cases
 from eigjax import protocol
@@ -136,21 +136,20 @@ def profile(functions, top: int = 0) -> tuple[dict[str, float], float, float]:
     return dict(per_stage), wall, transfers
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="litemedsam:256,litemedsam:512,sam_vit_b:1024")
-    parser.add_argument("--precision", default="highest")
-    parser.add_argument("--ops", type=int, default=0, help="Print the most expensive ops.")
-    args = parser.parse_args()
-    settings = protocol.Settings(precision=args.precision)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    settings = protocol.Settings(precision=FLAGS.precision)
     rows = {}
-    for case in args.cases.split(","):
+    for case in FLAGS.cases.split(","):
         name, size = case.split(":")
         model, gt, features = case_inputs(name, int(size))
-        rows[case] = profile(step_functions(model, gt, features, settings), args.ops)
+        rows[case] = profile(step_functions(model, gt, features, settings), FLAGS.ops)
     print(
         f"device {jax.devices()[0]}, {os.cpu_count()} CPUs; jax {jax.__version__}; "
-        f"precision {args.precision}; tool: jax.profiler trace, ops by HLO op_name"
+        f"precision {FLAGS.precision}; tool: jax.profiler trace, ops by HLO op_name"
     )
     stages = [s for s, _ in STAGES] + ["other (loop, copies, selection)"]
     print("| stage | " + " | ".join(f"{c} (s)" for c in rows) + " |")
@@ -166,4 +165,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    flags.DEFINE_string(
+        "cases", "litemedsam:256,litemedsam:512,sam_vit_b:1024", "MODEL:IMAGE_SIZE, comma-separated"
+    )
+    flags.DEFINE_string("precision", "highest", "precision")
+    flags.DEFINE_integer("ops", 0, "Print the most expensive ops.")
+    app.run(main)

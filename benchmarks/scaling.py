@@ -9,7 +9,6 @@ placed; each point runs in its own process (peak RSS is its own), compilation ex
 A study's Oracle time is about Σ over steps s = 1 … S-1 of the step time at s clicks.
 """
 
-import argparse
 import json
 import resource
 import subprocess
@@ -17,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+from absl import app, flags
 
 POINTS = [(g, 512, 1) for g in (12, 20, 30)] + [(30, s, 1) for s in (256, 1024)]
 POINTS += [(30, 512, k) for k in (10, 19)]
@@ -53,12 +53,13 @@ def measure(grid: int, size: int, placed: int) -> dict:
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--point", help="grid,size,placed: one measurement (a child process)")
-    args = parser.parse_args()
-    if args.point:
-        print(json.dumps(measure(*map(int, args.point.split(",")))))
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    if FLAGS.point:
+        print(json.dumps(measure(*map(int, FLAGS.point.split(",")))))
         return
     print("| grid | image | clicks placed | one Oracle step (s) | peak RSS (GiB) |")
     print("|---|---|---|---|---|")
@@ -75,4 +76,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    flags.DEFINE_string("point", None, "grid,size,placed: one measurement (a child process)")
+    app.run(main)

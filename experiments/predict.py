@@ -8,38 +8,47 @@ Writes `mask.png` (the chosen token's mask at the original resolution) and
 `overlay.png`, and prints every token's predicted IoU.
 """
 
+import dataclasses
 import os
 import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, logging
 from PIL import Image
 
 from eigjax import models
 from eigjax.data import read_image
 from eigjax.models import tokens
 from eigjax.models.prompt import Prompt
-
-_MODEL = flags.DEFINE_enum("model", "litemedsam", sorted(models.CONFIGS), "Model name.")
-_PARAMS = flags.DEFINE_string(
-    "params", None, "Converted params directory; not needed for litemedsam (bundled)."
-)
-_IMAGE = flags.DEFINE_string(
-    "image", None, "Image file (any format PIL reads; eigjax/data/images.py).", required=True
-)
-_POINTS = flags.DEFINE_list(
-    "points", [], "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1."
-)
-_BOX = flags.DEFINE_list("box", None, "Box as x0,y0,x1,y1 in image pixels.")
-_TOKEN = flags.DEFINE_integer(
-    "token",
-    None,
-    "Mask token to save; default the one the model proposes (its config's mask rule).",
-)
-_OUTPUT = flags.DEFINE_string("output", "workspace/predict", "Output directory.")
+from experiments import config_flags
+from experiments.config import Script, field
 
 
-def parse_points(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+@dataclasses.dataclass(frozen=True)
+class PredictConfig(Script):
+    """One image, one prompt (`python -m experiments.predict`)."""
+
+    model: str = field("litemedsam", "Model name.")
+    params: str = field("", "Converted params directory ('' for a bundled model: litemedsam).")
+    image: str = field("", "Image file (any format PIL reads; eigjax/data/images.py).")
+    points: tuple[str, ...] = field((), "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1.")
+    box: tuple[str, ...] = field((), "Box as x0,y0,x1,y1 in image pixels ('' for none).")
+    token: int = field(-1, "Mask token to save; -1: the one the model proposes (its mask rule).")
+    output: str = field("workspace/predict", "Output directory.")
+
+    def check(self) -> None:
+        if self.model not in models.CONFIGS:
+            raise ValueError(f"--model: unknown {self.model!r}; valid: {sorted(models.CONFIGS)}")
+        if not self.image:
+            raise ValueError("--image: required (the image file to segment)")
+        if not -1 <= self.token < models.CONFIGS[self.model].num_mask_tokens:
+            raise ValueError(f"--token: -1 or a token of {self.model}, got {self.token}")
+
+
+config_flags.define(PredictConfig)
+
+
+def parse_points(specs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """["x:y:label", ...] → points float [N, 2], labels int [N]."""
     points, labels = [], []
     for spec in specs:
@@ -54,7 +63,7 @@ def parse_points(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(points, np.float32).reshape(-1, 2), np.array(labels, np.int32)
 
 
-def parse_box(values: list[str]) -> np.ndarray:
+def parse_box(values: tuple[str, ...]) -> np.ndarray:
     """["x0", "y0", "x1", "y1"] → float [4]."""
     try:
         box = np.array([float(v) for v in values], np.float32)
@@ -66,30 +75,32 @@ def parse_box(values: list[str]) -> np.ndarray:
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
     try:
-        image = read_image(_IMAGE.value)  # The datasets' reading rule (eigjax/data/images.py).
-        points, labels = parse_points(_POINTS.value)
-        box = None if _BOX.value is None else parse_box(_BOX.value)
-        model = models.load(_MODEL.value, _PARAMS.value)
+        cfg = config_flags.config(PredictConfig)
+        image = read_image(cfg.image)  # The datasets' reading rule (eigjax/data/images.py).
+        points, labels = parse_points(cfg.points)
+        box = parse_box(cfg.box) if cfg.box else None
+        model = models.load(cfg.model, cfg.params or None)
         prompt = Prompt.create(points, labels, box)
         out = model.predict_prompt(model.embed(image), prompt)
     except (ValueError, models.CheckpointError) as e:  # DataError, bad prompts, bad params.
         sys.exit(f"error: {e}")
     iou = np.asarray(out.iou)
-    token = _TOKEN.value
-    if token is None:
+    token = cfg.token
+    if token < 0:
         token = int(tokens.proposed_token(out.iou, model.config.mask_rule, prompt))
     mask = np.asarray(out.logits[token]) > 0
-    os.makedirs(_OUTPUT.value, exist_ok=True)
-    Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(_OUTPUT.value, "mask.png"))
+    os.makedirs(cfg.output, exist_ok=True)
+    Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(cfg.output, "mask.png"))
     overlay = image.astype(np.float32)
     overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([255, 64, 32])
-    Image.fromarray(overlay.astype(np.uint8)).save(os.path.join(_OUTPUT.value, "overlay.png"))
+    Image.fromarray(overlay.astype(np.uint8)).save(os.path.join(cfg.output, "overlay.png"))
     print(
-        f"{_MODEL.value}: predicted IoU per token {np.round(iou, 3).tolist()}; token {token} "
-        f"covers {int(mask.sum())} px → {_OUTPUT.value}/mask.png, overlay.png"
+        f"{cfg.model}: predicted IoU per token {[round(float(v), 3) for v in iou]}; token {token} "
+        f"covers {int(mask.sum())} px → {cfg.output}/mask.png, overlay.png"
     )
 
 

@@ -16,7 +16,6 @@ default run compiles once and batches images in lockstep. The slices and crops a
 deterministic: the output is the same on every run.
 """
 
-import argparse
 import io
 import json
 import os
@@ -27,6 +26,7 @@ import tempfile
 import zipfile
 
 import numpy as np
+from absl import app, flags
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
@@ -136,13 +136,12 @@ def quokka(files):
     yield "quokka_photo", np.asarray(image), {"quokka": np.asarray(mask) > 0}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--output", default=os.path.join(os.path.dirname(__file__), "..", "eigjax", "samples")
-    )
-    args = parser.parse_args()
-    out = os.path.abspath(args.output)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    out = os.path.abspath(FLAGS.output)
     for sub in ("images", "masks"):
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
         os.makedirs(os.path.join(out, sub))
@@ -167,4 +166,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    default = os.path.join(os.path.dirname(__file__), "..", "eigjax", "samples")
+    flags.DEFINE_string("output", default, "Where the samples go (eigjax/samples).")
+    app.run(main)

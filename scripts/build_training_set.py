@@ -20,7 +20,6 @@ The NIfTI volumes are read with numpy (no nibabel needed). Deterministic: the sa
 output on every run; `PROVENANCE.md` beside the images says where each came from.
 """
 
-import argparse
 import gzip
 import io
 import json
@@ -30,6 +29,7 @@ import sys
 import tempfile
 
 import numpy as np
+from absl import app, flags
 from PIL import Image
 from scipy import ndimage
 
@@ -180,13 +180,15 @@ def build(output: str, split: str = "train") -> None:
     print(f"wrote {masks} masks of {len(index)} images to {output}", file=sys.stderr)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="workspace/cache/training_set")
-    parser.add_argument("--split", default="train", choices=SPLITS)
-    args = parser.parse_args()
-    build(os.path.abspath(args.output), args.split)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    build(os.path.abspath(FLAGS.output), FLAGS.split)
 
 
 if __name__ == "__main__":
-    main()
+    flags.DEFINE_string("output", "workspace/cache/training_set", "Where the set goes.")
+    flags.DEFINE_enum("split", "train", SPLITS, "train: the fine-tune's; held_out: evaluation.")
+    app.run(main)

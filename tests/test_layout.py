@@ -139,6 +139,12 @@ def test_model_families_are_folders_found_through_the_registry():
                 assert len(names) < 3, f"{where}: a table of model names {names}"
 
 
+def test_every_command_line_is_absl():
+    """One CLI style for the apps, the converter, the benchmarks and the scripts."""
+    for path in _modules("experiments", "weights_convert", "benchmarks", "scripts"):
+        assert "argparse" not in [m for m, _ in _imports(path)], path
+
+
 def test_a_policy_kind_is_read_only_from_its_kind():
     """What a policy is (a device loop, a candidate search, a host rule) is its entry's
     `kind`, stated there: no module compares a kind's name with another field."""
