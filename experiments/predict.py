@@ -10,17 +10,16 @@ Writes `mask.png` (the chosen token's mask at the original resolution) and
 
 import dataclasses
 import os
-import sys
 
 import numpy as np
-from absl import app, logging
+from absl import app
 from PIL import Image
 
 from eigjax import models
 from eigjax.data import read_image
 from eigjax.models import tokens
 from eigjax.models.prompt import Prompt
-from experiments import config_flags
+from experiments import cli, config_flags
 from experiments.config import Script, field
 
 
@@ -74,21 +73,14 @@ def parse_box(values: tuple[str, ...]) -> np.ndarray:
     return box
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
-    try:
-        cfg = config_flags.config(PredictConfig)
-        image = read_image(cfg.image)  # The datasets' reading rule (eigjax/data/images.py).
-        points, labels = parse_points(cfg.points)
-        box = parse_box(cfg.box) if cfg.box else None
-        model = models.load(cfg.model, cfg.params or None)
-        prompt = Prompt.create(points, labels, box)
-        out = model.predict_prompt(model.embed(image), prompt)
-    except (ValueError, models.CheckpointError) as e:  # DataError, bad prompts, bad params.
-        sys.exit(f"error: {e}")
-    iou = np.asarray(out.iou)
+def predict(cfg: PredictConfig) -> None:
+    """Segments `cfg.image` with `cfg`'s prompt; writes the mask and the overlay."""
+    image = read_image(cfg.image)  # The datasets' reading rule (eigjax/data/images.py).
+    points, labels = parse_points(cfg.points)
+    box = parse_box(cfg.box) if cfg.box else None
+    model = models.load(cfg.model, cfg.params or None)
+    prompt = Prompt.create(points, labels, box)
+    out = model.predict_prompt(model.embed(image), prompt)
     token = cfg.token
     if token < 0:
         token = int(tokens.proposed_token(out.iou, model.config.mask_rule, prompt))
@@ -98,9 +90,20 @@ def main(argv):
     overlay = image.astype(np.float32)
     overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([255, 64, 32])
     Image.fromarray(overlay.astype(np.uint8)).save(os.path.join(cfg.output, "overlay.png"))
+    iou = [round(float(v), 3) for v in out.iou]
     print(
-        f"{cfg.model}: predicted IoU per token {[round(float(v), 3) for v in iou]}; token {token} "
-        f"covers {int(mask.sum())} px → {cfg.output}/mask.png, overlay.png"
+        f"{cfg.model}: predicted IoU per token {iou}; token {token} covers {int(mask.sum())} "
+        f"px → {cfg.output}/mask.png, overlay.png"
+    )
+
+
+def main(argv):
+    cli.run_main(
+        argv,
+        lambda: predict(config_flags.config(PredictConfig)),
+        (ValueError, models.CheckpointError),  # DataError, bad prompts, bad params.
+        kept="nothing else was written",
+        stopped="nothing else was written",
     )
 
 
