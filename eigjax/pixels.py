@@ -5,7 +5,9 @@ models' preprocessing and the datasets' readers (a leaf module: it imports no ei
   gray + alpha [H, W, 2]          → the gray channel
   RGBA [H, W, 4]                  → RGB (alpha dropped, not composited)
   any other dtype (16-bit, int, float, bool) → min-max scaled to 0..255 over the whole
-                                    image and rounded (a constant image becomes 0)
+                                    image and rounded (a constant image becomes 0); a
+                                    float image with a NaN or infinite pixel is refused
+                                    (ValueError counting them): it has no display range
 """
 
 import numpy as np
@@ -22,6 +24,11 @@ def to_uint8_rgb(array: np.ndarray) -> np.ndarray:
         raise ValueError(f"cannot read an image of shape {np.asarray(array).shape}")
     if a.dtype != np.uint8:
         a = a.astype(np.float64)
+        bad = int(np.sum(~np.isfinite(a[..., 0])))
+        if bad:
+            raise ValueError(
+                f"{bad} of {a.shape[0] * a.shape[1]} pixels are not finite (NaN or infinity)"
+            )
         lo, hi = np.min(a), np.max(a)
         a = np.zeros_like(a) if hi == lo else (a - lo) / (hi - lo) * 255
         a = np.round(a).astype(np.uint8)

@@ -1,6 +1,10 @@
 """Reading images and masks into the arrays the models take, with errors naming the file.
 
-Images: whatever the file holds, by the rule of `eigjax.pixels.to_uint8_rgb`.
+Images: the pixels as the file's format means them (`decode`: the EXIF orientation
+applied, a palette as its colours, CMYK and other colour spaces as RGB through PIL's own
+conversions), then the rule of `eigjax.pixels.to_uint8_rgb` (16-bit and float scaled to
+0..255; a float image with a NaN or infinite pixel refused, naming the file). The page
+shows and the models segment the same pixels: both read through `read_image`.
 Conversion rule for masks (`mask_from_pil`), foreground = True:
   1-bit, L, 16-bit (I;16), I, F   → value ≠ 0
   RGB                             → any channel ≠ 0 (black is background)
@@ -22,7 +26,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from eigjax.pixels import to_uint8_rgb
 
@@ -62,10 +66,38 @@ class SampleRef:
         return sample
 
 
+# Modes whose arrays `to_uint8_rgb` and `mask_from_pil` read as they are; any other (CMYK,
+# YCbCr, LAB, HSV, …) goes through PIL's RGB conversion, a palette through its colours.
+ARRAY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "RGB", "RGBA")
+ORIENTATION = 0x0112  # The EXIF tag; values 5 to 8 turn the picture by 90 degrees.
+
+
+def decode(im: Image.Image) -> Image.Image:
+    """`im` as its format means it: EXIF orientation applied (`ImageOps.exif_transpose`), a
+    palette (P, PA) as its RGBA colours, a mode outside `ARRAY_MODES` as RGB."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("P", "PA"):
+        return im.convert("RGBA")
+    return im if im.mode in ARRAY_MODES else im.convert("RGB")
+
+
+def read_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file as `read_image` decodes it, from its header."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+    except FileNotFoundError:
+        raise MissingFile(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: unreadable image ({e})") from None
+    return (h, w) if turned else (w, h)
+
+
 def _open(path: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
-            return np.asarray(im)
+            return np.asarray(decode(im))
     except FileNotFoundError:
         raise MissingFile(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
@@ -86,11 +118,8 @@ def read_image(path: str) -> np.ndarray:
 
 
 def mask_from_pil(im: Image.Image) -> np.ndarray:
-    """bool [H, W] from a PIL image, by the mask rule above."""
-    if im.mode in ("P", "PA"):
-        im = im.convert("RGBA")
-    elif im.mode not in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "RGB", "RGBA"):
-        im = im.convert("RGB")
+    """bool [H, W] from a PIL image, by the mask rule above (decoded as images are)."""
+    im = decode(im)
     a = np.asarray(im)
     if a.ndim == 2:
         return a != 0
@@ -106,7 +135,7 @@ def _lossy_mask(path: str, im: Image.Image) -> np.ndarray:
         f"{path}: a {im.format} mask is lossy; read as gray ≥ 128 of 255 (eigjax/data/images.py)",
         stacklevel=3,
     )
-    return np.asarray(im.convert("L")) >= 128
+    return np.asarray(decode(im).convert("L")) >= 128
 
 
 def _constant(a: np.ndarray) -> bool:

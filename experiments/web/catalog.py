@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
 
-from eigjax.data import DataError, MissingFile, folder, read_image
+from eigjax.data import DataError, folder, read_image
 from eigjax.data import spec as dataset_spec
+from eigjax.data.images import read_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Entry:
     def describe(self) -> dict:
         width, height = (self.width, self.height)
         if os.path.isfile(self.source):
-            width, height = _size(self.source)
+            width, height = read_size(self.source)
         return {"name": self.name, "width": width, "height": height, "has_mask": self.has_mask}
 
 
@@ -83,7 +83,7 @@ class Catalog:
         )
         entries = []
         for ref in refs:
-            w, h = _size(ref.image_path)
+            w, h = read_size(ref.image_path)
             entries.append(Entry(ref.id, w, h, True, ref.image_path, functools.partial(_pair, ref)))
         return cls(entries)
 
@@ -104,19 +104,8 @@ class Catalog:
 
 def file_entry(name: str, path: str) -> Entry:
     """An image file without a mask, served as `name`."""
-    w, h = _size(path)
+    w, h = read_size(path)
     return Entry(name, w, h, False, path, lambda: (read_image(path), None))
-
-
-def _size(path: str) -> tuple[int, int]:
-    """(width, height) of an image file, from its header."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise MissingFile(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: unreadable image ({e})") from None
 
 
 def _pair(ref) -> tuple[np.ndarray, np.ndarray]:

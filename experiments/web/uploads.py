@@ -92,10 +92,8 @@ class Uploads:
                     f.write(data)
                 try:
                     read_image(tmp)  # Decodes: a truncated file fails here, not when shown.
-                except DataError:
-                    raise ValueError(
-                        "the image could not be decoded (truncated or damaged?)"
-                    ) from None
+                except DataError as e:  # Its reason, without the server's path.
+                    raise ValueError(str(e).removeprefix(f"{tmp}: ")) from None
         meta = os.path.join(self.dir, digest + ".json")
         if os.path.exists(meta):
             with open(meta) as f:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from eigjax.data import DataError, read_image, read_mask, to_uint8_rgb
 
@@ -103,3 +103,50 @@ def _mask_file(tmp_path, mode: str):
 )
 def test_masks_are_read_as_users_mean_them(tmp_path, mode):
     np.testing.assert_array_equal(read_mask(_mask_file(tmp_path, mode)), _shape_mask())
+
+
+def _picture(h=12, w=20) -> np.ndarray:
+    """uint8 [h, w, 3]: a gradient with a corner marked, so a turn or a channel swap shows."""
+    y, x = np.mgrid[:h, :w]
+    rgb = np.stack([x * 12, y * 20, (x + y) * 5], -1).astype(np.uint8)
+    rgb[:3, :3] = (255, 0, 0)
+    return rgb
+
+
+def test_a_palette_image_is_read_as_its_colours(tmp_path):
+    palette = Image.fromarray(_picture()).quantize(8)  # Mode P: indices into a palette.
+    palette.save(tmp_path / "p.png")
+    expected = np.asarray(palette.convert("RGB"))
+    np.testing.assert_array_equal(read_image(str(tmp_path / "p.png")), expected)
+
+
+def test_a_cmyk_jpeg_is_read_as_rgb_not_its_ink_channels(tmp_path):
+    Image.fromarray(_picture()).convert("CMYK").save(tmp_path / "c.jpg", quality=95)
+    with Image.open(tmp_path / "c.jpg") as im:
+        assert im.mode == "CMYK"
+        expected = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(read_image(str(tmp_path / "c.jpg")), expected)
+
+
+def test_the_exif_orientation_is_applied_to_pixels_and_size(tmp_path):
+    from eigjax.data.images import read_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Turned 90 degrees: the camera's picture is the transposed one.
+    Image.fromarray(_picture()).save(tmp_path / "o.jpg", exif=exif, quality=95)
+    image = read_image(str(tmp_path / "o.jpg"))
+    with Image.open(tmp_path / "o.jpg") as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert image.shape == (20, 12, 3)
+    np.testing.assert_array_equal(image, expected)
+    assert read_size(str(tmp_path / "o.jpg")) == (12, 20)  # (width, height) as decoded
+
+
+def test_a_float_image_with_a_nan_pixel_is_refused_naming_the_file(tmp_path):
+    a = np.linspace(0, 1, 24, dtype=np.float32).reshape(4, 6)
+    a[1, 2] = np.nan
+    Image.fromarray(a).save(tmp_path / "f.tif")
+    with pytest.raises(DataError, match=r"f.tif: 1 of 24 pixels are not finite"):
+        read_image(str(tmp_path / "f.tif"))
+    with pytest.raises(ValueError, match="not finite"):
+        to_uint8_rgb(a)

@@ -15,7 +15,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from eigjax import models, protocol
-from eigjax.data import DataError
+from eigjax.data import DataError, read_image
 from eigjax.models import bundled, checkpoint
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
@@ -190,6 +190,34 @@ def test_an_upload_is_kept_by_content_served_and_survives_a_restart(server):
         status, other = _upload(port, "scan" + ext, buf.getvalue(), kind)
         assert status == 200 and other["name"].endswith(ext) and other["width"] == 48, other
     assert request(port, "GET", "/api/config")[1]["max_upload_bytes"] == MAX_UPLOAD
+
+
+def test_an_upload_is_shown_and_segmented_as_its_format_means(server):
+    """A palette PNG and a CMYK JPEG are shown as their colours, and the model reads the
+    same pixels (both through `read_image`); a float TIFF with a NaN pixel is refused."""
+    port, workdir, _ = server
+    y, x = np.mgrid[:24, :32]
+    picture = np.stack([x * 8, y * 10, (x + y) * 4], -1).astype(np.uint8)
+    palette, cmyk = io.BytesIO(), io.BytesIO()
+    Image.fromarray(picture).quantize(6).save(palette, format="PNG")
+    Image.fromarray(picture).convert("CMYK").save(cmyk, format="JPEG", quality=95)
+    for data, kind in ((palette, "image/png"), (cmyk, "image/jpeg")):
+        with Image.open(io.BytesIO(data.getvalue())) as im:
+            seen = np.asarray(im.convert("RGB"))  # What an image viewer shows.
+        status, entry = _upload(port, "scan." + kind.split("/")[1], data.getvalue(), kind)
+        assert status == 200, entry
+        status, png = request(port, "GET", f"/api/image?name={urllib.parse.quote(entry['name'])}")
+        shown = np.asarray(Image.open(io.BytesIO(png)))
+        np.testing.assert_array_equal(shown, seen)
+        stored = [f for f in os.listdir(os.path.join(workdir, "uploads")) if not f.endswith("json")]
+        segmented = [read_image(os.path.join(workdir, "uploads", f)) for f in stored]
+        assert any(np.array_equal(shown, a) for a in segmented if a.shape == shown.shape)
+    nan = np.linspace(0, 1, 24, dtype=np.float32).reshape(4, 6)
+    nan[0, 0] = np.nan
+    buf = io.BytesIO()
+    Image.fromarray(nan).save(buf, format="TIFF")
+    status, answer = _upload(port, "nan.tif", buf.getvalue(), "image/tiff")
+    assert status == 400 and "not finite" in answer["error"], answer
 
 
 def test_the_overlay_draws_each_saved_object_in_its_colour(server):
