@@ -21,12 +21,6 @@ from eigjax import protocol
 from eigjax.models import CONFIGS
 
 
-def os_error(e: OSError) -> str:
-    """An OSError as one line: the path and what is wrong with it."""
-    where = f"{e.filename}: " if e.filename else ""
-    return f"{where}{e.strerror or e}"
-
-
 def check_directory(flag: str, path: str) -> None:
     """Raises ValueError when `path` (a --flag's directory) exists and is not a directory."""
     if os.path.exists(path) and not os.path.isdir(path):

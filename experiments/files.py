@@ -18,6 +18,12 @@ import threading
 import time
 
 
+def os_error(e: OSError) -> str:
+    """An OSError as one line: the path and what is wrong with it."""
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"
+
+
 @contextlib.contextmanager
 def atomic(path: str, suffix: str = ""):
     """Yields the temporary name to write `path` through (its folder created); `suffix`

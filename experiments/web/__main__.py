@@ -18,7 +18,7 @@ from absl import app, logging
 from eigjax import models
 from eigjax.data import DataError
 from eigjax.models import bundled, checkpoint, families, get_config
-from experiments import config_flags
+from experiments import cli, config_flags
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
 from experiments.web import api
@@ -35,6 +35,7 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every step at INFO.
+    cli.sentences()
     try:
         cfg = config_flags.config(ServeConfig)
         if cfg.images:

@@ -32,7 +32,7 @@ from eigjax.assess import Problem
 from eigjax.models import families
 from eigjax.models.model import Embedding, Model
 from eigjax.protocol.settings import MASK_RULES
-from experiments.embedding_cache import EmbeddingCache, model_key
+from experiments.embedding_cache import EmbeddingCache, image_hash, model_key
 from experiments.web.catalog import Catalog, Entry
 from experiments.web.messages import ApiError, Prompt, short
 
@@ -261,17 +261,19 @@ class Service:
         return Problem(network, params, self._embedding(req, image, mask), jnp.asarray(gt))
 
     def _embedding(self, req: Request, image: np.ndarray, mask) -> Embedding:
-        """The image's embedding under `req.model`, computed once per content (its file's
-        mtime and size: a replaced file is embedded again), from memory, else from the disk
-        cache, else from the encoder (caller holds the model's lock). The calibrated
-        control is built from `mask`: a 400 without one."""
-        key = (req.model, req.entry.source, req.entry.version(), image.shape)
+        """The image's embedding under `req.model`, computed once per content (its pixels'
+        hash: a replaced file is embedded again, whatever its size and time), from memory,
+        else from the disk cache, else from the encoder (caller holds the model's lock).
+        The calibrated control is built from `mask`: a 400 without one."""
+        model, fingerprint = self.models[req.model], self.fingerprints.get(req.model)
+        control = families.family(model.config).needs_ground_truth
+        truth = image_hash(mask) if control and mask is not None else None
+        key = (req.model, image_hash(image), truth)
         with self._cache_lock:
             if key in self._embeddings:
                 self._embeddings.move_to_end(key)
                 return self._embeddings[key]
-        model, fingerprint = self.models[req.model], self.fingerprints.get(req.model)
-        if families.family(model.config).needs_ground_truth:
+        if control:
             if mask is None:
                 raise ApiError(
                     400,

@@ -29,15 +29,6 @@ class Entry:
     source: str  # The image file (or the sample id): images sharing it share an embedding.
     load: Callable[[], tuple[np.ndarray, np.ndarray | None]]  # uint8 [H, W, 3], bool [H, W]
 
-    def version(self) -> tuple:
-        """What tells this image's content apart over time: its file's mtime and size (the
-        embedding cache's key), or nothing where the source is not a file."""
-        try:
-            stat = os.stat(self.source)
-        except OSError:
-            return ()
-        return stat.st_mtime_ns, stat.st_size
-
     def describe(self) -> dict:
         width, height = (self.width, self.height)
         if os.path.isfile(self.source):

@@ -307,7 +307,7 @@ def test_a_full_disk_loses_no_record_written(first_run, tmp_path):
         store.add(line)
     store.close()
     assert (tmp_path / "kept.jsonl").read_text() == before  # Nothing written was touched.
-    from experiments.config import os_error
+    from experiments.files import os_error
 
     try:
         store.add(line)

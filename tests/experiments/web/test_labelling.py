@@ -360,3 +360,36 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     assert bounded.size() <= 1.5 * one and bounded.misses == 1
     service.predict(body)  # The brain's entry was the older one: evicted, computed again.
     assert bounded.misses == 2
+
+
+def test_a_file_replaced_by_another_picture_of_same_size_and_time_is_segmented_anew(
+    litemedsam, tmp_path
+):
+    """The in-memory and disk embeddings are keyed by pixels, not by (size, mtime)."""
+    rng = np.random.default_rng(3)
+    pictures = [(rng.random((64, 64)) * 255).astype(np.uint8) for _ in range(2)]
+    pictures[1][16:48, 16:48] = 255  # A bright square the model sees.
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path = folder / "scan.tif"  # Uncompressed: both pictures make files of one size.
+    Image.fromarray(pictures[0]).save(path)
+    stat = os.stat(path)
+    cache = EmbeddingCache(str(tmp_path / "embeddings"))
+    service = api.Service(
+        {"litemedsam": litemedsam},
+        Catalog.from_folder(str(folder)),
+        SETTINGS,
+        {"litemedsam": "f" * 16},
+        cache,
+    )
+    prompt = Prompt("scan.tif", clicks=[[32, 32, 1]])
+    first = service.predict(prompt)
+    Image.fromarray(pictures[1]).save(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    swapped = service.predict(prompt)
+    fresh = api.Service(
+        {"litemedsam": litemedsam}, Catalog.from_folder(str(folder)), SETTINGS
+    ).predict(prompt)
+    assert swapped["mask"] == fresh["mask"] and swapped["iou"] == fresh["iou"]
+    assert swapped["iou"] != first["iou"]  # The pictures differ to the model.
