@@ -73,11 +73,32 @@ def parse_box(values: tuple[str, ...]) -> np.ndarray:
     return box
 
 
+def check_prompt(points: np.ndarray, box: np.ndarray | None, size: tuple[int, int]) -> None:
+    """ValueError naming the flag unless there is a prompt inside the image: no clicks and
+    no box, a click or a box corner outside the H × W image, or a box of no area."""
+    h, w = size
+    if len(points) == 0 and box is None:
+        raise ValueError("no prompt: give --points, --box or both")
+    for i, (x, y) in enumerate(points.tolist()):
+        if not (0 <= x < w and 0 <= y < h):
+            raise ValueError(f"--points: click {i + 1} ({x:g}, {y:g}) is outside the {w}×{h} image")
+    if box is not None:
+        x0, y0, x1, y1 = box.tolist()
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise ValueError(
+                f"--box: expected 0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h} (a box inside "
+                f"the image, of some area), got {x0:g},{y0:g},{x1:g},{y1:g}"
+            )
+
+
 def predict(cfg: PredictConfig) -> None:
     """Segments `cfg.image` with `cfg`'s prompt; writes the mask and the overlay."""
     image = read_image(cfg.image)  # The datasets' reading rule (eigjax/data/images.py).
     points, labels = parse_points(cfg.points)
     box = parse_box(cfg.box) if cfg.box else None
+    check_prompt(points, box, image.shape[:2])
+    if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+        raise ValueError(f"--output={cfg.output}: is a file, not a directory")
     model = models.load(cfg.model, cfg.params or None)
     prompt = Prompt.create(points, labels, box)
     out = model.predict_prompt(model.embed(image), prompt)

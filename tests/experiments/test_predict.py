@@ -2,6 +2,7 @@
 rule, answered with the model's own proposed token."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.helpers import run_module
@@ -35,3 +36,24 @@ def test_predict_proposes_the_models_own_token(tmp_path):
     image[10:30, 10:40] = 200
     proc = _predict(tmp_path, image, "--points=25:20:1")
     assert "; token 0 covers" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--box=60,10,70,20"], "--box: expected 0 <= x0 < x1 <= 50"),
+        (["--box=10,10,10,20"], "--box: expected"),  # No area.
+        (["--points=10:45:1"], "--points: click 1 (10, 45) is outside the 50×40 image"),
+        ([], "no prompt: give --points, --box or both"),
+        (["--points=10:10:1", "--token=9"], "--token: -1 or a token of litemedsam, got 9"),
+        (["--points=10:10:1", "--output=FILE"], "is a file, not a directory"),
+    ],
+)
+def test_what_predict_cannot_do_is_refused_in_one_line(tmp_path, flags, message):
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(tmp_path / "image.png")
+    (tmp_path / "FILE").write_text("a file")
+    flags = [f.replace("FILE", str(tmp_path / "FILE")) for f in flags]
+    out = ["--output=" + str(tmp_path / "out")] if not any("output" in f for f in flags) else []
+    proc = run_module("experiments.predict", f"--image={tmp_path / 'image.png'}", *flags, *out)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
