@@ -3,18 +3,25 @@
 Instances are sorted by annotation id, filtered (crowd annotations skipped unless asked,
 a minimum area), then `num_instances` are drawn without replacement with a seeded
 generator: the same arguments give the same instances in the same order.
+
+Malformed input, as the COCO tools treat it: an annotation whose own mask is unusable (no
+segmentation, a polygon of fewer than 3 points: detectron2 drops these) is skipped, and
+the skipped are counted in one warning naming the file and the first one. A reference
+that cannot be followed (an annotation of an image the file does not list, an image
+without its size or file name, a `file_name` outside the images folder) is an error
+naming the file and the entry: the file itself is broken.
 """
 
 import contextlib
 import functools
 import io
 import json
-import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from eigjax.data.images import DataError, Sample, SampleRef, read_image
+from eigjax.data.images import DataError, Sample, SampleRef, inside, read_image
 
 
 def _coco(annotation_file: str):
@@ -37,11 +44,46 @@ def _instances(coco, annotation_file: str, categories, min_area: float, include_
     if unknown:
         raise DataError(f"{annotation_file}: unknown categories {unknown}; valid: {sorted(names)}")
     ids = sorted(coco.getAnnIds(catIds=[names[c] for c in categories], iscrowd=None))
-    return [
+    wanted = [
         a
         for a in coco.loadAnns(ids)
         if (include_crowd or not a.get("iscrowd", 0)) and a.get("area", 0) >= min_area
     ]
+    skipped = [(a["id"], why) for a in wanted if (why := _unusable(coco, a, annotation_file))]
+    if skipped:
+        warnings.warn(
+            f"{annotation_file}: {len(skipped)} annotations skipped, their masks unusable "
+            f"(the first: id {skipped[0][0]}, {skipped[0][1]})",
+            stacklevel=3,
+        )
+    gone = {i for i, _ in skipped}
+    return [a for a in wanted if a["id"] not in gone]
+
+
+def _unusable(coco, ann: dict, annotation_file: str) -> str:
+    """Why `ann`'s mask cannot be drawn ('' if it can); DataError when the annotation
+    refers to an image the file does not describe."""
+    info = coco.imgs.get(ann.get("image_id"))
+    where = f"{annotation_file}: annotation {ann.get('id')}"
+    if info is None:
+        raise DataError(f"{where}: image_id {ann.get('image_id')!r} is not among its images")
+    for key in ("height", "width"):
+        if not isinstance(info.get(key), int) or info[key] <= 0:
+            raise DataError(f"{where}: its image {info.get('id')} has no {key}")
+    if not isinstance(info.get("file_name"), str):
+        raise DataError(f"{where}: its image {info.get('id')} has no file_name")
+    segmentation = ann.get("segmentation")
+    if not segmentation:
+        return "no segmentation"
+    if isinstance(segmentation, list):
+        for polygon in segmentation:
+            points = len(polygon) // 2 if isinstance(polygon, list) else 0
+            if points < 3:
+                return f"a polygon of {points} points"
+        return ""
+    if not isinstance(segmentation, dict) or "counts" not in segmentation:
+        return "a segmentation neither polygons nor RLE"
+    return ""
 
 
 def index(
@@ -63,7 +105,8 @@ def index(
     refs = []
     for ann in anns:
         info = coco.loadImgs(ann["image_id"])[0]
-        path = os.path.join(images_dir, info["file_name"])
+        where = f"{annotation_file}: image {info['id']}'s file_name"
+        path = inside(images_dir, info["file_name"], where)
         meta = {"category": by_id[ann["category_id"]], "image": path, "image_id": ann["image_id"]}
         read = functools.partial(_read, coco, ann, path, annotation_file)
         refs.append(SampleRef(f"coco-{ann['id']}", meta, path, read))

@@ -22,6 +22,7 @@ DataError.
 """
 
 import dataclasses
+import os
 import warnings
 from collections.abc import Callable
 
@@ -102,6 +103,16 @@ def _open(path: str) -> np.ndarray:
         raise MissingFile(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({e})") from None
+
+
+def inside(root: str, relative: str, where: str) -> str:
+    """`root`/`relative`, normalised; DataError naming `where` (the index file and entry
+    that gave it) when it resolves outside `root`, symbolic links followed."""
+    path = os.path.normpath(os.path.join(root, relative))
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise DataError(f"{where}: {relative!r} lies outside {root}; refused")
+    return path
 
 
 def read_image(path: str) -> np.ndarray:

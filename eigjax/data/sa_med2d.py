@@ -3,7 +3,9 @@
   image2label*.json   {"<dir>/images/a.png": ["<dir>/masks/a_liver_000.png", ...], ...}
   label2image*.json   {"<dir>/masks/a_liver_000.png": "<dir>/images/a.png", ...}
 
-Paths in the index are relative to the JSON's folder or to its parent (both forms occur).
+Paths in the index are relative to the JSON's folder or to its parent (both forms occur),
+and must lie inside it: an entry that resolves outside (`../`, an absolute path, a link
+out) is refused, naming the index and the entry.
 A mask's label is its file name without the image stem and the instance index
 (`a_liver_000.png` → `liver`), or the entry of a class-mapping JSON {mask file: label}.
 A sample's sub-dataset is the second `--` field of the image name
@@ -18,7 +20,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from eigjax.data.images import DataError, Sample, SampleRef, read_image, read_mask
+from eigjax.data.images import DataError, Sample, SampleRef, inside, read_image, read_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +75,19 @@ def _pairs(index_path: str) -> list[tuple[str, str]]:
         raise DataError(f"{index_path}: expected a non-empty JSON object")
     first = next(iter(data.values()))
     if isinstance(first, list):  # image → [masks]
-        return [(img, m) for img, masks in data.items() for m in masks]
-    if isinstance(first, str):  # mask → image
-        return [(img, m) for m, img in data.items()]
-    raise DataError(f"{index_path}: values must be mask lists or image paths")
+        pairs = [(img, m) for img, masks in data.items() for m in _listed(masks)]
+    elif isinstance(first, str):  # mask → image
+        pairs = [(img, m) for m, img in data.items()]
+    else:
+        raise DataError(f"{index_path}: values must be mask lists or image paths")
+    bad = next((p for p in pairs if not all(isinstance(x, str) and x for x in p)), None)
+    if bad is not None:
+        raise DataError(f"{index_path}: entry {bad!r}: expected an image path and a mask path")
+    return pairs
+
+
+def _listed(masks) -> list:
+    return masks if isinstance(masks, list) else [None]  # Not a list: a malformed entry.
 
 
 def _resolve(index_path: str, pairs: list[tuple[str, str]]) -> str:
@@ -104,8 +115,8 @@ def entries(
     mapping = _load_json(class_mapping) if class_mapping else None
     found = [
         Entry(
-            os.path.join(base, img),
-            os.path.join(base, m),
+            inside(base, img, f"{index}: entry {img!r}"),
+            inside(base, m, f"{index}: entry {m!r}"),
             dataset_of(img),
             label_of(m, img, mapping),
         )

@@ -119,3 +119,44 @@ def test_coco_errors(coco_files, tmp_path):
         [r.read() for r in coco.index(str(bad), images, ["organ"])]
     with pytest.raises(DataError, match="no such file"):
         [r.read() for r in coco.index(ann, str(tmp_path), ["organ"])]
+
+
+def _write_coco(tmp_path, coco_files, change) -> str:
+    """A copy of the fixture's annotation file with `change(data)` applied."""
+    data = json.loads(open(coco_files[0]).read())
+    change(data)
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["annotations"][0].update(image_id=99), "annotation 10: image_id 99 is not"),
+        (lambda d: d["images"][0].pop("height"), "annotation 10: its image 1 has no height"),
+        (lambda d: d["images"][0].update(file_name="../../x.png"), "'../../x.png' lies outside"),
+    ],
+    ids=["missing image", "no height", "outside"],
+)
+def test_a_coco_reference_that_cannot_be_followed_names_the_file_and_entry(
+    coco_files, tmp_path, change, message
+):
+    path = _write_coco(tmp_path, coco_files, change)
+    with pytest.raises(DataError, match=f"changed.json: .*{message}"):
+        [r.read() for r in coco.index(path, coco_files[1], ["organ"])]
+
+
+@pytest.mark.parametrize(
+    "segmentation, why",
+    [([[100, 100, 150, 100]], "a polygon of 2 points"), ([], "no segmentation")],
+)
+def test_a_coco_annotation_without_a_usable_mask_is_skipped_and_counted(
+    coco_files, tmp_path, segmentation, why
+):
+    path = _write_coco(
+        tmp_path, coco_files, lambda d: d["annotations"][0].update(segmentation=segmentation)
+    )
+    with pytest.warns(UserWarning, match=f"1 annotations skipped.*id 10, {why}"):
+        refs = coco.index(path, coco_files[1], ["organ"])
+    assert [r.id for r in refs] == ["coco-11"]

@@ -78,3 +78,28 @@ def test_mask_of_another_size_names_both(root, tmp_path):
         [r.read() for r in sa_med2d.index(str(copy), labels=["liver"])]
     index = json.loads((copy / "image2label_train.json").read_text())
     assert index  # the copy is a real layout
+
+
+@pytest.mark.parametrize("escape", ["../private/secret.png", "link"])
+def test_an_entry_outside_the_dataset_is_refused_naming_it(root, tmp_path, escape):
+    copy = tmp_path / "data" / "data_demo"
+    shutil.copytree(root, copy)
+    private = tmp_path / "data" / "private"
+    private.mkdir()
+    shutil.copy(copy / "images" / "amos_0006_90.png", private / "secret.png")
+    if escape == "link":  # A link inside the folder that points out of it.
+        os.symlink(private / "secret.png", copy / "images" / "link.png")
+        escape = "images/link.png"
+    index = {f"{escape}": ["masks/amos_0006_90_liver_000.png"]}
+    for name in os.listdir(copy):
+        if name.endswith(".json"):
+            os.remove(copy / name)
+    (copy / "image2label_x.json").write_text(json.dumps(index))
+    with pytest.raises(DataError, match=r"image2label_x.json: entry .* lies outside"):
+        sa_med2d.entries(str(copy))
+
+
+def test_an_entry_that_is_not_a_path_is_one_line(tmp_path):
+    (tmp_path / "image2label.json").write_text(json.dumps({"images/a.png": [7]}))
+    with pytest.raises(DataError, match=r"image2label.json: entry \('images/a.png', 7\)"):
+        sa_med2d.entries(str(tmp_path))
