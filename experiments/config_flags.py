@@ -8,12 +8,14 @@ setting, its default and its help, for every script.
                           where the script sweeps (the study runs every combination)
   --oracle_chunk=8        protocol settings that only change speed: one value
 
-Values are checked at start, with a one-line message naming the flag. Why not
+Values are checked at start, with a one-line message naming the flag (a float flag must be
+finite: `inf` and `nan` are refused before any work). Why not
 `ml_collections.config_flags`: it reads one config, with no sweeps, and the typed checks
 and the one-line messages would still be ours to write.
 """
 
 import dataclasses
+import math
 import typing
 
 from absl import flags
@@ -103,6 +105,8 @@ def config(cls: type[Script], flag_values: flags.FlagValues = flags.FLAGS) -> Sc
     fields = {}
     for f, kind in _flagged(cls):
         v = value(f.name)
+        if kind is float and not math.isfinite(v):
+            raise ValueError(f"--{f.name}: {v} is not a finite number")
         if typing.get_origin(kind) is tuple:
             element = typing.get_args(kind)[0]
             v = tuple(_parse_value(f.name, element, str(t)) for t in v)

@@ -120,6 +120,8 @@ def test_a_finished_run_is_not_overwritten(uninterrupted):
         ("--model=nope", "--model: unknown 'nope'"),
         ("--snapshot_steps=301", "--snapshot_steps: [301] outside 1..--steps=300"),
         ("--snapshot_steps=x", "--snapshot_steps: 'x' is not an integer"),
+        ("--learning_rate=inf", "--learning_rate: inf is not a finite number"),
+        ("--p_click_from_gt=nan", "--p_click_from_gt: nan is not a finite number"),
     ],
 )
 def test_a_bad_flag_is_one_line(tmp_path, flag, message):
