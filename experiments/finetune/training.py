@@ -80,8 +80,8 @@ def _check_finished(cfg: FinetuneConfig) -> None:
 
 
 def _prepare_workdir(cfg: FinetuneConfig, spec: dict) -> None:
-    """Clears the workdir with --overwrite; refuses a run of other settings; writes
-    run.json."""
+    """Clears the workdir with --overwrite; refuses a run of other settings (run.json; the
+    checkpoints hold their run's settings too, checked when one is restored)."""
     path = os.path.join(cfg.workdir, "run.json")
     if cfg.overwrite:
         for name in ("params", "params_at", "checkpoints", "log.csv", "run.json"):
@@ -99,7 +99,6 @@ def _prepare_workdir(cfg: FinetuneConfig, spec: dict) -> None:
                 f"{cfg.workdir}: holds a run with other settings ({', '.join(differ)} differ); "
                 "choose another --workdir, or --overwrite"
             )
-    files.write_json(path, spec)
 
 
 def _log_rows(path: str, upto: int) -> None:
@@ -150,10 +149,10 @@ def run_finetune(cfg: FinetuneConfig) -> str:
     with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
         latest = manager.latest_step()
         if latest is not None:
-            abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-            state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+            state = _restore(manager, latest, state, spec)
             for name in ("trainable", "opt_state"):  # Placed as the step returns them.
                 state[name] = jax.device_put(state[name], run.replicated)
+        files.write_json(os.path.join(cfg.workdir, "run.json"), spec)
         train_step = step.make_train_step(model.network, tx, recipe(cfg))
         source = f"experiments.finetune of {cfg.model} ({source_dir}, weights {fingerprint[:16]})"
 
@@ -161,7 +160,7 @@ def run_finetune(cfg: FinetuneConfig) -> str:
             params = jax.device_get({**frozen, **trainable})
             checkpoint.save(out, cfg.model, params, source, loop=interactive.TRAINED_LOOP)
 
-        trainable = _train(run, state, frozen, train_step, manager, write)
+        trainable = _train(run, state, frozen, train_step, _saver(manager, spec), write)
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
     write(out, trainable)
@@ -181,8 +180,42 @@ class _Run:
     sharded: NamedSharding
 
 
-def _train(run: _Run, state: dict, frozen: dict, train_step, manager, write) -> dict:
-    """The steps from `state["step"]` on, each logged, checkpointed every
+def _saver(manager: ocp.CheckpointManager, spec: dict):
+    """(step, state) → saves the state as checkpoint `step`, the run's settings in it."""
+
+    def save(i: int, state: dict) -> None:
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(spec))
+        manager.save(i, args=args)
+
+    return save
+
+
+def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dict) -> dict:
+    """The state of checkpoint `latest` (shaped as `state`); ValueError naming it when it is
+    damaged or holds the state of a run with other settings than `spec`."""
+    where = os.path.join(manager.directory, str(latest))
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), run=ocp.args.JsonRestore())
+    try:
+        restored = manager.restore(latest, args=args)
+    except Exception as e:  # Orbax wraps a cut or overwritten file's read in a bare Exception.
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ValueError(
+            f"{where}: a damaged checkpoint ({reason}); delete it to resume from the one "
+            "before, or --overwrite"
+        ) from None
+    if restored.run != spec:
+        before = restored.run or {}
+        differ = sorted(k for k in set(before) | set(spec) if before.get(k) != spec.get(k))
+        raise ValueError(
+            f"{where}: the checkpoint of a run with other settings ({', '.join(differ)} "
+            "differ); choose another --workdir, or --overwrite"
+        )
+    return restored.state
+
+
+def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dict:
+    """The steps from `state["step"]` on, each logged, saved (`save(step, state)`) every
     `checkpoint_every` steps and at the end, and `write`(dir, trainable) after each of
     `snapshot_steps`; returns the trainable params."""
     cfg = run.cfg
@@ -216,7 +249,7 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, manager, write) -> 
             if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps:
                 state = {**state, "trainable": trainable, "opt_state": opt_state}
                 state["step"] = np.asarray(i + 1, np.int64)
-                manager.save(i + 1, args=ocp.args.StandardSave(state))
+                save(i + 1, state)
             if i + 1 in cfg.snapshot_steps:
                 write(os.path.join(cfg.workdir, "params_at", str(i + 1)), trainable)
     return trainable

@@ -4,6 +4,7 @@ a finished run is kept, the offline set holds the bundled slices out, bad input 
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,3 +155,41 @@ def test_a_dataset_with_nothing_to_learn_is_one_line(tmp_path, kind):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and str(root) in last, last
+
+
+def _resumable_copy(uninterrupted, tmp_path):
+    """A copy of the finished run with its params removed: rerunning resumes it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(uninterrupted / "a", copy)
+    shutil.rmtree(copy / "params")
+    return copy
+
+
+def test_a_run_cannot_adopt_another_runs_checkpoint_without_its_run_json(uninterrupted, tmp_path):
+    copy = _resumable_copy(uninterrupted, tmp_path)
+    os.remove(copy / "run.json")
+    proc = run_module(
+        "experiments.finetune",
+        *_finetune(copy, uninterrupted / "cache", "--learning_rate=2e-3")[3:],
+    )
+    assert proc.returncode != 0, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "the checkpoint of a run with other settings (learning_rate differ)" in last
+    assert "Traceback" not in proc.stderr and not (copy / "params").exists()
+
+
+def test_a_damaged_checkpoint_is_one_line_naming_it(uninterrupted, tmp_path):
+    copy = _resumable_copy(uninterrupted, tmp_path)
+    latest = max(int(d) for d in os.listdir(copy / "checkpoints") if d.isdigit())
+    found = [
+        os.path.join(root, name)
+        for root, _, names in os.walk(copy / "checkpoints" / str(latest))
+        for name in names
+    ]
+    biggest = max(found, key=os.path.getsize)
+    with open(biggest, "r+b") as f:
+        f.truncate(os.path.getsize(biggest) // 2)
+    proc = run_module("experiments.finetune", *_finetune(copy, uninterrupted / "cache")[3:])
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0 and f"checkpoints/{latest}: a damaged checkpoint" in last, last
+    assert "Traceback" not in proc.stderr
