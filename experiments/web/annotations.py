@@ -1,15 +1,21 @@
 """Saved objects: what a person labels with the web page, kept on disk under `--workdir`.
 
   WORKDIR/annotations.lock                 held (flock) by the one server writing here
-  WORKDIR/objects/<hash of the image name>.json
-      {"image": name, "objects": [{"id", "label", "mask" (COCO RLE), "area", "bbox",
+  WORKDIR/objects/<hash of the image's key>.json
+      {"image": name, "source": the image file's real path, "objects": [{"id", "label",
+        "mask" (COCO RLE), "area", "image_size" [H, W], "image_hash" (the pixels' SHA-256),
         "prompts": {"clicks", "box"}, "model", "weights", "settings", "created",
         "updated"}, ...]}
 
-Each change rewrites its image's file under a temporary name and renames it, so a crash
-or a kill at any moment leaves every saved object readable.
+An image is keyed by its name and its file (`Key`): a second folder served with the same
+file names has objects of its own. Each change rewrites its image's file under a
+temporary name and renames it, and is held in memory only once that write succeeded: a
+crash, a kill or a full disk at any moment leaves every saved object readable, and what
+the page lists is what is on disk. (Files written before objects knew their source have
+none; they are shown for the image of that name.)
 """
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -23,6 +29,14 @@ from experiments import files
 
 MAX_LABEL = 64
 DEFAULT_LABEL = "object"
+
+
+Key = tuple[str, str]  # (the image's name, the real path of its file; "" where unknown)
+
+
+def image_key(name: str, source: str) -> Key:
+    """The key of the image served as `name` from the file `source`."""
+    return name, os.path.realpath(source) if os.path.exists(source) else source
 
 
 class UnknownObject(KeyError):
@@ -44,7 +58,7 @@ def _now() -> str:
 
 
 class AnnotationStore:
-    """Objects by image name; one writer per workdir (a second gets `WorkdirBusy`)."""
+    """Objects by image key; one writer per workdir (a second gets `WorkdirBusy`)."""
 
     def __init__(self, workdir: str):
         self.workdir = workdir
@@ -62,71 +76,75 @@ class AnnotationStore:
             self._fd = None
 
     # Reads.
-    def objects(self, image: str) -> list[dict]:
+    def objects(self, key: Key) -> list[dict]:
         """The image's objects in the order saved (copies)."""
         with self._lock:
-            return copy.deepcopy(self._objects.get(image, []))
+            return copy.deepcopy(self._objects.get(self._held(key), []))
 
-    def all(self) -> dict[str, list[dict]]:
-        """Image name → its objects (copies), images with objects only."""
+    def count(self, key: Key) -> int:
         with self._lock:
-            return copy.deepcopy(self._objects)
+            return len(self._objects.get(self._held(key), []))
 
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return {name: len(objs) for name, objs in self._objects.items()}
-
-    def find(self, image: str, object_id) -> dict:
+    def find(self, key: Key, object_id) -> dict:
         """The object (a copy); UnknownObject if the image has none of that id."""
         with self._lock:
-            return copy.deepcopy(self._find(image, object_id))
+            return copy.deepcopy(self._find(self._held(key), object_id))
 
-    # Changes.
-    def add(self, image: str, fields: dict) -> dict:
-        """Saves a new object of `image` from `fields` (all but id and times)."""
+    # Changes: each written first, then held.
+    def add(self, key: Key, fields: dict) -> dict:
+        """Saves a new object of the image from `fields` (all but id and times)."""
         now = _now()
         obj = {"id": uuid.uuid4().hex[:12], **fields, "created": now, "updated": now}
         with self._lock:
-            self._objects.setdefault(image, []).append(obj)
-            self._write(image)
+            key = self._held(key)
+            self._commit(key, [*copy.deepcopy(self._objects.get(key, [])), obj])
             return copy.deepcopy(obj)
 
-    def update(self, image: str, object_id, fields: dict) -> dict:
+    def update(self, key: Key, object_id, fields: dict) -> dict:
         """Replaces `fields` of an object (its prompts and mask, or its label)."""
         with self._lock:
-            obj = self._find(image, object_id)
+            key = self._held(key)
+            objs = copy.deepcopy(self._objects.get(key, []))
+            obj = self._find(key, object_id, objs)
             obj.update(fields, updated=_now())
-            self._write(image)
+            self._commit(key, objs)
             return copy.deepcopy(obj)
 
-    def delete(self, image: str, object_id) -> None:
+    def delete(self, key: Key, object_id) -> None:
         with self._lock:
-            obj = self._find(image, object_id)
-            self._objects[image].remove(obj)
-            if not self._objects[image]:
-                del self._objects[image]
-            self._write(image)
+            key = self._held(key)
+            obj = self._find(key, object_id)
+            self._commit(key, [o for o in self._objects[key] if o is not obj])
 
     # Files.
-    def _find(self, image: str, object_id) -> dict:
-        for obj in self._objects.get(image, []):
+    def _held(self, key: Key) -> Key:
+        """`key`, or the sourceless key of a file written before objects knew their source."""
+        legacy = (key[0], "")
+        return legacy if key not in self._objects and legacy in self._objects else key
+
+    def _find(self, key: Key, object_id, objs: list[dict] | None = None) -> dict:
+        for obj in self._objects.get(key, []) if objs is None else objs:
             if obj["id"] == object_id:
                 return obj
-        raise UnknownObject(f"image {image!r} has no saved object {str(object_id)[:40]!r}")
+        raise UnknownObject(f"image {key[0]!r} has no saved object {str(object_id)[:40]!r}")
 
-    def _path(self, image: str) -> str:
-        return os.path.join(self.dir, hashlib.sha256(image.encode()).hexdigest()[:24] + ".json")
+    def _path(self, key: Key) -> str:
+        text = key[0] if not key[1] else f"{key[0]}\n{key[1]}"
+        return os.path.join(self.dir, hashlib.sha256(text.encode()).hexdigest()[:24] + ".json")
 
-    def _write(self, image: str) -> None:
-        path = self._path(image)
-        objs = self._objects.get(image)
-        if not objs:
-            if os.path.exists(path):
-                os.remove(path)
+    def _commit(self, key: Key, objs: list[dict]) -> None:
+        """Writes `objs` as the image's, then holds them (a failed write changes nothing)."""
+        path = self._path(key)
+        if objs:
+            data = {"image": key[0], "source": key[1], "objects": objs}
+            files.write_json(path, data, indent=None)
+            self._objects[key] = objs
             return
-        files.write_json(path, {"image": image, "objects": objs}, indent=None)
+        with contextlib.suppress(FileNotFoundError):  # Gone already: deleted as asked.
+            os.remove(path)
+        self._objects.pop(key, None)
 
-    def _read(self) -> dict[str, list[dict]]:
+    def _read(self) -> dict[Key, list[dict]]:
         """Every saved file; DataError naming a damaged one (nothing is overwritten)."""
         out = {}
         for name in sorted(os.listdir(self.dir)):
@@ -137,14 +155,16 @@ class AnnotationStore:
             try:
                 with open(path) as f:
                     data = json.load(f)
-                image, objs = data["image"], data["objects"]
-                if not isinstance(image, str) or not isinstance(objs, list):
-                    raise ValueError("image and objects of the wrong types")
+                image, source, objs = data["image"], data.get("source", ""), data["objects"]
+                if not all(isinstance(v, str) for v in (image, source)) or not isinstance(
+                    objs, list
+                ):
+                    raise ValueError("image, source and objects of the wrong types")
                 if any(not isinstance(o, dict) or "id" not in o for o in objs):
                     raise ValueError("an object without an id")
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise DataError(
                     f"{path}: not a saved-objects file ({e}); move it out of the workdir"
                 ) from None
-            out[image] = objs
+            out[image, source] = objs
         return out

@@ -103,6 +103,7 @@ class Answered(NamedTuple):
     """A request and the model's answer (`feedback.Feedback`, on the host)."""
 
     request: Request
+    image: np.ndarray  # The pixels answered on, as the file held them.
     mask: np.ndarray | None
     grid: np.ndarray
     clicked: np.ndarray
@@ -162,7 +163,7 @@ class Service:
     # Computations.
     def predict(self, prompt: Prompt) -> dict:
         start = time.perf_counter()
-        req, mask, grid, clicked, fb = self.feedback(prompt)
+        req, _, mask, grid, clicked, fb = self.feedback(prompt)
         eig_map = np.asarray(fb.eig_map, np.float32)
         top = float(eig_map.max())
         has_gt = mask is not None
@@ -191,7 +192,7 @@ class Service:
             problem = self._problem(req, image, gt, mask)
             given = feedback.prompt_of(req.clicks, req.box)
             fb = feedback.feedback(problem, given, jnp.asarray(clicked), settings=req.settings)
-            return Answered(req, mask, grid, clicked, jax.device_get(fb))
+            return Answered(req, image, mask, grid, clicked, jax.device_get(fb))
 
     def oracle(self, prompt: Prompt) -> dict:
         start = time.perf_counter()

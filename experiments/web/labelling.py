@@ -20,10 +20,11 @@ import json
 import numpy as np
 
 from experiments import rle
+from experiments.embedding_cache import image_hash
 from experiments.web import export
-from experiments.web.annotations import AnnotationStore, UnknownObject, check_label
+from experiments.web.annotations import AnnotationStore, Key, UnknownObject, check_label, image_key
 from experiments.web.api import Service, outline_rgba, png_bytes
-from experiments.web.catalog import file_entry
+from experiments.web.catalog import Entry, file_entry
 from experiments.web.messages import ApiError, Payload, Prompt, Rename, Save, Target, Upload
 from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
@@ -42,6 +43,10 @@ def _listed(obj: dict) -> dict:
     return {k: v for k, v in obj.items() if k != "mask"}
 
 
+def _key(entry: Entry) -> Key:
+    return image_key(entry.name, entry.source)
+
+
 class Labelling:
     """Saved objects, export and upload over a `Service` (its catalog gains the uploads)."""
 
@@ -55,8 +60,10 @@ class Labelling:
 
     def images(self) -> list[dict]:
         """GET /api/images: each served image with its number of saved objects."""
-        counts = self.store.counts()
-        return [{**d, "objects": counts.get(d["name"], 0)} for d in self.service.images()]
+        return [
+            {**e.describe(), "objects": self.store.count(_key(e))}
+            for e in self.service.catalog.entries.values()
+        ]
 
     def config(self) -> dict:
         """GET /api/config: the service's, and the upload limit."""
@@ -64,14 +71,16 @@ class Labelling:
 
     def overlay_png(self, image) -> bytes:
         """GET /api/overlay?image=NAME: the saved objects, each in its colour of the PNG
-        export's palette (outline opaque, inside faint), on a clear RGBA image."""
+        export's palette (outline opaque, inside faint), on a clear RGBA image; objects
+        saved on other pixels than the file's now (`stale`) are not drawn."""
         entry = self.service.entry(image)
         colours = np.reshape(export.palette(), (256, 3))
-        layer = np.zeros((entry.height, entry.width, 4), np.uint8)
-        for i, obj in enumerate(self.store.objects(entry.name)):
+        pixels = entry.load()[0]
+        layer = np.zeros((*pixels.shape[:2], 4), np.uint8)
+        for i, obj in enumerate(self._objects(entry, image_hash(pixels))):
+            if obj.get("stale"):
+                continue
             mask = rle.decode(obj["mask"])
-            if mask.shape != layer.shape[:2]:  # The file was replaced by another size.
-                layer = np.zeros((*mask.shape, 4), np.uint8)
             colour = colours[i % 255 + 1]
             layer[mask] = (*colour, FILL_ALPHA)
             outline = outline_rgba(mask, tuple(colour))
@@ -79,13 +88,16 @@ class Labelling:
         return png_bytes(layer)
 
     def objects(self, image) -> dict:
-        name = self.service.entry(image).name
-        return {"image": name, "objects": [_listed(o) for o in self.store.objects(name)]}
+        """GET /api/objects?image=NAME: its objects (no masks), each flagged `stale` when
+        it was saved on other pixels than the image file holds now."""
+        entry = self.service.entry(image)
+        listed = self._objects(entry, image_hash(entry.load()[0]))
+        return {"image": entry.name, "objects": [_listed(o) for o in listed]}
 
     def save(self, save: Save) -> dict:
         label, object_id = check_label(save.label), save.id
         if object_id is not None:  # Unknown: a 404 before any computation.
-            self._known(self.store.find, self.service.entry(save.image).name, object_id)
+            self._known(self.store.find, _key(self.service.entry(save.image)), object_id)
         prompt = Prompt(**{f.name: getattr(save, f.name) for f in dataclasses.fields(Prompt)})
         answer = self.service.feedback(prompt)
         req, mask = answer.request, np.asarray(answer.feedback.mask, bool)
@@ -95,6 +107,8 @@ class Labelling:
             "label": label,
             "mask": rle.encode(mask),
             "area": int(mask.sum()),
+            "image_size": list(answer.image.shape[:2]),
+            "image_hash": image_hash(answer.image),
             "prompts": {
                 "clicks": [[_plain(x), _plain(y), int(c)] for x, y, c in req.clicks],
                 "box": None if req.box is None else [_plain(v) for v in req.box],
@@ -104,27 +118,39 @@ class Labelling:
             "settings": req.settings.identity(),
         }
         if object_id is None:
-            return _listed(self.store.add(req.entry.name, fields))
-        return _listed(self._known(self.store.update, req.entry.name, object_id, fields))
+            return _listed(self.store.add(_key(req.entry), fields))
+        return _listed(self._known(self.store.update, _key(req.entry), object_id, fields))
 
     def rename(self, rename: Rename) -> dict:
-        image, label = self.service.entry(rename.image).name, check_label(rename.label)
-        return _listed(self._known(self.store.update, image, rename.id, {"label": label}))
+        key, label = _key(self.service.entry(rename.image)), check_label(rename.label)
+        return _listed(self._known(self.store.update, key, rename.id, {"label": label}))
 
     def delete(self, target: Target) -> dict:
-        self._known(self.store.delete, self.service.entry(target.image).name, target.id)
+        self._known(self.store.delete, _key(self.service.entry(target.image)), target.id)
         return {"deleted": target.id}
 
     def export(self, fmt) -> Payload:
         """Every saved object of the served images, as a download."""
         if fmt not in FORMATS:
             raise ApiError(400, f"format: one of {list(FORMATS)}, got {str(fmt)[:40]!r}")
-        saved = self.store.all()
-        images = []
+        saved, images, stale = {}, [], []
         for entry in self.service.catalog.entries.values():
-            objs = saved.get(entry.name, [])
-            height, width = objs[0]["mask"]["size"] if objs else (entry.height, entry.width)
+            objs = self.store.objects(_key(entry))
+            width, height = entry.describe()["width"], entry.describe()["height"]
+            if objs:
+                pixels = entry.load()[0]
+                height, width = pixels.shape[:2]
+                if any(o.get("stale") for o in self._objects(entry, image_hash(pixels))):
+                    stale.append(entry.name)
+            saved[entry.name] = objs
             images.append({"name": entry.name, "width": width, "height": height})
+        if stale:
+            raise ApiError(
+                409,
+                f"the files of {len(stale)} images changed since their objects were saved "
+                f"({', '.join(stale[:3])}; listed as stale): save those objects again or "
+                "delete them, then export",
+            )
         if fmt == "coco":
             data = json.dumps(export.coco(images, saved)).encode()
         else:
@@ -156,7 +182,15 @@ class Labelling:
         except ValueError as e:
             raise ApiError(400, f"{upload.name}: {e}") from None
         entry = self.service.catalog.add(file_entry(shown, path))
-        return {**entry.describe(), "objects": len(self.store.objects(entry.name))}
+        return {**entry.describe(), "objects": self.store.count(_key(entry))}
+
+    def _objects(self, entry: Entry, pixels: str) -> list[dict]:
+        """The entry's saved objects, each with "stale": saved on pixels other than those
+        of hash `pixels` (an object saved before objects kept their image's hash: never)."""
+        return [
+            {**o, "stale": o.get("image_hash", pixels) != pixels}
+            for o in self.store.objects(_key(entry))
+        ]
 
     @staticmethod
     def _known(change, *args):

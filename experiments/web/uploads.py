@@ -84,7 +84,9 @@ class Uploads:
         (the name shown: `name` with the content's hash, the file's path)."""
         digest = hashlib.sha256(data).hexdigest()[:16]
         stem, ext = os.path.splitext(name)
-        shown = f"{stem}-{digest[:8]}{ext}"
+        # The name shown obeys the rule `existing` reads it back with: the stem shortened
+        # so that the content's hash fits.
+        shown = check_name(f"{stem[: MAX_NAME - len(ext) - 9]}-{digest[:8]}{ext}")
         path = os.path.join(self.dir, digest + TYPES[content_type][1])
         if not os.path.exists(path):
             with files.atomic(path) as tmp:

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import urllib.parse
 import zipfile
 
@@ -393,3 +394,92 @@ def test_a_file_replaced_by_another_picture_of_same_size_and_time_is_segmented_a
     ).predict(prompt)
     assert swapped["mask"] == fresh["mask"] and swapped["iou"] == fresh["iou"]
     assert swapped["iou"] != first["iou"]  # The pictures differ to the model.
+
+
+def _folder_server(litemedsam, folder, workdir):
+    """A server of the images in `folder` (no masks), saving to `workdir`."""
+    service = api.Service({"litemedsam": litemedsam}, Catalog.from_folder(str(folder)), SETTINGS)
+    return serve_in_thread(service, str(workdir))
+
+
+def _stop(server):
+    server.shutdown()
+    server.labelling.store.close()
+
+
+def _box_object(port, name):
+    return request(port, "POST", "/api/objects", {"image": name, "box": [8, 8, 56, 40]})
+
+
+def test_a_save_rename_or_delete_that_fails_to_reach_the_disk_changes_nothing(litemedsam, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(folder / "a.png")
+    server, port = _folder_server(litemedsam, folder, tmp_path / "work")
+    status, kept = _box_object(port, "a.png")
+    assert status == 200, kept
+    objects = tmp_path / "work" / "objects"
+    shutil.move(objects, tmp_path / "away")
+    objects.write_text("a file where the folder was: every write fails")  # As a full disk.
+    try:
+        assert _box_object(port, "a.png")[0] == 500
+        rename = {"image": "a.png", "id": kept["id"], "label": "renamed"}
+        assert request(port, "PATCH", "/api/objects", rename)[0] == 500
+        delete = {"image": "a.png", "id": kept["id"]}
+        assert request(port, "DELETE", "/api/objects", delete)[0] == 500
+        listed = request(port, "GET", "/api/objects?image=a.png")[1]["objects"]
+        assert [(o["id"], o["label"]) for o in listed] == [(kept["id"], "object")]
+    finally:
+        _stop(server)
+        objects.unlink()
+        shutil.move(tmp_path / "away", objects)
+    server, port = _folder_server(litemedsam, folder, tmp_path / "work")  # A restart.
+    listed = request(port, "GET", "/api/objects?image=a.png")[1]["objects"]
+    _stop(server)
+    assert [(o["id"], o["label"]) for o in listed] == [(kept["id"], "object")]
+
+
+def test_same_file_names_in_another_folder_have_their_own_objects(litemedsam, tmp_path):
+    for folder, value in (("a", 90), ("b", 200)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.full((48, 64), value, np.uint8)).save(tmp_path / folder / "x.png")
+    server, port = _folder_server(litemedsam, tmp_path / "a", tmp_path / "work")
+    assert _box_object(port, "x.png")[0] == 200
+    _stop(server)
+    server, port = _folder_server(litemedsam, tmp_path / "b", tmp_path / "work")
+    listed = request(port, "GET", "/api/objects?image=x.png")[1]["objects"]
+    images = request(port, "GET", "/api/images")[1]
+    _stop(server)
+    assert listed == [] and images[0]["objects"] == 0
+
+
+def test_objects_of_an_image_whose_file_changed_are_flagged_never_mixed(litemedsam, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(folder / "a.png")
+    server, port = _folder_server(litemedsam, folder, tmp_path / "work")
+    try:
+        status, saved = _box_object(port, "a.png")
+        assert status == 200 and saved["image_size"] == [48, 64], saved
+        Image.fromarray(np.full((30, 50), 90, np.uint8)).save(folder / "a.png")  # Replaced.
+        listed = request(port, "GET", "/api/objects?image=a.png")[1]["objects"]
+        assert [o["stale"] for o in listed] == [True]
+        status, overlay = request(port, "GET", "/api/overlay?image=a.png")
+        assert status == 200 and np.asarray(Image.open(io.BytesIO(overlay))).shape == (30, 50, 4)
+        for kind in ("coco", "png"):
+            status, answer = request(port, "GET", f"/api/export?format={kind}")
+            assert status == 409 and "a.png" in answer["error"] and "stale" in answer["error"]
+        delete = {"image": "a.png", "id": saved["id"]}
+        assert request(port, "DELETE", "/api/objects", delete)[0] == 200
+        assert request(port, "GET", "/api/export?format=coco")[0] == 200
+    finally:
+        _stop(server)
+
+
+def test_an_upload_name_the_server_accepted_is_read_back_after_a_restart(server):
+    port, _, restart = server
+    long_name = "a" * 116 + ".png"  # The longest name accepted: with its hash, longer.
+    status, entry = _upload(port, long_name, _png(np.zeros((8, 8, 3), np.uint8)))
+    assert status == 200, entry
+    port = restart()
+    assert entry["name"] in [i["name"] for i in request(port, "GET", "/api/images")[1]]
