@@ -444,7 +444,10 @@ async function loadObjects() {
     const row = body.insertRow();
     row.dataset.id = o.id;
     if (state.editing && state.editing.id === o.id) row.className = "editing";
-    [String(i + 1), o.label, String(o.area), describePrompts(o.prompts)].forEach((text) => {
+    // A stale object was saved on other pixels than the file holds now: shown, not drawn.
+    const label = o.stale ? o.label + " (image changed: save again or delete)" : o.label;
+    if (o.stale) row.classList.add("stale");
+    [String(i + 1), label, String(o.area), describePrompts(o.prompts)].forEach((text) => {
       row.insertCell().textContent = text;
     });
     const cell = row.insertCell();
