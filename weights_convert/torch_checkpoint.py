@@ -141,6 +141,12 @@ def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarr
             raise CheckpointReadError(
                 f"{path}: entry {key!r} is {type(value).__name__}, not a tensor"
             )
+        held = value.untyped_storage().nbytes()
+        if value.numel() * value.element_size() > held:  # Before anything is materialised.
+            raise CheckpointReadError(
+                f"{path}: entry {key!r} declares shape {tuple(value.shape)}, more values than "
+                f"the {held} bytes it holds (a stride of 0?): not a weight tensor"
+            )
         value = value.detach().cpu()
         if value.is_floating_point():
             value = value.float()  # Also makes bf16/fp16 checkpoints readable by numpy.

@@ -180,8 +180,12 @@ def test_weights_must_be_finite_floats_named(vit_b_state_dict, change, message):
     [
         ({"a.weight": torch.ones(2), "module.a.weight": torch.zeros(2)}, "ambiguous"),
         ({1: torch.ones(2)}, "a key is int 1, not a name"),
+        (
+            {"a.weight": torch.zeros(1).expand(10**7, 10**7)},  # 10^14 values over 4 bytes.
+            r"entry 'a.weight' declares shape \(10000000, 10000000\), more values than the 4 bytes",
+        ),
     ],
-    ids=["prefix-twins", "non-string-key"],
+    ids=["prefix-twins", "non-string-key", "stride-0-giant"],
 )
 def test_ambiguous_or_nameless_keys_are_refused(tmp_path, state, message):
     with pytest.raises(weights_convert.CheckpointReadError, match=message) as err:
