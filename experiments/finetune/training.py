@@ -128,6 +128,10 @@ def run_finetune(cfg: FinetuneConfig) -> str:
     fingerprint = checkpoint.fingerprint(source_dir) or "unversioned"
     model = models.load(cfg.model, cfg.params or None)
     arrays, ids = training_data.load_examples(cfg, model, fingerprint)
+    if cfg.batch_size > len(ids):
+        raise ValueError(
+            f"--batch_size={cfg.batch_size}: more than the {len(ids)} masks to train on"
+        )
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RESULTS}
     spec = {**settings, "weights": fingerprint, "masks": len(ids), "mask_ids": ids}
     spec = json.loads(json.dumps(spec))  # As run.json holds it (tuples are lists there).

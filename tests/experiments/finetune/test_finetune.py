@@ -193,3 +193,10 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(uninterrupted, tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode != 0 and f"checkpoints/{latest}: a damaged checkpoint" in last, last
     assert "Traceback" not in proc.stderr
+
+
+def test_a_batch_larger_than_the_data_is_refused_at_once(uninterrupted, tmp_path):
+    flags = _finetune(tmp_path / "w", uninterrupted / "cache", "--batch_size=1000000000")[3:]
+    proc = run_module("experiments.finetune", *flags)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0 and "--batch_size=1000000000: more than the 3 masks" in last, last
