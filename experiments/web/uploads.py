@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import threading
 
 from PIL import Image
 
@@ -61,6 +62,8 @@ class Uploads:
     def __init__(self, workdir: str):
         self.dir = os.path.join(workdir, "uploads")
         os.makedirs(self.dir, exist_ok=True)
+        # One save at a time: simultaneous uploads of one file must agree on its name.
+        self._lock = threading.Lock()
 
     def existing(self) -> list[tuple[str, str]]:
         """Every upload kept, in name order (a file without its name file is skipped)."""
@@ -82,23 +85,24 @@ class Uploads:
     def save(self, name: str, content_type: str, data: bytes) -> tuple[str, str]:
         """Keeps `data` (checked by the caller: `check_name`, `check_content`) and returns
         (the name shown: `name` with the content's hash, the file's path)."""
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        stem, ext = os.path.splitext(name)
-        # The name shown obeys the rule `existing` reads it back with: the stem shortened
-        # so that the content's hash fits.
-        shown = check_name(f"{stem[: MAX_NAME - len(ext) - 9]}-{digest[:8]}{ext}")
-        path = os.path.join(self.dir, digest + TYPES[content_type][1])
-        if not os.path.exists(path):
-            with files.atomic(path) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                try:
-                    read_image(tmp)  # Decodes: a truncated file fails here, not when shown.
-                except DataError as e:  # Its reason, without the server's path.
-                    raise ValueError(str(e).removeprefix(f"{tmp}: ")) from None
-        meta = os.path.join(self.dir, digest + ".json")
-        if os.path.exists(meta):
-            with open(meta) as f:
-                return json.load(f)["name"], path
-        files.write_json(meta, {"name": shown})
-        return shown, path
+        with self._lock:
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            stem, ext = os.path.splitext(name)
+            # The name shown obeys the rule `existing` reads it back with: the stem shortened
+            # so that the content's hash fits.
+            shown = check_name(f"{stem[: MAX_NAME - len(ext) - 9]}-{digest[:8]}{ext}")
+            path = os.path.join(self.dir, digest + TYPES[content_type][1])
+            if not os.path.exists(path):
+                with files.atomic(path) as tmp:
+                    with open(tmp, "wb") as f:
+                        f.write(data)
+                    try:
+                        read_image(tmp)  # Decodes: a truncated file fails here, not when shown.
+                    except DataError as e:  # Its reason, without the server's path.
+                        raise ValueError(str(e).removeprefix(f"{tmp}: ")) from None
+            meta = os.path.join(self.dir, digest + ".json")
+            if os.path.exists(meta):
+                with open(meta) as f:
+                    return json.load(f)["name"], path
+            files.write_json(meta, {"name": shown})
+            return shown, path

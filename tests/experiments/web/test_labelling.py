@@ -483,3 +483,16 @@ def test_an_upload_name_the_server_accepted_is_read_back_after_a_restart(server)
     assert status == 200, entry
     port = restart()
     assert entry["name"] in [i["name"] for i in request(port, "GET", "/api/images")[1]]
+
+
+def test_simultaneous_uploads_of_the_same_bytes_all_succeed_as_one_image(server):
+    import concurrent.futures
+
+    port, workdir, _ = server
+    data = _png((np.random.default_rng(5).random((40, 40, 3)) * 255).astype(np.uint8))
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: _upload(port, f"same{i}.png", data), range(6)))
+    assert [status for status, _ in answers] == [200] * 6, answers
+    assert len({answer["name"] for _, answer in answers}) == 1
+    kept = os.listdir(os.path.join(workdir, "uploads"))
+    assert len(kept) == 2 and not [f for f in kept if ".tmp" in f]
