@@ -137,23 +137,29 @@ def load_state_dict(path: str, allow_pickle: bool = False) -> dict[str, np.ndarr
     for key, value in state.items():
         if not isinstance(key, str):
             raise CheckpointReadError(f"{path}: a key is {type(key).__name__} {key!r}, not a name")
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointReadError(
-                f"{path}: entry {key!r} is {type(value).__name__}, not a tensor"
-            )
-        held = value.untyped_storage().nbytes()
-        if value.numel() * value.element_size() > held:  # Before anything is materialised.
-            raise CheckpointReadError(
-                f"{path}: entry {key!r} declares shape {tuple(value.shape)}, more values than "
-                f"the {held} bytes it holds (a stride of 0?): not a weight tensor"
-            )
-        value = value.detach().cpu()
-        if value.is_floating_point():
-            value = value.float()  # Also makes bf16/fp16 checkpoints readable by numpy.
         name = key.removeprefix("module.")
         if name in arrays:
             raise CheckpointReadError(
                 f"{path}: holds both {name!r} and 'module.{name}': which one is meant is ambiguous"
             )
-        arrays[name] = value.numpy()
+        arrays[name] = _array(path, key, value)
     return arrays
+
+
+def _array(path: str, key: str, value) -> np.ndarray:
+    """A state_dict entry as a numpy array (float32 for a float tensor); CheckpointReadError
+    for an entry that is not a tensor, or one declaring more values than it holds."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointReadError(f"{path}: entry {key!r} is {type(value).__name__}, not a tensor")
+    held = value.untyped_storage().nbytes()
+    if value.numel() * value.element_size() > held:  # Before anything is materialised.
+        raise CheckpointReadError(
+            f"{path}: entry {key!r} declares shape {tuple(value.shape)}, more values than "
+            f"the {held} bytes it holds (a stride of 0?): not a weight tensor"
+        )
+    value = value.detach().cpu()
+    if value.is_floating_point():
+        value = value.float()  # Also makes bf16/fp16 checkpoints readable by numpy.
+    return value.numpy()
