@@ -12,16 +12,21 @@ uninterrupted one: every step's data, prompt type and PRNG key are functions of 
 and the step alone. A finished run (params/ written) is not overwritten unless asked.
 """
 
+import contextlib
 import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
+import sys
+import threading
 import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
@@ -148,7 +153,11 @@ def run_finetune(cfg: FinetuneConfig) -> str:
         "key": jax.random.key_data(jax.random.key(cfg.seed)),
         "order": data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size),
     }
-    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    # Synchronous: a write that fails (a full disk) raises here, in one line, instead of in
+    # orbax's thread with its tracebacks logged.
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=2, create=True, enable_async_checkpointing=False
+    )
     ckpt_dir = os.path.abspath(os.path.join(cfg.workdir, "checkpoints"))
     with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
         latest = manager.latest_step()
@@ -184,12 +193,31 @@ class _Run:
     sharded: NamedSharding
 
 
+def _reason(error: Exception) -> str:
+    """An orbax or tensorstore error in a few words: its first line, without the spec
+    tensorstore appends."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return first.split(" [tensorstore_spec")[0][:300]
+
+
 def _saver(manager: ocp.CheckpointManager, spec: dict):
     """(step, state) → saves the state as checkpoint `step`, the run's settings in it."""
 
     def save(i: int, state: dict) -> None:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(spec))
-        manager.save(i, args=args)
+        # A failed write (a full disk) ends the run in one line: orbax's worker threads
+        # would log and print a traceback each, during the save and on the way out.
+        told, level = io.StringIO(), logging.get_verbosity()
+        try:
+            logging.set_verbosity(logging.FATAL)
+            with contextlib.redirect_stderr(told):
+                manager.save(i, args=args)
+        except Exception as e:  # Orbax and tensorstore raise ValueError for a failed write.
+            threading.excepthook = sys.unraisablehook = lambda _: None
+            where = f"{manager.directory}: checkpoint {i} could not be written"
+            raise OSError(f"{where} ({_reason(e)})") from None
+        logging.set_verbosity(level)
+        sys.stderr.write(told.getvalue())  # A save that succeeded hides nothing.
 
     return save
 
@@ -203,9 +231,8 @@ def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dic
     try:
         restored = manager.restore(latest, args=args)
     except Exception as e:  # Orbax wraps a cut or overwritten file's read in a bare Exception.
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise ValueError(
-            f"{where}: a damaged checkpoint ({reason}); delete it to resume from the one "
+            f"{where}: a damaged checkpoint ({_reason(e)}); delete it to resume from the one "
             "before, or --overwrite"
         ) from None
     if restored.run != spec:

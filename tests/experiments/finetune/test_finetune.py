@@ -200,3 +200,20 @@ def test_a_batch_larger_than_the_data_is_refused_at_once(uninterrupted, tmp_path
     proc = run_module("experiments.finetune", *flags)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode != 0 and "--batch_size=1000000000: more than the 3 masks" in last, last
+
+
+def test_a_full_disk_is_one_line_naming_the_checkpoint(uninterrupted, tmp_path):
+    """Files may grow to 1 MiB (RLIMIT_FSIZE, as a disk that fills): the embedding cache
+    works without writing, with a warning, and the first checkpoint's write ends the run in
+    one line, without orbax's threads' tracebacks."""
+    import resource
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # A write past the limit fails (EFBIG).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    flags = _finetune(tmp_path / "w", tmp_path / "cache", "--steps=6", "--snapshot_steps=")
+    proc = subprocess.run(flags, capture_output=True, text=True, preexec_fn=small_files)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "checkpoints: checkpoint 5 could not be written" in last, last
+    assert "Traceback" not in proc.stderr and "the embedding cache cannot be written" in proc.stderr
