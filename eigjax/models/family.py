@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from eigjax.models.configs import ModelConfig, decoder_macs
+from eigjax.models.network import Sam, decoder_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,11 +33,6 @@ def image_rule(resize: Callable, keeps_aspect: bool = False) -> Preprocess:
     return Preprocess(lambda image, gt, config: resize(image, config), keeps_aspect)
 
 
-def _as_is(params: dict, precision: str) -> dict:
-    del precision
-    return params
-
-
 @dataclasses.dataclass(frozen=True)
 class Family:
     """A family's declarations.
@@ -45,7 +41,7 @@ class Family:
     configs: its models' configs (`families.CONFIGS` gathers them by name).
     preprocess: the rules it defines, by the name a config's `preprocess` gives.
     network: (config, precision) → the Flax module with `encode` and `decode_heads`
-      (`network.Sam` for SAM's architecture).
+      (default `network.Sam`: SAM's architecture over the config's encoder).
     decoder_params: (params, precision) → the params as the network at that precision
       computes with them (`Model.at_precision`).
     decoder_macs: config → multiply-adds of one prompt's decoder pass (what the study's
@@ -57,8 +53,8 @@ class Family:
     name: str
     configs: tuple[ModelConfig, ...]
     preprocess: dict[str, Preprocess]
-    network: Callable
-    decoder_params: Callable[[dict, str], dict] = _as_is
+    network: Callable = Sam
+    decoder_params: Callable[[dict, str], dict] = decoder_params
     decoder_macs: Callable[[ModelConfig], int] | None = decoder_macs
     needs_ground_truth: bool = False
     has_weights: bool = True

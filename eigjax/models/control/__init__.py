@@ -26,6 +26,7 @@ FAMILY = Family(
     # Prompts map to the hypotheses' frame × size/w, size/h (stretched).
     preprocess={"ground_truth": Preprocess(_input)},
     network=lambda config, precision: calibrated.CalibratedControl(config),
+    decoder_params=lambda params, precision: params,  # No decoder: nothing to cast.
     decoder_macs=None,
     needs_ground_truth=True,
     has_weights=False,

@@ -2,7 +2,6 @@
 `weights_convert/sam.py`)."""
 
 from eigjax.models.family import Family, image_rule
-from eigjax.models.network import Sam, decoder_params
 from eigjax.models.sam import configs, preprocess
 
 FAMILY = Family(
@@ -12,6 +11,4 @@ FAMILY = Family(
         "longest_side": image_rule(preprocess.longest_side, keeps_aspect=True),
         "stretch_minmax": image_rule(preprocess.stretch_minmax),
     },
-    network=Sam,
-    decoder_params=decoder_params,
 )

@@ -2,13 +2,10 @@
 MedSAM2 (key map: `weights_convert/sam2.py`)."""
 
 from eigjax.models.family import Family, image_rule
-from eigjax.models.network import Sam, decoder_params
 from eigjax.models.sam2 import configs, preprocess
 
 FAMILY = Family(
     name="sam2",
     configs=configs.CONFIGS,
     preprocess={"stretch_antialias": image_rule(preprocess.stretch_antialias)},
-    network=Sam,
-    decoder_params=decoder_params,
 )

@@ -2,7 +2,6 @@
 preprocessing and checkpoint (key map: `weights_convert/sam_med2d.py`)."""
 
 from eigjax.models.family import Family, image_rule
-from eigjax.models.network import Sam, decoder_params
 from eigjax.models.sam_med2d import configs, preprocess
 
 FAMILY = Family(
@@ -11,6 +10,4 @@ FAMILY = Family(
     preprocess={
         "normalize_stretch_nearest": image_rule(preprocess.normalize_stretch_nearest),
     },
-    network=Sam,
-    decoder_params=decoder_params,
 )

@@ -2,7 +2,6 @@
 MobileSAM preprocesses with SAM's rule ("longest_side", `sam/preprocess.py`)."""
 
 from eigjax.models.family import Family, image_rule
-from eigjax.models.network import Sam, decoder_params
 from eigjax.models.tiny_vit import configs, preprocess
 
 FAMILY = Family(
@@ -11,6 +10,4 @@ FAMILY = Family(
     preprocess={
         "longest_side_minmax": image_rule(preprocess.longest_side_minmax, keeps_aspect=True),
     },
-    network=Sam,
-    decoder_params=decoder_params,
 )
