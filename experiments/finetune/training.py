@@ -153,13 +153,7 @@ def run_finetune(cfg: FinetuneConfig) -> str:
         "key": jax.random.key_data(jax.random.key(cfg.seed)),
         "order": data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size),
     }
-    # Synchronous: a write that fails (a full disk) raises here, in one line, instead of in
-    # orbax's thread with its tracebacks logged.
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=2, create=True, enable_async_checkpointing=False
-    )
-    ckpt_dir = os.path.abspath(os.path.join(cfg.workdir, "checkpoints"))
-    with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
+    with _manager(cfg.workdir) as manager:
         latest = manager.latest_step()
         if latest is not None:
             state = _restore(manager, latest, state, spec)
@@ -191,6 +185,17 @@ class _Run:
     arrays: dict
     replicated: NamedSharding
     sharded: NamedSharding
+
+
+def _manager(workdir: str) -> ocp.CheckpointManager:
+    """The run's checkpoints: the last two kept, written synchronously, so that a write
+    that fails (a full disk) raises at once, not in orbax's thread with its tracebacks."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=2, create=True, enable_async_checkpointing=False
+    )
+    return ocp.CheckpointManager(
+        os.path.abspath(os.path.join(workdir, "checkpoints")), options=options
+    )
 
 
 def _reason(error: Exception) -> str:
