@@ -205,24 +205,32 @@ def _reason(error: Exception) -> str:
     return first.split(" [tensorstore_spec")[0][:300]
 
 
+@contextlib.contextmanager
+def _orbax(failure: str, error: type[Exception]):
+    """Runs an orbax call whose failure ends the run in one line, `error(failure)` with
+    "{reason}" in it replaced: orbax's worker threads would log and print a traceback each,
+    during the call and on the way out. Held back while it runs; shown if it succeeds."""
+    told, level = io.StringIO(), logging.get_verbosity()
+    try:
+        logging.set_verbosity(logging.FATAL)
+        with contextlib.redirect_stderr(told):
+            yield
+    except Exception as e:  # Orbax raises bare Exceptions and tensorstore's ValueErrors.
+        threading.excepthook = sys.unraisablehook = lambda _: None
+        raise error(failure.replace("{reason}", _reason(e))) from None
+    logging.set_verbosity(level)
+    sys.stderr.write(told.getvalue())
+
+
 def _saver(manager: ocp.CheckpointManager, spec: dict):
-    """(step, state) → saves the state as checkpoint `step`, the run's settings in it."""
+    """(step, state) → saves the state as checkpoint `step`, the run's settings in it; a
+    failed write (a full disk) is an OSError naming it."""
 
     def save(i: int, state: dict) -> None:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(spec))
-        # A failed write (a full disk) ends the run in one line: orbax's worker threads
-        # would log and print a traceback each, during the save and on the way out.
-        told, level = io.StringIO(), logging.get_verbosity()
-        try:
-            logging.set_verbosity(logging.FATAL)
-            with contextlib.redirect_stderr(told):
-                manager.save(i, args=args)
-        except Exception as e:  # Orbax and tensorstore raise ValueError for a failed write.
-            threading.excepthook = sys.unraisablehook = lambda _: None
-            where = f"{manager.directory}: checkpoint {i} could not be written"
-            raise OSError(f"{where} ({_reason(e)})") from None
-        logging.set_verbosity(level)
-        sys.stderr.write(told.getvalue())  # A save that succeeded hides nothing.
+        failure = f"{manager.directory}: checkpoint {i} could not be written ({{reason}})"
+        with _orbax(failure, OSError):
+            manager.save(i, args=args)
 
     return save
 
@@ -233,13 +241,9 @@ def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dic
     where = os.path.join(manager.directory, str(latest))
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
     args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), run=ocp.args.JsonRestore())
-    try:
+    failure = f"{where}: a damaged checkpoint ({{reason}}); delete it to resume from the one "
+    with _orbax(failure + "before, or --overwrite", ValueError):
         restored = manager.restore(latest, args=args)
-    except Exception as e:  # Orbax wraps a cut or overwritten file's read in a bare Exception.
-        raise ValueError(
-            f"{where}: a damaged checkpoint ({_reason(e)}); delete it to resume from the one "
-            "before, or --overwrite"
-        ) from None
     if restored.run != spec:
         before = restored.run or {}
         differ = sorted(k for k in set(before) | set(spec) if before.get(k) != spec.get(k))
