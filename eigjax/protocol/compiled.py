@@ -61,6 +61,26 @@ def put_replicated(tree, mesh):
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
 
+def free_memory(device) -> int:
+    """Bytes `device` has free now: an accelerator's limit less what is in use
+    (`memory_stats`), a CPU's available memory (/proc/meminfo's MemAvailable)."""
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+def needed_memory(compiled) -> int:
+    """Bytes a compiled program holds while it runs: its arguments, outputs and
+    temporaries (XLA's memory analysis; 0 where the backend gives none)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return 0
+    return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+
+
 def chunk_for_memory(free_bytes: int, per_candidate_bytes: int, candidates: int) -> int:
     """The Oracle's chunk on an accelerator: every candidate at once where they fit in
     MEMORY_FRACTION of the free memory, else as many as do (at least 1)."""
@@ -86,5 +106,4 @@ def oracle_chunk(settings, lower: Callable) -> int:
         return lower(probe).compile().memory_analysis().temp_size_in_bytes
 
     per_candidate = temp_bytes(2) - temp_bytes(1)
-    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return chunk_for_memory(free, per_candidate, settings.grid**2)
+    return chunk_for_memory(free_memory(device), per_candidate, settings.grid**2)

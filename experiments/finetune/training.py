@@ -34,6 +34,7 @@ from tqdm import tqdm
 from eigjax import models
 from eigjax.models import bundled, checkpoint
 from eigjax.models.model import embedding_parts
+from eigjax.protocol.compiled import free_memory, needed_memory
 from eigjax.training import interactive, step
 from experiments import files, interrupts
 from experiments.finetune import log_plot, training_data
@@ -254,6 +255,17 @@ def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dic
     return restored.state
 
 
+def _check_memory(compiled, cfg: FinetuneConfig) -> None:
+    """ValueError when one step at `cfg.batch_size` needs more memory than the device has
+    free (XLA's memory analysis of the compiled step)."""
+    need, free = needed_memory(compiled), free_memory(jax.devices()[0])
+    if need > free:
+        raise ValueError(
+            f"--batch_size={cfg.batch_size}: one step needs {need / 2**30:.1f} GiB, more than "
+            f"the {free / 2**30:.1f} GiB free; use a smaller batch"
+        )
+
+
 def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dict:
     """The steps from `state["step"]` on, each logged, saved (`save(step, state)`) every
     `checkpoint_every` steps and at the end, and `write`(dir, trainable) after each of
@@ -266,6 +278,10 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dic
     boxes = box_first(cfg.seed, cfg.steps, cfg.p_box)
     trainable, opt_state = state["trainable"], state["opt_state"]
     key = jax.random.wrap_key_data(np.asarray(state["key"]))
+    if start < cfg.steps:  # Before any step runs (the first call reuses this compile).
+        first = _batch(run.arrays, state["order"][start], run.sharded)
+        args = (trainable, opt_state, frozen, first, jax.random.fold_in(key, start))
+        _check_memory(train_step.lower(*args, use_box=bool(boxes[start])).compile(), cfg)
     with (
         open(log_path, "a", newline="") as log,
         tqdm(total=cfg.steps, initial=start, desc="fine-tuning", unit="step") as progress,

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -330,3 +331,12 @@ def test_kept_masks_round_trip_through_coco_rle(tiny_model, case):
     ]
     np.testing.assert_array_equal(np.stack(decoded), rec.masks)
     np.testing.assert_allclose([_np_dice(m, gt) for m in decoded], rec.dice, atol=1e-6)
+
+
+def test_a_compiled_programs_memory_is_counted_and_the_free_memory_read():
+    from eigjax.protocol.compiled import free_memory, needed_memory
+
+    x = jnp.ones((512, 512), jnp.float32)  # 1 MiB in, 1 MiB out.
+    compiled = jax.jit(lambda a: a * 2).lower(x).compile()
+    assert needed_memory(compiled) >= 2 * x.nbytes
+    assert 0 < free_memory(jax.devices()[0]) < 2**50
