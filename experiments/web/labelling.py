@@ -47,6 +47,12 @@ def _key(entry: Entry) -> Key:
     return image_key(entry.name, entry.source)
 
 
+def _stale(obj: dict, pixels: str) -> bool:
+    """`obj` was saved on other pixels than those of hash `pixels` (an object saved before
+    objects kept their image's hash: never)."""
+    return obj.get("image_hash", pixels) != pixels
+
+
 class Labelling:
     """Saved objects, export and upload over a `Service` (its catalog gains the uploads)."""
 
@@ -136,12 +142,14 @@ class Labelling:
         saved, images, stale = {}, [], []
         for entry in self.service.catalog.entries.values():
             objs = self.store.objects(_key(entry))
-            width, height = entry.describe()["width"], entry.describe()["height"]
             if objs:
                 pixels = entry.load()[0]
-                height, width = pixels.shape[:2]
-                if any(o.get("stale") for o in self._objects(entry, image_hash(pixels))):
+                (height, width), current = pixels.shape[:2], image_hash(pixels)
+                if any(_stale(o, current) for o in objs):
                     stale.append(entry.name)
+            else:
+                size = entry.describe()
+                width, height = size["width"], size["height"]
             saved[entry.name] = objs
             images.append({"name": entry.name, "width": width, "height": height})
         if stale:
@@ -185,12 +193,8 @@ class Labelling:
         return {**entry.describe(), "objects": self.store.count(_key(entry))}
 
     def _objects(self, entry: Entry, pixels: str) -> list[dict]:
-        """The entry's saved objects, each with "stale": saved on pixels other than those
-        of hash `pixels` (an object saved before objects kept their image's hash: never)."""
-        return [
-            {**o, "stale": o.get("image_hash", pixels) != pixels}
-            for o in self.store.objects(_key(entry))
-        ]
+        """The entry's saved objects, each with "stale" (`_stale`) against `pixels`."""
+        return [{**o, "stale": _stale(o, pixels)} for o in self.store.objects(_key(entry))]
 
     @staticmethod
     def _known(change, *args):
