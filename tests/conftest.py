@@ -3,11 +3,16 @@
 import os
 import tempfile
 
-# One persistent XLA compilation cache per test session (the xdist workers and the
-# scripts the tests start share it): many tests compile the same protocol programs.
-_session = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+# One persistent XLA compilation cache per test worker (shared with the scripts its tests
+# start): many tests compile the same protocol programs. Not one across workers: JAX writes
+# an entry in place, where the other worker may read it half-written. (Twice, with one cache
+# for both, a worker died in an XLA abort compiling the Oracle's programs; this removes the
+# one state the workers shared.)
+_worker = "-".join(
+    os.environ.get(k, str(os.getpid())) for k in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER")
+)
 os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"eigjax-xla-{_session}")
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"eigjax-xla-{_worker}")
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")

@@ -308,6 +308,7 @@ def test_labelling_routes_answer_a_clear_4xx(server, method, path, body, status,
         ("a.png", "image/png", b"not an image", 400, "not a readable PNG"),
         ("a.jpg", "image/jpeg", "png", 400, "a PNG image, sent as image/jpeg"),
         ("a.png", "image/png", "big", 413, "over the upload limit of 1 MiB"),
+        ("a.png", "image/png", "4097x4096", 400, "4097×4096: over 16,777,216 pixels"),
     ],
 )
 def test_a_bad_upload_is_refused_and_nothing_is_written(server, name, kind, data, status, message):
@@ -316,6 +317,8 @@ def test_a_bad_upload_is_refused_and_nothing_is_written(server, name, kind, data
         data = _png(np.zeros((8, 8, 3), np.uint8))
     elif data == "big":
         data = b"\0" * (MAX_UPLOAD + 1)
+    elif data == "4097x4096":  # One column over the pixel bound; a few KiB as a PNG.
+        data = _png(np.zeros((4096, 4097), np.uint8))
     got, answer = _upload(port, name, data, kind)
     assert got == status and message in answer["error"], answer
     assert os.listdir(os.path.join(workdir, "uploads")) == []
