@@ -1,0 +1,112 @@
+"""Draw a fine-tune's learning curve from a study report: EIG-guided − random Dice AUC and
+the EIG-error AUROC, with their 95 % CIs, against training steps, a panel row per group.
+
+  python scripts/learning_curve.py --report=workspace/finetune_eval/report \
+    --params=none,params_at/300,params_at/1000,finetune_long/params --steps=0,300,1000,1500 \
+    --output=docs/finetune_learning_curve.png
+
+Reads the report's `eig_vs_random.csv` and `eig_error.csv`. A run is the row whose label
+ends with `params=P` (the study's label for a params directory: its last two names;
+`none` for the model's own weights), not the control's; the calibrated control's values
+are drawn as a dashed line per group where the report has them.
+"""
+
+import csv
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("report", None, "The study's report folder.", required=True)
+flags.DEFINE_list("params", None, "Each checkpoint's params as run labels end.", required=True)
+flags.DEFINE_list("steps", None, "Each checkpoint's training steps (0: before).", required=True)
+flags.DEFINE_list("groups", None, "The report's groups to draw (default: all).")
+flags.DEFINE_string("output", "learning_curve.png", "The figure (.png).")
+
+CONTROL = "calibrated (control)"
+PANELS = (  # (file, policy or None, column, y label, chance line)
+    ("eig_vs_random", None, "Δ Dice AUC (EIG − random)", "Δ Dice AUC, EIG − random", 0.0),
+    ("eig_error", "eig", "EIG-error AUROC", "EIG-error AUROC (EIG-guided)", 0.5),
+)
+
+
+def read(report: str, name: str) -> list[dict]:
+    """The rows of `report/name.csv`; a clear error where the report lacks it."""
+    path = os.path.join(report, f"{name}.csv")
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path}: not found (a study report with EIG-guided and random runs)")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def value(row: dict, column: str) -> tuple[float, float, float]:
+    """(mean, CI low, CI high) of `column` in a report row."""
+    return tuple(float(row[c]) for c in (column, f"{column} CI low", f"{column} CI high"))
+
+
+def curve(rows, group, policy, column, params) -> list:
+    """Per checkpoint, the (mean, low, high) of its run in `group`, or None."""
+    out = []
+    for p in params:
+        hit = [
+            r
+            for r in rows
+            if r["group"] == group
+            and r["run"].endswith(f"params={p}")
+            and not r["run"].startswith(CONTROL)
+            and (policy is None or r["policy"] == policy)
+        ]
+        out.append(value(hit[0], column) if hit else None)
+    return out
+
+
+def main(argv):
+    del argv
+    if len(FLAGS.params) != len(FLAGS.steps):
+        raise SystemExit("--params and --steps: one training step count per checkpoint")
+    steps = [int(s) for s in FLAGS.steps]
+    tables = {name: read(FLAGS.report, name) for name, *_ in PANELS}
+    groups = FLAGS.groups or sorted({r["group"] for r in tables["eig_vs_random"]})
+    fig, axes = plt.subplots(
+        len(groups), len(PANELS), figsize=(4.2 * len(PANELS), 3 * len(groups)), squeeze=False
+    )
+    for row, group in zip(axes, groups, strict=True):
+        for ax, (name, policy, column, ylabel, chance) in zip(row, PANELS, strict=True):
+            points = curve(tables[name], group, policy, column, FLAGS.params)
+            xs = [s for s, p in zip(steps, points, strict=True) if p]
+            ys = [p for p in points if p]
+            if ys:
+                mean = [y[0] for y in ys]
+                err = [[y[0] - y[1] for y in ys], [y[2] - y[0] for y in ys]]
+                ax.errorbar(
+                    xs,
+                    mean,
+                    yerr=err,
+                    marker="o",
+                    capsize=3,
+                    label="checkpoints (0: the given weights)",
+                )
+            control = [
+                r
+                for r in tables[name]
+                if r["group"] == group
+                and r["run"].startswith(CONTROL)
+                and (policy is None or r["policy"] == policy)
+            ]
+            if control:
+                ax.axhline(value(control[0], column)[0], ls="--", c="C2", label=CONTROL)
+            ax.axhline(chance, c="grey", lw=0.8)
+            ax.set(title=f"{group}", xlabel="training steps", ylabel=ylabel)
+            ax.set_xticks(steps)
+        row[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FLAGS.output, dpi=120)
+    print(f"learning curve → {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    app.run(main)
