@@ -27,6 +27,19 @@ from tests.helpers import TINY, run_converter  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _free_compiled_programs():
+    """Drops every compiled program after each test module. Each loaded XLA CPU program
+    holds memory maps: one worker passed 47,000 after tests/protocol alone (`/proc/PID/maps`),
+    and past the kernel's vm.max_map_count (65,530) XLA aborts compiling the next one (CI
+    saw `test_lockstep_batch_equals_single_runs` die so, late in a worker's run)."""
+    yield
+    from eigjax.protocol.compiled import COMPILED
+
+    COMPILED.cache.clear()
+    jax.clear_caches()
+
+
 @pytest.fixture(scope="session")
 def tiny_official():
     from references import official
