@@ -29,15 +29,13 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 @pytest.fixture(scope="module", autouse=True)
 def _free_compiled_programs():
-    """Drops every compiled program after each test module. Each loaded XLA CPU program
-    holds memory maps: one worker passed 47,000 after tests/protocol alone (`/proc/PID/maps`),
-    and past the kernel's vm.max_map_count (65,530) XLA aborts compiling the next one (CI
-    saw `test_lockstep_batch_equals_single_runs` die so, late in a worker's run)."""
+    """Drops every compiled program after each test module (`protocol.free_programs`): a
+    worker's memory maps passed 47,000 in tests/protocol alone, and CI saw one die past
+    vm.max_map_count (`test_lockstep_batch_equals_single_runs`, late in its run)."""
     yield
-    from eigjax.protocol.compiled import COMPILED
+    from eigjax import protocol
 
-    COMPILED.cache.clear()
-    jax.clear_caches()
+    protocol.free_programs()
 
 
 @pytest.fixture(scope="session")

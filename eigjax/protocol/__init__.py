@@ -18,7 +18,13 @@ Dice AUC.
 """
 
 from eigjax.assess import Problem
-from eigjax.protocol.compiled import COMPILED, CPU_CHUNK, chunk_for_memory, oracle_chunk
+from eigjax.protocol.compiled import (
+    COMPILED,
+    CPU_CHUNK,
+    chunk_for_memory,
+    free_programs,
+    oracle_chunk,
+)
 from eigjax.protocol.fields import FIELDS, NO_CLICK, StepField, Trace
 from eigjax.protocol.policies import POLICIES, Policy
 from eigjax.protocol.record import Record
@@ -48,6 +54,7 @@ from eigjax.protocol.steps import (
 
 __all__ = [
     "COMPILED",
+    "free_programs",
     "CPU_CHUNK",
     "FIELDS",
     "NO_CLICK",

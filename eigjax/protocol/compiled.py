@@ -12,13 +12,22 @@ CPU_CHUNK = 4  # Measured best on CPUs: small chunks stay in cache (README, benc
 MEMORY_FRACTION = 0.5  # Of the accelerator's free memory, for the Oracle's candidates.
 
 
+# Programs kept before every one is dropped (`Compiled.free`). Each loaded XLA CPU program
+# holds memory maps (about 660 for a protocol step on LiteMedSAM), and past the kernel's
+# vm.max_map_count (65,530 by default) XLA aborts the next compile: a study over images of
+# many sizes would die after about 50 sizes.
+MAX_PROGRAMS = 32
+
+
 class Compiled:
     """Ahead-of-time compiled jitted functions, one per (function, shapes, statics), so that
-    compiles can be counted and their time kept out of a run's clock."""
+    compiles can be counted and their time kept out of a run's clock; at most
+    `max_programs` at once."""
 
-    def __init__(self):
+    def __init__(self, max_programs: int = MAX_PROGRAMS):
         self.cache = {}
         self.seconds = 0.0  # Spent compiling, in total.
+        self.max_programs = max_programs
 
     def get(self, fn, *args, **statics):
         """`fn` (jitted, `statics` its static arguments) compiled for `args`' shapes."""
@@ -26,6 +35,8 @@ class Compiled:
         avals = tuple((np.shape(x), str(x.dtype), getattr(x, "sharding", None)) for x in leaves)
         key = (fn, treedef, avals, tuple(sorted(statics.items())))
         if key not in self.cache:
+            if len(self.cache) >= self.max_programs:
+                self.free()
             clock = time.perf_counter()
             self.cache[key] = fn.lower(*args, **statics).compile()
             self.seconds += time.perf_counter() - clock
@@ -35,11 +46,17 @@ class Compiled:
         return self.get(fn, *args, **statics)(*args)
 
     def count(self, fn) -> int:
-        """How many compiles of `fn` there were."""
+        """How many compiles of `fn` are kept."""
         return sum(key[0] is fn for key in self.cache)
+
+    def free(self) -> None:
+        """Drops every compiled program, these and JAX's own (they recompile on demand)."""
+        self.cache.clear()
+        jax.clear_caches()
 
 
 COMPILED = Compiled()
+free_programs = COMPILED.free  # For long-lived callers (the page): see MAX_PROGRAMS.
 
 
 def put(tree, mesh):

@@ -110,6 +110,11 @@ class Answered(NamedTuple):
     feedback: feedback.Feedback
 
 
+# Image sizes whose compiled programs are kept (each size compiles its own, about 290
+# memory maps); one more, and every program is dropped (`protocol.free_programs`).
+MAX_SIZES = 64
+
+
 class Service:
     """The API over loaded models and a catalog of images."""
 
@@ -120,9 +125,11 @@ class Service:
         settings: protocol.Settings,
         fingerprints: dict[str, str] | None = None,
         cache: EmbeddingCache | None = None,
+        max_sizes: int = MAX_SIZES,
     ):
         """`fingerprints`: each model's weights fingerprint (`checkpoint.fingerprint`), which
-        keys its embeddings in the on-disk `cache` (a model without one is not cached)."""
+        keys its embeddings in the on-disk `cache` (a model without one is not cached);
+        `max_sizes`: image sizes compiled for before every program is dropped."""
         self.models = models
         self.fingerprints = fingerprints or {}
         self.cache = cache
@@ -133,6 +140,9 @@ class Service:
         self._embeddings: collections.OrderedDict = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._oracle_chunk = 0  # Chosen at the first Oracle request (protocol.oracle_chunk).
+        self.max_sizes = max_sizes
+        self._sizes: set[tuple[int, int]] = set()  # Compiled for since the last drop.
+        self._sizes_lock = threading.Lock()
         self._decoders = {  # Network and params as `settings.precision` computes.
             name: m.at_precision(settings.precision) for name, m in models.items()
         }
@@ -187,6 +197,7 @@ class Service:
     def feedback(self, prompt: Prompt) -> Answered:
         """The model's answer to `prompt`."""
         req, image, mask, grid, clicked = self._prepare(prompt)
+        self._bound_programs(image.shape[:2])
         gt = np.zeros(image.shape[:2], bool) if mask is None else mask
         with self._locks[req.model]:
             problem = self._problem(req, image, gt, mask)
@@ -201,6 +212,7 @@ class Service:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():
             raise ApiError(400, "every grid point has been clicked")
+        self._bound_programs(image.shape[:2])
         with self._locks[req.model]:
             n = len(req.clicks)
             problem = self._problem(req, image, mask, mask)
@@ -216,6 +228,25 @@ class Service:
         }
 
     # Helpers.
+    def _bound_programs(self, size: tuple[int, int]) -> None:
+        """Counts `size` among the image sizes compiled for; past `max_sizes`, drops every
+        program while no model computes. Called before taking a model's lock (it takes
+        them all, in one order)."""
+        with self._sizes_lock:
+            if size in self._sizes:
+                return
+            if len(self._sizes) >= self.max_sizes:
+                locks = [self._locks[name] for name in sorted(self._locks)]
+                for lock in locks:
+                    lock.acquire()
+                try:
+                    protocol.free_programs()
+                finally:
+                    for lock in locks:
+                        lock.release()
+                self._sizes.clear()
+            self._sizes.add(tuple(size))
+
     def _oracle_settings(self, settings, problem, state, slot) -> protocol.Settings:
         """`settings` with the Oracle's chunk chosen by the protocol's rule (once)."""
         if not settings.oracle_chunk:

@@ -234,6 +234,19 @@ def test_lockstep_batch_equals_single_runs(tiny_model):
         protocol.Batch.create(tiny_model, [images[0], cases[0][0]], [masks[0], cases[0][1]])
 
 
+def test_compiled_programs_are_bounded():
+    """Past `max_programs`, every program is dropped before the next compile (each holds
+    memory maps, and XLA aborts past the kernel's limit)."""
+    from eigjax.protocol.compiled import Compiled
+
+    compiled, double = Compiled(max_programs=2), jax.jit(lambda x: 2 * x)
+    for n in (1, 2, 1):  # A shape compiled for is not compiled again.
+        compiled(double, jnp.ones(n))
+    assert compiled.count(double) == 2
+    np.testing.assert_array_equal(compiled(double, jnp.ones(3)), 2 * np.ones(3))
+    assert compiled.count(double) == 1
+
+
 def test_oracle_chunk_from_memory():
     """Every candidate at once where half the free memory holds them, else what fits."""
     assert protocol.chunk_for_memory(80 * 2**30, 40 * 2**20, 900) == 900

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eigjax import clicks, models, protocol
+from eigjax import clicks, feedback, models, protocol
 from eigjax.data import spec as dataset_spec
 from experiments.web import api, server
 from experiments.web.catalog import Catalog
+from experiments.web.messages import Prompt
 from tests.helpers import serve_in_thread
 
 GRID = 12
@@ -217,6 +218,29 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
         assert call(base, "/api/outline?name=brain.png")[0] == 404
     finally:
         server.shutdown()
+
+
+def test_the_programs_of_at_most_max_sizes_image_sizes_are_kept(litemedsam, tmp_path, brain):
+    """Each image size compiles its own programs, whose memory maps add up to an XLA abort
+    past the kernel's limit (about 220 sizes): past `max_sizes` sizes, every program is
+    dropped first, and answers do not change."""
+    for side in (96, 112, 128):
+        Image.fromarray(brain[0][:side, :side]).save(tmp_path / f"s{side}.png")
+    catalog = Catalog.from_folder(str(tmp_path))
+    service = api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID), max_sizes=2)
+
+    def predict(side):
+        return service.predict(Prompt(f"s{side}.png", clicks=[[48, 48, 1]]))
+
+    protocol.free_programs()  # Counted from here: none of the module's earlier programs.
+    first = predict(96)
+    predict(112)
+    assert feedback.feedback._cache_size() == 2
+    predict(112)  # A size compiled for: nothing dropped.
+    assert feedback.feedback._cache_size() == 2
+    predict(128)  # A third size.
+    assert feedback.feedback._cache_size() == 1
+    assert predict(96)["mask"] == first["mask"]
 
 
 def test_the_page_serves_the_calibrated_control_where_there_is_a_ground_truth(tmp_path, brain):
