@@ -3,7 +3,7 @@ the EIG-error AUROC, with their 95 % CIs, against training steps, a panel row pe
 
   python scripts/learning_curve.py --report=workspace/finetune_eval/report \
     --params=none,params_at/300,params_at/1000,finetune_long/params --steps=0,300,1000,1500 \
-    --output=docs/finetune_learning_curve.png
+    --other=finetune/params@300 --output=docs/finetune_learning_curve.png
 
 Reads the report's `eig_vs_random.csv` and `eig_error.csv`. A run is the row whose label
 ends with `params=P` (the study's label for a params directory: its last two names;
@@ -25,6 +25,7 @@ flags.DEFINE_string("report", None, "The study's report folder.", required=True)
 flags.DEFINE_list("params", None, "Each checkpoint's params as run labels end.", required=True)
 flags.DEFINE_list("steps", None, "Each checkpoint's training steps (0: before).", required=True)
 flags.DEFINE_list("groups", None, "The report's groups to draw (default: all).")
+flags.DEFINE_string("other", None, "Another run drawn apart, as PARAMS@STEPS (e.g. a shorter run).")
 flags.DEFINE_string("output", "learning_curve.png", "The figure (.png).")
 
 CONTROL = "calibrated (control)"
@@ -64,6 +65,15 @@ def curve(rows, group, policy, column, params) -> list:
     return out
 
 
+def draw(ax, steps, points, style, label) -> None:
+    """The points found (mean with its CI as an error bar) at their training steps."""
+    found = [(s, p) for s, p in zip(steps, points, strict=True) if p]
+    if found:
+        xs, ys = zip(*found, strict=True)
+        err = [[y[0] - y[1] for y in ys], [y[2] - y[0] for y in ys]]
+        ax.errorbar(xs, [y[0] for y in ys], yerr=err, fmt=style, ms=8, capsize=3, label=label)
+
+
 def main(argv):
     del argv
     if len(FLAGS.params) != len(FLAGS.steps):
@@ -77,19 +87,11 @@ def main(argv):
     for row, group in zip(axes, groups, strict=True):
         for ax, (name, policy, column, ylabel, chance) in zip(row, PANELS, strict=True):
             points = curve(tables[name], group, policy, column, FLAGS.params)
-            xs = [s for s, p in zip(steps, points, strict=True) if p]
-            ys = [p for p in points if p]
-            if ys:
-                mean = [y[0] for y in ys]
-                err = [[y[0] - y[1] for y in ys], [y[2] - y[0] for y in ys]]
-                ax.errorbar(
-                    xs,
-                    mean,
-                    yerr=err,
-                    marker="o",
-                    capsize=3,
-                    label="checkpoints (0: the given weights)",
-                )
+            draw(ax, steps, points, "o-", "checkpoints (0: the given weights)")
+            if FLAGS.other:
+                params, at = FLAGS.other.rsplit("@", 1)
+                other = curve(tables[name], group, policy, column, [params])
+                draw(ax, [int(at)], other, "*", f"{params} ({at} steps)")
             control = [
                 r
                 for r in tables[name]
