@@ -5,9 +5,7 @@ import tempfile
 
 # One persistent XLA compilation cache per test worker (shared with the scripts its tests
 # start): many tests compile the same protocol programs. Not one across workers: JAX writes
-# an entry in place, where the other worker may read it half-written. (Twice, with one cache
-# for both, a worker died in an XLA abort compiling the Oracle's programs; this removes the
-# one state the workers shared.)
+# an entry in place, where the other worker may read it half-written.
 _worker = "-".join(
     os.environ.get(k, str(os.getpid())) for k in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER")
 )
