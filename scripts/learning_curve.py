@@ -2,13 +2,15 @@
 the EIG-error AUROC, with their 95 % CIs, against training steps, a panel row per group.
 
   python scripts/learning_curve.py --report=workspace/finetune_eval/report \
-    --params=none,params_at/300,params_at/1000,finetune_long/params --steps=0,300,1000,1500 \
+    --params=params/litemedsam,params_at/300,params_at/1000,finetune_long/params \
+    --steps=0,300,1000,1500
     --other=finetune/params@300 --output=docs/finetune_learning_curve.png
 
 Reads the report's `eig_vs_random.csv` and `eig_error.csv`. A run is the row whose label
-ends with `params=P` (the study's label for a params directory: its last two names;
-`none` for the model's own weights), not the control's; the calibrated control's values
-are drawn as a dashed line per group where the report has them.
+ends with `params=P` (the study's label for a params directory: its last two names, e.g.
+`params/litemedsam` for the converted weights in the cache), not the control's; the
+calibrated control's values are drawn as a dashed line per group where the report has
+them.
 """
 
 import csv
@@ -49,17 +51,17 @@ def value(row: dict, column: str) -> tuple[float, float, float]:
     return tuple(float(row[c]) for c in (column, f"{column} CI low", f"{column} CI high"))
 
 
-def curve(rows, group, policy, column, params) -> list:
-    """Per checkpoint, the (mean, low, high) of its run in `group`, or None."""
+def in_panel(rows, group, policy) -> list[dict]:
+    """The rows of `group` (and of `policy`, where the table has one per policy)."""
+    return [r for r in rows if r["group"] == group and (policy is None or r["policy"] == policy)]
+
+
+def curve(rows, column, params) -> list:
+    """Per checkpoint, the (mean, low, high) of its run among `rows`, or None."""
     out = []
     for p in params:
         hit = [
-            r
-            for r in rows
-            if r["group"] == group
-            and r["run"].endswith(f"params={p}")
-            and not r["run"].startswith(CONTROL)
-            and (policy is None or r["policy"] == policy)
+            r for r in rows if r["run"].endswith(f"params={p}") and not r["run"].startswith(CONTROL)
         ]
         out.append(value(hit[0], column) if hit else None)
     return out
@@ -79,6 +81,7 @@ def main(argv):
     if len(FLAGS.params) != len(FLAGS.steps):
         raise SystemExit("--params and --steps: one training step count per checkpoint")
     steps = [int(s) for s in FLAGS.steps]
+    other, at = FLAGS.other.rsplit("@", 1) if FLAGS.other else (None, None)
     tables = {name: read(FLAGS.report, name) for name, *_ in PANELS}
     groups = FLAGS.groups or sorted({r["group"] for r in tables["eig_vs_random"]})
     fig, axes = plt.subplots(
@@ -86,19 +89,12 @@ def main(argv):
     )
     for row, group in zip(axes, groups, strict=True):
         for ax, (name, policy, column, ylabel, chance) in zip(row, PANELS, strict=True):
-            points = curve(tables[name], group, policy, column, FLAGS.params)
+            rows = in_panel(tables[name], group, policy)
+            points = curve(rows, column, FLAGS.params)
             draw(ax, steps, points, "o-", "checkpoints (0: the given weights)")
-            if FLAGS.other:
-                params, at = FLAGS.other.rsplit("@", 1)
-                other = curve(tables[name], group, policy, column, [params])
-                draw(ax, [int(at)], other, "*", f"{params} ({at} steps)")
-            control = [
-                r
-                for r in tables[name]
-                if r["group"] == group
-                and r["run"].startswith(CONTROL)
-                and (policy is None or r["policy"] == policy)
-            ]
+            if other:
+                draw(ax, [int(at)], curve(rows, column, [other]), "*", f"{other} ({at} steps)")
+            control = [r for r in rows if r["run"].startswith(CONTROL)]
             if control:
                 ax.axhline(value(control[0], column)[0], ls="--", c="C2", label=CONTROL)
             ax.axhline(chance, c="grey", lw=0.8)

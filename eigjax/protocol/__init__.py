@@ -54,7 +54,6 @@ from eigjax.protocol.steps import (
 
 __all__ = [
     "COMPILED",
-    "free_programs",
     "CPU_CHUNK",
     "FIELDS",
     "NO_CLICK",
@@ -77,6 +76,7 @@ __all__ = [
     "chunk_for_memory",
     "click_capacity",
     "embed_batch",
+    "free_programs",
     "grid_points",
     "oracle_chunk",
     "oracle_click",
