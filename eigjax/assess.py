@@ -87,7 +87,7 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
     probs = jax.nn.sigmoid(logits[heads])
     weights = None if weights is None else weights[heads]
     rule = settings.resolved(network.config).mask_rule
-    token = tokens.proposed_token(predicted_iou, rule, prompt)
+    token = tokens.proposed_token(predicted_iou, rule, prompt, low_res)
     pred = logits[token] > 0
     grid = jnp.asarray(click_rules.grid_points(*gt.shape, settings.grid))
     with jax.named_scope("eig"):
@@ -133,7 +133,7 @@ def oracle_dice(
         xy, label = args
         candidate = prompt.add(slot, xy, label)
         low_res, iou, _ = decode_original(network, problem.params, emb, candidate)
-        token = tokens.proposed_token(iou, mask_rule, candidate)
+        token = tokens.proposed_token(iou, mask_rule, candidate, low_res)
         full = upsample_to_original(low_res[token], emb.original_size, network.config)
         with jax.named_scope("dice"):
             return metrics.dice_iou(full > 0, gt)[0]

@@ -104,7 +104,9 @@ def predict(cfg: PredictConfig) -> None:
     out = model.predict_prompt(model.embed(image), prompt)
     token = cfg.token
     if token < 0:
-        token = int(tokens.proposed_token(out.iou, model.config.mask_rule, prompt))
+        token = int(
+            tokens.proposed_token(out.iou, model.config.mask_rule, prompt, out.low_res_logits)
+        )
     mask = np.asarray(out.logits[token]) > 0
     os.makedirs(cfg.output, exist_ok=True)
     Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(cfg.output, "mask.png"))

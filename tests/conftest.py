@@ -25,6 +25,14 @@ from tests.helpers import TINY, run_converter  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "heavy: a full-size parity case (minutes on 2 cores); CI runs it, `-m 'not heavy'` "
+        "leaves it out of a quick local run",
+    )
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _free_compiled_programs():
     """Drops every compiled program after each test module (`protocol.free_programs`): a

@@ -8,7 +8,7 @@ import numpy as np
 
 from eigjax.models import checkpoint, families
 from eigjax.models.network import abstract_params
-from weights_convert import sam, sam2, sam_med2d, tiny_vit
+from weights_convert import sam, sam2, sam3, sam_med2d, tiny_vit
 from weights_convert.keymap import ConversionError, Converter, apply
 from weights_convert.torch_checkpoint import CheckpointReadError, load_state_dict
 
@@ -17,6 +17,7 @@ CONVERTERS: dict[str, Converter] = {
     "sam_med2d": sam_med2d.CONVERTER,
     "tiny_vit": tiny_vit.CONVERTER,
     "sam2": sam2.CONVERTER,
+    "sam3": sam3.CONVERTER,
 }
 # Every model with a converter, by name.
 MODELS = sorted(name for name, c in families.CONFIGS.items() if c.family in CONVERTERS)

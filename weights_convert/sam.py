@@ -84,7 +84,8 @@ def mask_decoder(
     cfg: configs.MaskDecoderConfig, t: str = "mask_decoder", mlp=("lin1", "lin2")
 ) -> list[Entry]:
     """SAM's decoder; SAM 2's (`cfg.obj_score_token`) names its two-way MLPs `layers.0/1`
-    (`mlp`) and adds the object-score token."""
+    (`mlp`) and adds the object-score token; SAM 3's tracker also its head
+    (`cfg.obj_score_head`)."""
     f = ("mask_decoder",)
     tr, ft = f"{t}.transformer", f + ("transformer",)
     entries = []
@@ -111,6 +112,8 @@ def mask_decoder(
             f"{t}.output_hypernetworks_mlps.{i}", f + (f"output_hypernetworks_mlps_{i}",), 3
         )
     entries += _mlp(f"{t}.iou_prediction_head", f + ("iou_prediction_head",), cfg.iou_head_depth)
+    if cfg.obj_score_head:
+        entries += _mlp(f"{t}.pred_obj_score_head", f + ("pred_obj_score_head",), 3)
     return entries
 
 

@@ -20,8 +20,11 @@ Postprocess = Literal["upscale_crop_resize", "direct"]
 # mask_rule "model": "token0" (the single-mask output; trained with multimask_output=False,
 # MedSAM and LiteMedSAM), "best_iou" (the multimask token of best predicted IoU, always:
 # SAM-Med2D's test loop) or "best_iou_first" (the best multimask token after a single
-# click, token 0 once the prompt holds more: SAM's and SAM 2's predictors, as trained).
-MaskRule = Literal["best_iou", "token0", "best_iou_first"]
+# click, token 0 once the prompt holds more: SAM's, SAM 2's and SAM 3's predictors, as
+# trained); "best_iou_first_stable" (the same, token 0 replaced by the best multimask token
+# when its stability is low: SAM 2's and SAM 3's predictors with multimask_output=False) is
+# a settings' choice, no model's default (`tokens.proposed_token`).
+MaskRule = Literal["best_iou", "token0", "best_iou_first", "best_iou_first_stable"]
 
 # What a model's own interactive loop feeds back as the next mask input: nothing (MedSAM,
 # LiteMedSAM: box-only), the previous low-res logits (SAM's and SAM 2's predictors,
@@ -65,6 +68,9 @@ class MaskDecoderConfig:
     obj_score_token: bool = False
     high_res_features: bool = False
     iou_sigmoid: bool = False
+    # SAM 3's tracker: the object-score token's head (an MLP, 3 layers), its logit recorded
+    # (`MaskDecoder` sows it; SAM 2's image predictor does not read it, nor is it ported).
+    obj_score_head: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +96,10 @@ class ModelConfig:
     # The low-res logits a predictor returns (to feed back) are clamped to ±this (SAM 2's
     # `_predict`); the logits at the original size come from the unclamped ones.
     low_res_clamp: float | None = None
+    # SAM 3's predictor fills background holes of at most this many low-res pixels
+    # (8-connected components of logits ≤ 0) in every token's logits before upsampling
+    # them (`transforms.fill_holes`); 0: none.
+    max_hole_area: int = 0
     family: str = "sam"  # Its folder in eigjax/models/ (`families.FAMILIES`).
 
     @property

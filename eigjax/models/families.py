@@ -2,12 +2,20 @@
 model name gathered from them (`CONFIGS`). Adding a family is its folder (its encoder,
 configs and preprocessing: `family.Family`) and one line in `FAMILIES`."""
 
-from eigjax.models import control, sam, sam2, sam_med2d, tiny_vit
+from eigjax.models import control, sam, sam2, sam3, sam_med2d, tiny_vit
 from eigjax.models.configs import ModelConfig
 from eigjax.models.family import Family, Preprocess
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (sam.FAMILY, sam_med2d.FAMILY, tiny_vit.FAMILY, sam2.FAMILY, control.FAMILY)
+    f.name: f
+    for f in (
+        sam.FAMILY,
+        sam_med2d.FAMILY,
+        tiny_vit.FAMILY,
+        sam2.FAMILY,
+        sam3.FAMILY,
+        control.FAMILY,
+    )
 }
 CONFIGS: dict[str, ModelConfig] = {c.name: c for f in FAMILIES.values() for c in f.configs}
 PREPROCESS: dict[str, Preprocess] = {

@@ -193,8 +193,9 @@ class MaskDecoder(nn.Module):
     """Predicts every mask token's low-res logits [M, 4h, 4w] and IoU [M] for one prompt set.
 
     SAM 2's variant (`config`): an object-score token before the IoU token (it attends
-    like the others; its score is not used here, as the image predictor does not), the
-    high-resolution features added after each upscaling, a sigmoid on the IoU head.
+    like the others; SAM 2's image predictor does not read its score; SAM 3's head's logit
+    is sown as "intermediates/object_score"), the high-resolution features added after
+    each upscaling, a sigmoid on the IoU head.
     """
 
     config: configs.MaskDecoderConfig
@@ -250,6 +251,9 @@ class MaskDecoder(nn.Module):
         iou = MLP(
             cfg.iou_head_hidden_dim, num_masks, cfg.iou_head_depth, p, name="iou_prediction_head"
         )(iou_token_out)
+        if cfg.obj_score_head:  # Recorded, not used (`model.decode_scored` reads it).
+            score = MLP(dim, 1, 3, p, name="pred_obj_score_head")(hs[0])[0]
+            self.sow("intermediates", "object_score", score.astype(jnp.float32))
         return masks, jax.nn.sigmoid(iou) if cfg.iou_sigmoid else iou
 
     def _upscale(self, src: jax.Array, high_res) -> jax.Array:

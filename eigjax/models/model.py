@@ -53,6 +53,7 @@ class Prediction:
     logits: jax.Array  # [M, H, W] at the original resolution
     iou: jax.Array  # [M] predicted IoU per token
     head_weights: jax.Array | None = None  # [M]: the heads' prior (None: uniform, SAM's)
+    object_score: jax.Array | None = None  # []: SAM 3's object-score logit (None: no head)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -140,14 +141,25 @@ def decode_original(
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """Low-res logits [M, r, r], IoU [M] and the heads' weights [M] (None: uniform) for a
     prompt in original-image pixels (traceable)."""
+    return decode_scored(network, params, embedding, prompt)[0]
+
+
+def decode_scored(
+    network, params: dict, embedding: Embedding, prompt: Prompt
+) -> tuple[tuple, jax.Array | None]:
+    """`decode_original`'s outputs and the object-score logit [] the decoder sows (SAM 3's
+    tracker head; None for a model without one)."""
     scale = jnp.asarray(input_frame_scale(embedding.original_size, network.config))
-    return network.apply(
+    outputs, state = network.apply(
         {"params": params},
         embedding.features,
         prompt.scaled(scale),
         embedding.high_res,
         method=type(network).decode_heads,
+        mutable=["intermediates"],
     )
+    sown = state.get("intermediates", {}).get("mask_decoder", {}).get("object_score")
+    return outputs, None if sown is None else sown[0]
 
 
 def upsample_to_original(
@@ -159,10 +171,10 @@ def upsample_to_original(
 
 @functools.partial(jax.jit, static_argnums=0)
 def _predict(network, params: dict, embedding: Embedding, prompt: Prompt) -> Prediction:
-    low_res, iou, weights = decode_original(network, params, embedding, prompt)
+    (low_res, iou, weights), score = decode_scored(network, params, embedding, prompt)
     logits = upsample_to_original(low_res, embedding.original_size, network.config)
     returned = transforms.clamp_low_res(low_res, network.config)
-    return Prediction(low_res_logits=returned, logits=logits, iou=iou, head_weights=weights)
+    return Prediction(returned, logits, iou, weights, score)
 
 
 def input_frame_scale(original_size: tuple[int, int], config: configs.ModelConfig) -> np.ndarray:

@@ -19,10 +19,13 @@ STARTS = {
 }
 MASK_RULES = {
     "model": "the output the model was trained to give (its config's mask_rule: token0 for "
-    "MedSAM and LiteMedSAM, best_iou_first for SAM and SAM 2, best_iou for SAM-Med2D and "
+    "MedSAM and LiteMedSAM, best_iou_first for SAM, SAM 2 and SAM 3, best_iou for SAM-Med2D and "
     "the calibrated control)",
     "best_iou_first": "the multimask token (1-3) of best predicted IoU after a single click, "
     "token 0 once the prompt has two points or a box (SAM's and SAM 2's predictors)",
+    "best_iou_first_stable": "as best_iou_first, but past a single click token 0 only while "
+    "its stability score is at least 0.98, else the best multimask token (SAM 2's and SAM "
+    "3's predictors with multimask_output=False)",
     "best_iou": "the multimask token (1-3) of best predicted IoU",
     "token0": "token 0, the single-mask output",
 }
@@ -59,8 +62,8 @@ class Settings:
     start: Literal["center", "box", "noisy_box"] = _knob(
         "center", f"First prompt. {_choices(STARTS)}."
     )
-    mask_rule: Literal["model", "best_iou_first", "best_iou", "token0"] = _knob(
-        "model", f"Proposed mask. {_choices(MASK_RULES)}."
+    mask_rule: Literal["model", "best_iou_first", "best_iou_first_stable", "best_iou", "token0"] = (
+        _knob("model", f"Proposed mask. {_choices(MASK_RULES)}.")
     )
     heads: Literal["multimask", "all"] = _knob("multimask", f"EIG heads θ_k. {_choices(HEADS)}.")
     eig: Literal["exact", "nmc"] = _knob("exact", f"EIG estimator. {_choices(ESTIMATORS)}.")

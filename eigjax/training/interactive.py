@@ -183,7 +183,7 @@ def sequence_loss(
         )
         total = total + loss
         terms.append(parts)
-        head = tokens.proposed_token(iou, TRAINED_LOOP["mask_rule"], prompt)
+        head = tokens.proposed_token(iou, TRAINED_LOOP["mask_rule"], prompt, logits)
         proposed = jax.lax.stop_gradient(logits[head])
         ious.append(losses.true_iou(proposed, example.gt, example.region))
     steps = recipe.steps

@@ -37,3 +37,29 @@ def test_each_rule_proposes_its_token(iou, clicks, box):
 def test_an_unresolved_rule_is_refused():
     with pytest.raises(ValueError, match="resolve it"):
         tokens.proposed_token(jnp.zeros(4), "model", _prompt(1, False))
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    iou=IOUS,
+    clicks=st.integers(0, 3),
+    box=st.booleans(),
+    token0=hnp.arrays(np.float32, (6, 6), elements=st.sampled_from([-0.1, -0.01, 0.01, 0.1])),
+)
+def test_the_stable_rule_keeps_token0_only_while_it_is_stable(iou, clicks, box, token0):
+    prompt = _prompt(clicks, box)
+    low_res = jnp.concatenate([jnp.asarray(token0)[None], jnp.zeros((3, 6, 6))])
+    inner, outer = np.sum(token0 > 0.05), np.sum(token0 > -0.05)
+    score = inner / outer if outer else 1.0
+    assert float(tokens.stability(low_res[0])) == pytest.approx(score)
+    got = int(tokens.proposed_token(jnp.asarray(iou), "best_iou_first_stable", prompt, low_res))
+    best = 1 + int(np.argmax(iou[1:]))
+    if clicks == 1 and not box:
+        assert got == best
+    else:
+        assert got == (0 if score >= tokens.STABILITY_THRESH else best)
+
+
+def test_the_stable_rule_needs_the_logits():
+    with pytest.raises(ValueError, match="low-res logits"):
+        tokens.proposed_token(jnp.zeros(4), "best_iou_first_stable", _prompt(2, False))
