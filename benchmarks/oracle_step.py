@@ -4,6 +4,7 @@ eigjax before this optimisation, measured in the same run.
   python -m benchmarks.oracle_step --case=litemedsam:512     # real weights, a 512² CT slice
   python -m benchmarks.oracle_step --case=sam_vit_b:1024     # seeded random weights, 1024²
   python -m benchmarks.oracle_step --case=sam2.1_hiera_tiny:1024 --baseline=''  # SAM 2.1
+  python -m benchmarks.oracle_step --case=sam3_reduced:1008 --baseline=''  # SAM 3's heads
 
 The step is the protocol's step 1: a centre click placed, each of the 900 grid points
 tried as the second click, the Dice of each candidate's proposed mask (best predicted IoU
@@ -69,6 +70,12 @@ def _weights(name: str):
         from references import sam2
 
         net = sam2.build(name, seed=0)
+    elif name.startswith("sam3"):  # The step runs the decoder only: SAM 3's at any trunk.
+        from references import sam3
+
+        trunk = sam3.SAM3 if name == "sam3" else sam3.REDUCED
+        net = sam3.build(seed=0, trunk=trunk, text_layers=1)
+        return net, {k: v.numpy() for k, v in sam3.checkpoint_dict(net).items()}
     else:
         net = official.build_official(families.get_config(name), seed=0)
     return net, official.state_dict_numpy(net)
@@ -217,10 +224,11 @@ def _torch_dice(name, image, gt, first, net):
         inter = (pred & gt_t).sum((1, 2)).float()
         return 2 * inter / (pred.sum((1, 2)) + gt_t.sum()).float()
 
-    if name.startswith("sam2"):  # The official SAM2ImagePredictor's own `_predict`.
-        from references import sam2
+    if name.startswith(("sam2", "sam3")):  # The official image predictor's own `_predict`.
+        from references import sam2, sam3
 
-        p = sam2.predictor_on(net, features, gt.shape)
+        reference = sam3 if name.startswith("sam3") else sam2
+        p = reference.predictor_on(net, features, gt.shape)
 
         def dice(c, lab):
             masks, iou, _ = p._predict(*prompt(c, lab), multimask_output=True, return_logits=True)

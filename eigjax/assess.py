@@ -19,7 +19,7 @@ from eigjax import clicks as click_rules
 from eigjax import eig as eig_lib
 from eigjax import metrics
 from eigjax.models import tokens, transforms
-from eigjax.models.model import Embedding, decode_original, upsample_to_original
+from eigjax.models.model import Embedding, decode_original, decode_scored, upsample_to_original
 from eigjax.models.prompt import Prompt
 
 
@@ -53,6 +53,8 @@ class Assessment:
     dice_token0: jax.Array  # float []: Dice of token 0 (the single-mask output)
     dice_mean_theta: jax.Array  # float []: Dice of mean_k θ_k > 0.5 over the EIG heads
     token_dice: jax.Array  # float [M]: Dice of every token's mask
+    token_iou: jax.Array  # float [M]: IoU of every token's mask (beside `predicted_iou`)
+    object_score: jax.Array  # float []: SAM 3's object-score logit (NaN: no such head)
     eig_map: jax.Array  # float [H, W]: EIG of observing each pixel next (nats)
     head_hist: jax.Array  # float [HEAD_BINS]: share of the heads' θ_k(d) in each bin of [0, 1]
     grid_probs: jax.Array  # float [K, G]: the heads' θ_k at the settings' grid points
@@ -81,7 +83,7 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
     model), the EIG heads and estimator; `key` seeds the NMC estimator.
     """
     network, emb, gt = problem.network, problem.embedding, problem.gt
-    low_res, predicted_iou, weights = decode_original(network, problem.params, emb, prompt)
+    (low_res, predicted_iou, weights), score = decode_scored(network, problem.params, emb, prompt)
     logits = upsample_to_original(low_res, emb.original_size, network.config)  # [M, H, W]
     heads = jnp.array(head_indexes(settings.heads, network.config.num_mask_tokens))
     probs = jax.nn.sigmoid(logits[heads])
@@ -99,7 +101,7 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
             )
     with jax.named_scope("dice"):
         dice, iou = metrics.dice_iou(pred, gt)
-        token_dice = jax.vmap(lambda x: metrics.dice_iou(x > 0, gt)[0])(logits)
+        token_dice, token_iou = jax.vmap(lambda x: metrics.dice_iou(x > 0, gt))(logits)
         return Assessment(
             pred=pred,
             token=token,
@@ -110,6 +112,8 @@ def assess(problem: Problem, prompt: Prompt, key: jax.Array, settings) -> Assess
             dice_token0=token_dice[0],
             dice_mean_theta=metrics.dice_iou(eig_lib.head_mean(probs, weights) > 0.5, gt)[0],
             token_dice=token_dice,
+            token_iou=token_iou,
+            object_score=jnp.float32(jnp.nan) if score is None else score,
             eig_map=eig_map,
             head_hist=head_histogram(probs),
             grid_probs=probs[:, grid[:, 1], grid[:, 0]],

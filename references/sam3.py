@@ -35,15 +35,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from eigjax.models.sam3 import configs as sam3_configs
 from references import sam2 as sam2_reference
 from references.official import _import_without_init
 
-SAM3 = {  # `model_builder._create_vit_backbone`'s trunk.
-    "embed_dim": 1024,
-    "depth": 32,
-    "num_heads": 16,
-    "global_att_blocks": (7, 15, 23, 31),
-}
+
+def _trunk_of(cfg) -> dict:
+    """The builder's ViT arguments that a `Sam3ViTConfig` sets."""
+    fields = ("embed_dim", "depth", "num_heads", "global_att_blocks")
+    return {name: getattr(cfg, name) for name in fields}
+
+
+SAM3 = _trunk_of(sam3_configs.SAM3_VIT)  # `model_builder._create_vit_backbone`'s trunk.
+REDUCED = _trunk_of(sam3_configs.REDUCED_VIT)  # `sam3_reduced`'s.
 
 
 def _unavailable(name):
@@ -334,14 +338,21 @@ def predict(model, state, points=None, labels=None, box=None, mask_input=None, m
         )
 
 
+def predictor_on(model, features, size: tuple[int, int]):
+    """The model's `SAM3InteractiveImagePredictor` holding image features ((embed, s0, s1)
+    NHWC numpy) for an image of `size` (H, W), as `predict_inst` sets them."""
+    predictor = model.inst_interactive_predictor
+    embed, s0, s1 = (torch.as_tensor(f).permute(2, 0, 1)[None] for f in features)
+    predictor._features = {"image_embed": embed, "high_res_feats": [s0, s1]}
+    predictor._orig_hw, predictor._is_image_set = [tuple(size)], True
+    return predictor
+
+
 def decoder_outputs(model, state, points=None, labels=None, box=None, mask_input=None):
     """Every token of the tracker's mask decoder, as `_predict` calls it: low-res logits
     [4, 288, 288], IoU [4] and the object-score logit []."""
-    predictor = model.inst_interactive_predictor
-    embed, s0, s1 = (torch.as_tensor(f).permute(2, 0, 1)[None] for f in features(model, state))
     size = (state["original_height"], state["original_width"])
-    predictor._features = {"image_embed": embed, "high_res_feats": [s0, s1]}
-    predictor._orig_hw, predictor._is_image_set = [size], True
+    predictor = predictor_on(model, features(model, state), size)
     try:
         mask_t, coords, labels_t, box_t = predictor._prep_prompts(
             points, labels, box, mask_input, True
@@ -358,6 +369,7 @@ def decoder_outputs(model, state, points=None, labels=None, box=None, mask_input
                 )
             )
         m = predictor.model
+        embed, (s0, s1) = predictor._features["image_embed"], predictor._features["high_res_feats"]
         with torch.inference_mode():
             sparse, dense = m.sam_prompt_encoder(points=concat, boxes=None, masks=mask_t)
             low, iou, _, score = m.sam_mask_decoder.predict_masks(

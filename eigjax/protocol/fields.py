@@ -215,6 +215,26 @@ FIELDS: tuple[StepField, ...] = (
         per_token=True,
     ),
     StepField(
+        "iou_pred",
+        "The model's predicted IoU of every mask token after the step (token 0 first).",
+        lambda v: v.after.predicted_iou.astype(jnp.float32),
+        curve=False,
+        per_token=True,
+    ),
+    StepField(
+        "iou_pred_error",
+        "Predicted minus true IoU of every mask token after the step (token 0 first).",
+        lambda v: (v.after.predicted_iou - v.after.token_iou).astype(jnp.float32),
+        curve=False,
+        per_token=True,
+    ),
+    StepField(
+        "object_score",
+        "SAM 3's object-score logit after the step (none for a model without the head).",
+        lambda v: v.after.object_score.astype(jnp.float32),
+        curve=False,
+    ),
+    StepField(
         "eig_gain_spearman",
         "Oracle steps: Spearman correlation of the candidates' EIG and their Dice gains.",
         _ranking(ranking.spearman),

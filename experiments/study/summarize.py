@@ -25,6 +25,7 @@ def write_tables(view: View, out: str) -> None:
     tables.write_eig_vs_random(view, out)
     tables.write_head_probs(tables.head_probabilities(view), out)
     tables.write_estimator(view, out)
+    tables.write_iou_calibration(view, out)
     if view.skipped:
         tables.write_table(
             os.path.join(out, "skipped"),

@@ -15,6 +15,9 @@ here can be recomputed from the JSONL lines (`tests/experiments/study/test_repor
                          the share of the random → Oracle gap EIG-guided closes
   head_probs.md / .csv   the distribution of the EIG heads' probabilities per run
   estimator.md / .csv    the paper's NMC estimator against the exact EIG, per budget
+  iou_calibration.md/.csv  the IoU head against the true IoU per run: how often its
+                         predicted IoU picks the best multimask token, the IoU that costs,
+                         and its error per token
 """
 
 import csv
@@ -394,3 +397,68 @@ def write_estimator(view: View, out: str) -> None:
             "NMC − exact (sd)",
         ]
         write_table(os.path.join(out, "estimator"), header, rows)
+
+
+IOU_CALIBRATION_NOTE = (
+    "Over every step of every record (the paper's heads and the mask rule read the same "
+    "IoU head); each image's steps are averaged first, and the CIs are over images. "
+    "*picks best*: the multimask token (1–3) of best predicted IoU has the best true IoU "
+    "(ties count as picked); *IoU lost*: best true IoU of tokens 1–3 minus that of the "
+    "pick; *error*: predicted minus true IoU (its mean is the head's bias, its mean "
+    "magnitude the calibration error), for tokens 1–3 and token 0. Records written "
+    "before `iou_pred_error` existed are left out."
+)
+
+
+def iou_calibration_rows(view: View) -> list[list]:
+    """Per run: images, steps, how often the predicted IoU picks the best multimask token,
+    the true IoU lost by its pick, and predicted − true IoU (bias and magnitude) for
+    tokens 1–3 and token 0, each a per-image mean with a CI over images."""
+    rows = []
+    for label, every in view.by_run.items():
+        rs = [r for r in every if "iou_pred_error" in r]
+        per_image = []
+        for r in rs:
+            pred, error = steps_of(r, "iou_pred"), steps_of(r, "iou_pred_error")
+            kept = ~np.isnan(error).any(axis=1)
+            if not kept.any() or pred.shape[1] < 2:
+                continue
+            pred, true = pred[kept], pred[kept] - error[kept]
+            pick = 1 + np.argmax(pred[:, 1:], axis=1)
+            best = np.max(true[:, 1:], axis=1)
+            chosen = true[np.arange(len(true)), pick]
+            multi = error[kept][:, 1:]
+            per_image.append(
+                [
+                    int(kept.sum()),
+                    np.mean(chosen >= best),
+                    np.mean(best - chosen),
+                    np.mean(multi),
+                    np.mean(np.abs(multi)),
+                    np.mean(error[kept][:, 0]),
+                    np.mean(np.abs(error[kept][:, 0])),
+                ]
+            )
+        if not per_image:
+            continue
+        v = np.array(per_image, float)
+        rows.append([label, len(v), int(v[:, 0].sum()), *[mean_ci(v[:, j]) for j in range(1, 7)]])
+    return rows
+
+
+def write_iou_calibration(view: View, out: str) -> None:
+    """iou_calibration.md / .csv: `iou_calibration_rows` (nothing without such records)."""
+    rows = iou_calibration_rows(view)
+    if rows:
+        header = [
+            "run",
+            "images",
+            "steps",
+            "picks best",
+            "IoU lost",
+            "error 1–3 (bias)",
+            "|error| 1–3",
+            "error 0 (bias)",
+            "|error| 0",
+        ]
+        write_table(os.path.join(out, "iou_calibration"), header, rows, IOU_CALIBRATION_NOTE)

@@ -25,7 +25,6 @@ from references import sam3 as ref
 from tests.helpers import assert_parity, demo_image, run_converter
 from weights_convert import sam3 as sam3_keys
 
-REDUCED = {"embed_dim": 128, "depth": 2, "num_heads": 2, "global_att_blocks": (1,)}
 POINTS = np.array([[330.0, 420.0], [700.0, 150.0], [500.0, 800.0]])
 LABELS = np.array([1, 0, 1])
 BOX = np.array([120.0, 200.0, 860.0, 900.0])
@@ -62,7 +61,7 @@ def _convert(tmp_path, net, model: str, wrapped: bool):
 def reduced(tmp_path_factory):
     """(official model, its processor state on the image, converted eigjax model, its
     embedding), the checkpoint flat as the released `sam3.pt`."""
-    net = ref.build(seed=5, trunk=REDUCED, text_layers=1)
+    net = ref.build(seed=5, trunk=ref.REDUCED, text_layers=1)
     image = _image()
     model, _ = _convert(tmp_path_factory.mktemp("sam3"), net, "sam3_reduced", wrapped=False)
     return net, ref.processor_state(net, image), model, model.embed(image)
