@@ -40,6 +40,7 @@ class Feedback:
     suggestion: jax.Array  # int []: index in the grid of that maximum
     dice: jax.Array  # float []: Dice of the mask against the ground truth given
     iou: jax.Array  # float []: IoU likewise
+    object_score: jax.Array  # float []: SAM 3's object-score logit (NaN: no such head)
 
 
 def prompt_of(clicks: np.ndarray, box: np.ndarray | None) -> Prompt:
@@ -86,6 +87,7 @@ def feedback(problem: Problem, prompt: Prompt, clicked: jax.Array, *, settings) 
         suggestion=best,
         dice=a.dice,
         iou=a.iou,
+        object_score=a.object_score,
     )
 
 

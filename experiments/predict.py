@@ -114,9 +114,10 @@ def predict(cfg: PredictConfig) -> None:
     overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([255, 64, 32])
     Image.fromarray(overlay.astype(np.uint8)).save(os.path.join(cfg.output, "overlay.png"))
     iou = [round(float(v), 3) for v in out.iou]
+    score = "" if out.object_score is None else f"; object score {float(out.object_score):.3f}"
     print(
-        f"{cfg.model}: predicted IoU per token {iou}; token {token} covers {int(mask.sum())} "
-        f"px → {cfg.output}/mask.png, overlay.png"
+        f"{cfg.model}: predicted IoU per token {iou}{score}; token {token} covers "
+        f"{int(mask.sum())} px → {cfg.output}/mask.png, overlay.png"
     )
 
 

@@ -401,7 +401,8 @@ def write_estimator(view: View, out: str) -> None:
 
 IOU_CALIBRATION_NOTE = (
     "Over every step of every record (the paper's heads and the mask rule read the same "
-    "IoU head); each image's steps are averaged first, and the CIs are over images. "
+    "IoU head); each click sequence's (an image under one policy) steps are averaged first, "
+    "and the CIs are over sequences. "
     "*picks best*: the multimask token (1–3) of best predicted IoU has the best true IoU "
     "(ties count as picked); *IoU lost*: best true IoU of tokens 1–3 minus that of the "
     "pick; *error*: predicted minus true IoU (its mean is the head's bias, its mean "
@@ -411,9 +412,9 @@ IOU_CALIBRATION_NOTE = (
 
 
 def iou_calibration_rows(view: View) -> list[list]:
-    """Per run: images, steps, how often the predicted IoU picks the best multimask token,
+    """Per run: click sequences (image × policy), steps, how often the predicted IoU picks the best multimask token,
     the true IoU lost by its pick, and predicted − true IoU (bias and magnitude) for
-    tokens 1–3 and token 0, each a per-image mean with a CI over images."""
+    tokens 1–3 and token 0, each a per-sequence mean with a CI over sequences."""
     rows = []
     for label, every in view.by_run.items():
         rs = [r for r in every if "iou_pred_error" in r]
@@ -452,13 +453,13 @@ def write_iou_calibration(view: View, out: str) -> None:
     if rows:
         header = [
             "run",
-            "images",
+            "sequences",
             "steps",
             "picks best",
             "IoU lost",
             "error 1–3 (bias)",
-            "|error| 1–3",
+            "abs error 1–3",
             "error 0 (bias)",
-            "|error| 0",
+            "abs error 0",
         ]
         write_table(os.path.join(out, "iou_calibration"), header, rows, IOU_CALIBRATION_NOTE)

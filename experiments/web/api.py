@@ -191,6 +191,7 @@ class Service:
             "suggestion_label": int(mask[y, x]) if has_gt and suggestion else None,
             "dice": float(fb.dice) if has_gt else None,
             "gt_iou": float(fb.iou) if has_gt else None,
+            "object_score": None if np.isnan(fb.object_score) else float(fb.object_score),
             "ms": (time.perf_counter() - start) * 1e3,
         }
 

@@ -90,12 +90,32 @@ class Attention(nn.Module):
         qkv = dense(3 * c, "qkv")(x).reshape(b, h * w, 3, cfg.num_heads, head_dim)
         rope = jnp.asarray(axial_rope(head_dim, h, cfg.window_size, cfg.rope_theta))
         q, k = rotate(qkv[:, :, 0], rope), rotate(qkv[:, :, 1], rope)
-        scale = head_dim**-0.5
-        attn = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k, precision=PRECISION)
-        out = jnp.einsum(
-            "bhqk,bkhd->bqhd", jax.nn.softmax(attn, axis=-1), qkv[:, :, 2], precision=PRECISION
-        )
+        out = attend(q * head_dim**-0.5, k, qkv[:, :, 2])
         return dense(c, "proj")(out.reshape(b, h, w, c))
+
+
+# Queries per slice of a global attention (72 × 72 tokens at 1008 px): its probabilities
+# are [heads, QUERY_CHUNK, L] at a time, not [heads, L, L] (1.7 GB in float32 for SAM 3).
+QUERY_CHUNK = 1296
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
+    """softmax(q kᵀ) v over [B, L, heads, d] (q already scaled), the queries taken
+    QUERY_CHUNK at a time (each row's softmax is its own: the same numbers, bounded
+    memory)."""
+
+    def rows(q_rows):
+        attn = jnp.einsum("bqhd,bkhd->bhqk", q_rows, k, precision=PRECISION)
+        return jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(attn, axis=-1), v, precision=PRECISION)
+
+    b, length, heads, d = q.shape
+    if length <= QUERY_CHUNK:
+        return rows(q)
+    n = -(-length // QUERY_CHUNK)
+    padded = jnp.pad(q, ((0, 0), (0, n * QUERY_CHUNK - length), (0, 0), (0, 0)))
+    chunks = padded.reshape(b, n, QUERY_CHUNK, heads, d).transpose(1, 0, 2, 3, 4)
+    out = jax.lax.map(rows, chunks)  # [n, B, QUERY_CHUNK, heads, d]
+    return out.transpose(1, 0, 2, 3, 4).reshape(b, n * QUERY_CHUNK, heads, d)[:, :length]
 
 
 class Block(nn.Module):

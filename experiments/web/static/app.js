@@ -188,6 +188,10 @@ function showTokens(result) {
     cells[t + 1].textContent = result ? result.iou[t].toFixed(3) : "–";
     cells[t + 1].className = result && result.token === t ? "proposed" : "";
   }
+  // SAM 3's object-score head: its logit, > 0 when the model sees an object.
+  const score = $("object-score");
+  score.hidden = !result || result.object_score === null;
+  if (!score.hidden) score.textContent = `object score ${result.object_score.toFixed(2)}`;
 }
 
 function showHistory() {

@@ -91,6 +91,7 @@ def test_predict_follows_the_json_contract(url, brain):
     assert mask.shape == gt.shape and set(np.unique(mask)) <= {0, 255}
     # The default rule is the model's own: LiteMedSAM's single-mask output, token 0.
     assert len(r["iou"]) == 4 and r["token"] == 0 and r["model"] == "litemedsam"
+    assert r["object_score"] is None  # LiteMedSAM has no object-score head.
     assert png(r["eig"]).shape == (*gt.shape, 4)
     assert 0 <= r["eig_max"] <= r["eig_scale"][1] <= np.log(2)
     grid = clicks.grid_points(*gt.shape, GRID)
