@@ -412,9 +412,10 @@ IOU_CALIBRATION_NOTE = (
 
 
 def iou_calibration_rows(view: View) -> list[list]:
-    """Per run: click sequences (image × policy), steps, how often the predicted IoU picks the best multimask token,
-    the true IoU lost by its pick, and predicted − true IoU (bias and magnitude) for
-    tokens 1–3 and token 0, each a per-sequence mean with a CI over sequences."""
+    """Per run: click sequences (image × policy), steps, how often the predicted IoU picks
+    the best multimask token, the true IoU lost by its pick, and predicted − true IoU
+    (bias and magnitude) for tokens 1–3 and token 0, each a per-sequence mean with a CI
+    over sequences."""
     rows = []
     for label, every in view.by_run.items():
         rs = [r for r in every if "iou_pred_error" in r]
