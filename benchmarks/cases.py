@@ -67,7 +67,7 @@ def oracle_inputs(model, gt: np.ndarray, features, settings, placed: int = 1):
     from eigjax import protocol
 
     capacity = protocol.click_capacity(20)
-    first = protocol.start(gt, capacity, model.config.low_res_size, settings, 0).start
+    first = protocol.start(gt, capacity, model.config, settings, 0).start
     grid = protocol.grid_points(gt, settings)
     state = first.state
     for k in range(1, placed):

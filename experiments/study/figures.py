@@ -103,17 +103,19 @@ def figure1(grouped: dict, path: str, axis: str = "shared") -> None:
         if axis == "shared"
         else ("max EIG on the right axis, one scale for every panel")
     )
+    ncol = min(len(handles), 2 * len(runs))  # Two entries per column of panels fit.
     fig.legend(
         handles.values(),
         handles.keys(),
         loc="lower center",
-        ncol=min(len(handles), 4),
+        ncol=ncol,
         fontsize=8,
         frameon=False,
-        title=f"lines: mean over images; bands: interquartile range; {note}",
+        title=f"lines: mean over images; bands: interquartile range;\n{note}",
         title_fontsize=7,
     )
-    fig.tight_layout(rect=(0, 0.12 if len(rows) == 1 else 0.06, 1, 1))
+    legend_inches = 0.45 + 0.2 * -(-len(handles) // ncol)  # Its title and its rows.
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
