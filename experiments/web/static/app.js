@@ -329,6 +329,10 @@ function bind() {
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("mousedown", (e) => {
     if (!state.entry) return;
+    if (typing(document.activeElement)) {  // A click that leaves a text field is no prompt.
+      document.activeElement.blur();
+      return;
+    }
     const [x, y] = toImage(e);
     state.drag = { start: [x, y], button: e.button, shift: e.shiftKey, moved: false };
   });
@@ -355,7 +359,7 @@ function bind() {
     }
   });
   window.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT") return;
+    if (typing(e.target) || e.target.tagName === "SELECT") return;
     const key = e.key.toLowerCase();
     if (key === "a") accept(e.shiftKey);
     else if (key === "o") runOracle();
@@ -386,6 +390,23 @@ function bind() {
   $("model").onchange = update;
   $("mask-rule").onchange = update;
   ["show-mask", "show-eig", "show-gt", "show-saved"].forEach((id) => { $(id).onchange = draw; });
+  // A choice made, the keys are the page's again (a focused list would take A, N, S…).
+  ["image", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved"].forEach(
+    (id) => $(id).addEventListener("change", () => $(id).blur()),
+  );
+  $("label").addEventListener("keydown", (e) => {  // Enter saves; S types an S here.
+    if (e.key !== "Enter") return;
+    e.preventDefault();
+    $("label").blur();
+    saveObject();
+  });
+}
+
+// Whether keys typed on `element` are text (a label being typed), not shortcuts.
+function typing(element) {
+  if (!element) return false;
+  if (element.tagName === "TEXTAREA") return true;
+  return element.tagName === "INPUT" && !["checkbox", "radio", "button", "file"].includes(element.type);
 }
 
 function undo() { if (state.actions.length) { state.actions.pop(); update(); } }

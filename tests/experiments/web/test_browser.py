@@ -133,6 +133,11 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
     Select(driver.find_element("id", "image")).select_by_value(BRAIN)
     _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+    # The list hands the keys back once an image is chosen: N and P move at once.
+    ActionChains(driver).send_keys("n").perform()
+    _wait(driver, lambda d: _selected(d) != BRAIN, "N after choosing from the list")
+    ActionChains(driver).send_keys("p").perform()
+    _wait(driver, lambda d: _selected(d) == BRAIN, "P")
     canvas = driver.find_element("id", "canvas")
     ActionChains(driver).move_to_element_with_offset(canvas, 0, 0).click().perform()  # Centre.
     _wait(driver, lambda d: _text(d, "suggestion").startswith("("), "mask and suggestion")
@@ -170,6 +175,12 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     assert os.path.getsize(path) > 10_000
 
 
+def _selected(driver) -> str:
+    from selenium.webdriver.support.ui import Select
+
+    return Select(driver.find_element("id", "image")).first_selected_option.get_attribute("value")
+
+
 def _rows(driver, table):
     return [r.text for r in driver.find_elements("css selector", f"#{table} tbody tr")]
 
@@ -187,6 +198,7 @@ def _drag_box(driver, corner, size):
 def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam, tmp_path):
     from pycocotools.coco import COCO
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     driver, workdir = browser, str(tmp_path / "work")
@@ -204,9 +216,11 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
         _wait(driver, lambda d: len(_rows(d, "history")) == 1, f"the {label} box")
         field = driver.find_element("id", "label")
         field.clear()
-        field.send_keys(label)
-        driver.find_element("tag name", "h2").click()  # Keys go to the page again.
-        ActionChains(driver).send_keys("s").perform()
+        saved = len(_rows(driver, "objects"))
+        field.send_keys(label + "s")  # S types an S in the field: no shortcut there …
+        assert field.get_attribute("value") == label + "s"
+        field.send_keys(Keys.BACK_SPACE, Keys.ENTER)  # … and Enter saves.
+        _wait(driver, lambda d, n=saved: len(_rows(d, "objects")) == n + 1, f"{label} saved")
         _wait(driver, lambda d, lb=label: lb in " ".join(_rows(d, "objects")), f"{label} saved")
     assert _text(driver, "progress") == "1 of 10 images have objects"
 
