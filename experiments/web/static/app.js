@@ -510,6 +510,9 @@ function reopen(object) {
 
 async function saveObject() {
   if (!state.actions.length || document.body.dataset.state !== "ready") return;
+  // Negative clicks alone tell the model where the object is not: its mask is a guess.
+  const positive = state.actions.some((a) => a.box || (a.click && a.click[2] === 1));
+  if (!positive && !window.confirm("Only negative clicks: the mask is the model's guess. Save it?")) return;
   document.body.dataset.state = "busy";
   setStatus("saving…");
   try {
@@ -576,7 +579,9 @@ async function uploadFiles(files) {
       const answer = await response.json();
       if (!response.ok) throw new Error(answer.error || response.statusText);
       last = answer.name;
-    } catch (e) { setStatus(file.name + ": " + e.message, true); }
+    } catch (e) {  // The server's message names the file already; the page's own do not.
+      setStatus(e.message.startsWith(file.name + ":") ? e.message : file.name + ": " + e.message, true);
+    }
   }
   $("upload").value = "";
   if (last) {
