@@ -13,7 +13,8 @@ Its hurdles on a CPU machine, worked around here and never in what it computes:
   `timm.models` are registered without running their `__init__`, so that `timm.layers`
   (DropPath, Mlp, trunc_normal_) imports alone.
 - `sam3/model/edt.py` imports triton at module level (for the video tracker's clicks):
-  a `triton` module whose use raises is registered.
+  that module is registered as a stand-in whose `edt_triton` raises (a `triton` stand-in
+  would make torch believe triton is installed, and `torch._dynamo` fails on it).
 - The 0.1.4 wheel ships no BPE vocabulary: open_clip_torch's `bpe_simple_vocab_16e6.txt.gz`
   (the same file) is read from the installed `open_clip` folder, which is not imported.
 - `build_sam3_image_model` takes `device="cpu"`, and the processor is given it, but two
@@ -108,7 +109,8 @@ def _to_image(image) -> torch.Tensor:
 
 
 def install_torchvision() -> None:
-    """Registers `torchvision` (the names sam3 and timm import) and `triton`, once."""
+    """Registers `torchvision` (the names sam3 and timm import), timm's parents and sam3's
+    triton module, once."""
     if "torchvision.transforms.v2" in sys.modules:
         return
     sam2_reference.install_torchvision_transforms()
@@ -145,11 +147,11 @@ def install_torchvision() -> None:
         "torchvision.datasets.vision": datasets.vision,
     }
     if importlib.util.find_spec("triton") is None:
-        triton = types.ModuleType("triton")
-        triton.jit = lambda f=None, **kwargs: f if f is not None else (lambda g: g)
-        triton.language = types.ModuleType("triton.language")
-        triton.language.constexpr = int
-        modules.update({"triton": triton, "triton.language": triton.language})
+        # Only sam3's triton module is stood in for: a global `triton` stand-in makes
+        # torch believe triton is installed, and torch._dynamo then fails on import.
+        edt = types.ModuleType("sam3.model.edt")
+        edt.edt_triton = _unavailable("sam3.model.edt.edt_triton (triton)")
+        modules["sam3.model.edt"] = edt
     sys.modules.update(modules)
     # timm's package __init__ imports every model and its data pipeline (torchvision's
     # datasets); sam3 needs only `timm.layers` (and its old alias `timm.models.layers`).

@@ -33,6 +33,12 @@ def pytest_configure(config):
     )
 
 
+def pytest_collection_modifyitems(items):
+    """The `heavy` cases first: xdist hands tests out in this order, so the longest start
+    early and the rest balance around them, not after them."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _free_compiled_programs():
     """Drops every compiled program after each test module (`protocol.free_programs`): a

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+import weights_convert
 from eigjax import clicks, models, protocol
 from eigjax.data import spec as dataset_spec
 from experiments.web import api
 from experiments.web.catalog import Catalog
 from references import sam3 as ref
 from tests.experiments.web.test_serve import BRAIN, call, start
-from tests.helpers import run_converter, run_module
+from tests.helpers import run_module
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,9 @@ def params(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sam3")
     net = ref.build(seed=7, trunk=ref.REDUCED, text_layers=1)
     torch.save(ref.checkpoint_dict(net), tmp / "sam3.pt")
-    out = tmp / "params"
-    proc = run_converter(
-        "--model=sam3_reduced", f"--checkpoint={tmp / 'sam3.pt'}", f"--output={out}"
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return str(out)
+    out = str(tmp / "params")
+    weights_convert.convert("sam3_reduced", str(tmp / "sam3.pt"), out)  # The CLI's: test_sam3.
+    return out
 
 
 def test_the_study_runs_on_sam3_and_reports_its_iou_head(params, tmp_path):
