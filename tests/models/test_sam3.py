@@ -6,6 +6,7 @@ run through `Sam3Processor.set_image` and `predict_inst`.
 32-block trunk runs once, under the `heavy` marker (CI runs it).
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -229,3 +230,8 @@ def test_the_references_stand_ins_leave_torch_whole():
     code = "from references import sam3; sam3.install_torchvision(); import torch._dynamo"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_trunk_whose_last_block_is_windowed_is_refused():
+    with pytest.raises(ValueError, match="the last must be block 3"):
+        dataclasses.replace(sam3_configs.SAM3_VIT, depth=4, global_att_blocks=(1,))

@@ -47,6 +47,13 @@ class Sam3ViTConfig:
     d_model: int = 256  # The neck.
     scale_factors: tuple[float, ...] = (4.0, 2.0, 1.0)  # The 0.5 level is dropped (scalp).
 
+    def __post_init__(self):
+        if not self.global_att_blocks or self.global_att_blocks[-1] != self.depth - 1:
+            raise ValueError(
+                f"global_att_blocks {self.global_att_blocks}: the last must be block "
+                f"{self.depth - 1}, where the reference takes the trunk's output"
+            )
+
     def module(self, config) -> nn.Module:
         """The encoder of `config` (a `ModelConfig` with this encoder)."""
         return Sam3ImageEncoder(self)
