@@ -143,9 +143,10 @@ def predict(p, points=None, labels=None, box=None, mask_input=None):
     )
 
 
-def _token0(p, coords, labels, boxes, mask_input):
-    """Token 0's low-res logits [1, r, r], logits [1, H, W] and IoU [1], as `_predict`
-    computes the tokens (the decoder's `predict_masks`, all four)."""
+def decoder_tokens(p, coords, labels, boxes, mask_input):
+    """Every token of an image predictor's mask decoder (SAM 2's, or SAM 3's, which is
+    adapted from it), as `_predict` calls it on prompts from `_prep_prompts`: low-res
+    logits [1, 4, r, r], IoU [1, 4] and the object-score logit [1, 1], torch tensors."""
     points = None if coords is None else (coords, labels)
     if boxes is not None:
         box_points = (boxes.reshape(-1, 2, 2), torch.tensor([[2, 3]], dtype=torch.int))
@@ -157,7 +158,7 @@ def _token0(p, coords, labels, boxes, mask_input):
                 torch.cat([box_points[1], points[1]], dim=1),
             )
     sparse, dense = p.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
-    low, iou, _, _ = p.model.sam_mask_decoder.predict_masks(
+    low, iou, _, score = p.model.sam_mask_decoder.predict_masks(
         image_embeddings=p._features["image_embed"][-1].unsqueeze(0),
         image_pe=p.model.sam_prompt_encoder.get_dense_pe(),
         sparse_prompt_embeddings=sparse,
@@ -165,6 +166,13 @@ def _token0(p, coords, labels, boxes, mask_input):
         repeat_image=False,
         high_res_features=[f[-1].unsqueeze(0) for f in p._features["high_res_feats"]],
     )
+    return low, iou, score
+
+
+def _token0(p, coords, labels, boxes, mask_input):
+    """Token 0's low-res logits [1, r, r], logits [1, H, W] and IoU [1], as `_predict`
+    computes the tokens (the decoder's `predict_masks`, all four)."""
+    low, iou, _ = decoder_tokens(p, coords, labels, boxes, mask_input)
     full = p._transforms.postprocess_masks(low[:, :1], p._orig_hw[-1])
     low = torch.clamp(low[:, :1], -32.0, 32.0)
     return low[0].numpy(), full[0].numpy(), iou[0, :1].numpy()

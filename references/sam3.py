@@ -6,7 +6,7 @@ Its hurdles on a CPU machine, worked around here and never in what it computes:
 - torchvision (imported by timm and by sam3 at module level) does not load beside the CPU
   torch. `install_torchvision` registers the few names imported, with torchvision's
   semantics where they run on the interactive path (`transforms.v2`'s ToDtype, Resize,
-  Normalize and `functional.to_image`; SAM 2's `ToTensor`/`Resize`/`Normalize`); the
+  Normalize and `functional.to_image`, the last three shared with SAM 2's stand-ins); the
   detector's ops (`roi_align`, `RoIAlign`, `masks_to_boxes`, `FrozenBatchNorm2d`) and the
   training data's `VisionDataset` are imported only (the ops raise if called).
 - timm's package `__init__` imports all its models and torchvision's datasets: `timm` and
@@ -21,9 +21,9 @@ Its hurdles on a CPU machine, worked around here and never in what it computes:
   builders hard-code "cuda" (`_cuda_is_cpu` makes those tensors on the CPU).
 - The predictor's hole filling (`max_hole_area`) uses scikit-image on CPU (installed).
 
-`build(seed, depth=...)`: a reduced trunk (fewer blocks, narrower) is built by replacing
-the builder's `_create_vit_backbone` for the call; what each block computes is the
-official code's.
+`build(seed, trunk=REDUCED)`: a reduced trunk (fewer blocks, narrower) is built by the
+builder's own `_create_vit_backbone` with its ViT's width, depth, heads and global blocks
+replaced for the call; what each block computes is the official code's.
 """
 
 import contextlib
@@ -34,7 +34,6 @@ import types
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from eigjax.models.sam3 import configs as sam3_configs
 from references import sam2 as sam2_reference
@@ -73,23 +72,6 @@ class _ToDtype(torch.nn.Module):
         raise NotImplementedError(f"ToDtype {x.dtype} → {self.dtype}")
 
 
-class _ResizeV2(torch.nn.Module):
-    """v2.Resize((h, w)) on an image tensor [..., C, H, W], bilinear with antialias: on a
-    uint8 CPU tensor torchvision calls `interpolate` on the uint8 tensor itself (torch's
-    fixed-point path); on floats it interpolates the floats."""
-
-    def __init__(self, size):
-        super().__init__()
-        self.size = [int(size[0]), int(size[1])]
-
-    def forward(self, x):
-        batched = x if x.ndim == 4 else x[None]
-        out = F.interpolate(
-            batched, size=self.size, mode="bilinear", align_corners=False, antialias=True
-        )
-        return out if x.ndim == 4 else out[0]
-
-
 class _Compose:
     def __init__(self, transforms):
         self.transforms = transforms
@@ -117,8 +99,10 @@ def install_torchvision() -> None:
     tv = sys.modules["torchvision"]
     transforms = sys.modules["torchvision.transforms"]
     v2 = types.ModuleType("torchvision.transforms.v2")
-    v2.Compose, v2.ToDtype, v2.Resize = _Compose, _ToDtype, _ResizeV2
-    v2.Normalize = sam2_reference.Normalize
+    # torchvision's v2 `Resize` calls `interpolate` on the image tensor as it is: on a uint8
+    # CPU tensor that is torch's fixed-point path, as SAM 2's stand-in does on any dtype.
+    v2.Compose, v2.ToDtype = _Compose, _ToDtype
+    v2.Resize, v2.Normalize = sam2_reference.Resize, sam2_reference.Normalize
     v2.functional = types.ModuleType("torchvision.transforms.v2.functional")
     v2.functional.to_image = _to_image
     transforms.v2 = v2
@@ -172,37 +156,13 @@ def bpe_path() -> str:
 
 @contextlib.contextmanager
 def _trunk(trunk: dict, text_layers: int | None):
-    """The builder's ViT (and text encoder depth) replaced for one build."""
+    """The builder's ViT arguments (and text encoder depth) replaced for one build."""
     from sam3 import model_builder
 
-    vit, text = model_builder._create_vit_backbone, model_builder._create_text_encoder
+    vit, text = model_builder.ViT, model_builder._create_text_encoder
 
-    def create_vit(compile_mode=None):
-        return model_builder.ViT(
-            img_size=1008,
-            pretrain_img_size=336,
-            patch_size=14,
-            embed_dim=trunk["embed_dim"],
-            depth=trunk["depth"],
-            num_heads=trunk["num_heads"],
-            mlp_ratio=4.625,
-            norm_layer="LayerNorm",
-            drop_path_rate=0.1,
-            qkv_bias=True,
-            use_abs_pos=True,
-            tile_abs_pos=True,
-            global_att_blocks=trunk["global_att_blocks"],
-            rel_pos_blocks=(),
-            use_rope=True,
-            use_interp_rope=True,
-            window_size=24,
-            pretrain_use_cls_token=True,
-            retain_cls_token=False,
-            ln_pre=True,
-            ln_post=False,
-            return_interm_layers=False,
-            bias_patch_embed=False,
-        )
+    def reduced_vit(**kwargs):  # The builder's own arguments, the trunk's four replaced.
+        return vit(**{**kwargs, **trunk})
 
     def create_text(path):
         encoder = text(path)
@@ -213,12 +173,12 @@ def _trunk(trunk: dict, text_layers: int | None):
         return encoder
 
     if trunk != SAM3:
-        model_builder._create_vit_backbone = create_vit
+        model_builder.ViT = reduced_vit
     model_builder._create_text_encoder = create_text
     try:
         yield
     finally:
-        model_builder._create_vit_backbone, model_builder._create_text_encoder = vit, text
+        model_builder.ViT, model_builder._create_text_encoder = vit, text
 
 
 @contextlib.contextmanager
@@ -304,8 +264,7 @@ def preprocessed(image: np.ndarray) -> np.ndarray:
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor
 
-    processor = Sam3Processor.__new__(Sam3Processor)
-    Sam3Processor.__init__(processor, None, device="cpu")
+    processor = Sam3Processor(None, device="cpu")  # Its transform needs no model.
     tensor = _to_image(Image.fromarray(image))
     return processor.transform(tensor).permute(1, 2, 0).numpy()
 
@@ -356,31 +315,11 @@ def decoder_outputs(model, state, points=None, labels=None, box=None, mask_input
     size = (state["original_height"], state["original_width"])
     predictor = predictor_on(model, features(model, state), size)
     try:
-        mask_t, coords, labels_t, box_t = predictor._prep_prompts(
-            points, labels, box, mask_input, True
-        )
-        concat = None if coords is None else (coords, labels_t)
-        if box_t is not None:
-            box_points = (box_t.reshape(-1, 2, 2), torch.tensor([[2, 3]], dtype=torch.int))
-            concat = (
-                box_points
-                if concat is None
-                else (
-                    torch.cat([box_points[0], concat[0]], dim=1),
-                    torch.cat([box_points[1], concat[1]], dim=1),
-                )
-            )
-        m = predictor.model
-        embed, (s0, s1) = predictor._features["image_embed"], predictor._features["high_res_feats"]
+        prompts = predictor._prep_prompts(points, labels, box, mask_input, True)
+        mask_t, coords, labels_t, box_t = prompts
         with torch.inference_mode():
-            sparse, dense = m.sam_prompt_encoder(points=concat, boxes=None, masks=mask_t)
-            low, iou, _, score = m.sam_mask_decoder.predict_masks(
-                image_embeddings=embed,
-                image_pe=m.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                repeat_image=False,
-                high_res_features=[s0, s1],
+            low, iou, score = sam2_reference.decoder_tokens(
+                predictor, coords, labels_t, box_t, mask_t
             )
         return low[0].numpy(), iou[0].numpy(), float(score[0, 0])
     finally:

@@ -133,7 +133,7 @@ def test_reduced_sam3_prompts_equal_predict_inst(reduced, case):
     assert_parity(out.iou[chosen], iou1[0], f"{name} IoU, single output")
 
 
-def test_hole_filling_changes_what_the_official_fills(reduced):
+def test_hole_filling_fills_background_only_and_changes_these_logits(reduced):
     """The random model's logits have small background holes: filling them changes the
     logits at the original size, and only there (the low-res logits are returned as is)."""
     _, _, model, emb = reduced
