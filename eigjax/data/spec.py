@@ -4,9 +4,12 @@
   sa_med2d:ROOT                the SA-Med2D-20M layout (`sa_med2d.py`)
   folder:ROOT                  ROOT/images + ROOT/masks pairs (`folder.py`)
   coco:ANNOTATIONS:IMAGES      COCO instances through pycocotools (`coco.py`)
+  nifti:IMAGES:LABELS[:OPTS]   NIfTI image and label volumes, cut in slices (`nifti.py`)
+  tfds:NAME[:SPLIT]            a prepared tfds dataset, read by index (`tfds_source.py`;
+                               `python -m experiments.prepare` makes one from any above)
 
-A dataset's identity is its kind and its resolved (absolute, symlink-free) paths: two
-folders with the same base name are two datasets.
+A dataset's identity is its kind, its resolved (absolute, symlink-free) paths and its
+options: two folders with the same base name are two datasets.
 """
 
 import dataclasses
@@ -14,10 +17,17 @@ import importlib.resources
 import os
 from collections.abc import Iterator, Sequence
 
-from eigjax.data import coco, folder, sa_med2d
+from eigjax.data import coco, folder, nifti, sa_med2d
 from eigjax.data.images import DataError, Sample, SampleRef
 
-KINDS = ("bundled", "sa_med2d", "folder", "coco")
+KINDS = ("bundled", "sa_med2d", "folder", "coco", "nifti", "tfds")
+FORMS = {
+    "sa_med2d": "sa_med2d:ROOT",
+    "folder": "folder:ROOT",
+    "coco": "coco:ANNOTATIONS:IMAGES",
+    "nifti": "nifti:IMAGES:LABELS[:KEY=VALUE,...]",
+    "tfds": "tfds:NAME[:SPLIT]",
+}
 
 
 def bundled_root() -> str:
@@ -28,18 +38,22 @@ def bundled_root() -> str:
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     kind: str  # one of KINDS
-    paths: tuple[str, ...]  # resolved: (root,) or (annotations, images)
+    paths: tuple[str, ...]  # resolved: (root,), (annotations, images), (images, labels)
+    options: tuple[tuple[str, str], ...] = ()  # nifti's settings; tfds: (("split", S),)
 
     @property
     def name(self) -> str:
         """A short display name, e.g. "folder:pairs" (not unique: see `identity`)."""
         if self.kind == "bundled":
             return "bundled"
+        if self.kind == "tfds":  # paths[0] is NAME/VERSION.
+            return f"tfds:{os.path.basename(os.path.dirname(self.paths[0]))}"
         return f"{self.kind}:{os.path.basename(self.paths[0])}"
 
     @property
     def identity(self) -> dict:
-        return {"kind": self.kind, "paths": list(self.paths)}
+        identity = {"kind": self.kind, "paths": list(self.paths)}
+        return {**identity, "options": dict(self.options)} if self.options else identity
 
 
 def parse(spec: str) -> DatasetSpec:
@@ -51,11 +65,23 @@ def parse(spec: str) -> DatasetSpec:
         if rest:
             raise DataError(f"--dataset={spec}: 'bundled' takes no path")
         return DatasetSpec("bundled", (os.path.realpath(bundled_root()),))
-    parts = rest.split(":") if kind == "coco" else [rest]
-    if (kind == "coco" and len(parts) != 2) or not all(parts):
-        form = "coco:ANNOTATIONS:IMAGES" if kind == "coco" else f"{kind}:ROOT"
-        raise DataError(f"--dataset={spec}: expected {form}")
-    return DatasetSpec(kind, tuple(os.path.realpath(p) for p in parts))
+    parts = rest.split(":")
+    counts = {"coco": (2,), "nifti": (2, 3), "tfds": (1, 2)}.get(kind, (1,))
+    if len(parts) not in counts or not all(parts):
+        raise DataError(f"--dataset={spec}: expected {FORMS[kind]}")
+    if kind == "tfds":
+        from eigjax.data import tfds_source  # tfds is imported only for this kind.
+
+        split = parts[1] if len(parts) == 2 else "train"
+        return DatasetSpec(kind, (tfds_source.version_dir(parts[0]),), (("split", split),))
+    options = ()
+    if kind == "nifti" and len(parts) == 3:
+        pairs = [o.partition("=") for o in parts.pop().split(",")]
+        if not all(k and eq for k, eq, _ in pairs):
+            raise DataError(f"--dataset={spec}: options are KEY=VALUE, comma-separated")
+        options = tuple((k, v) for k, _, v in pairs)
+        nifti.settings(dict(options), f"--dataset={spec}")
+    return DatasetSpec(kind, tuple(os.path.realpath(p) for p in parts), options)
 
 
 def index(
@@ -65,14 +91,18 @@ def index(
     sub_datasets: Sequence[str] = (),
     labels: Sequence[str] = (),
     categories: Sequence[str] = ("person",),
-) -> list[SampleRef]:
+) -> Sequence[SampleRef]:
     """The spec's samples (the first `num_images`, 0 = all), from its index alone: no image
     is read. Each sample's group is its sub-dataset, COCO category, or the dataset's name.
     Sample ids are unique (records are keyed by them): DataError naming both files else."""
+    if spec.kind == "tfds":
+        return _prepared(spec, num_images, sub_datasets, labels)
     if spec.kind in ("bundled", "sa_med2d"):  # The bundled samples are in this layout too.
         refs = sa_med2d.index(spec.paths[0], datasets=sub_datasets or None, labels=labels or None)
     elif spec.kind == "folder":
         refs = folder.index(spec.paths[0])
+    elif spec.kind == "nifti":
+        refs = nifti.index(spec.paths[0], spec.paths[1], dict(spec.options))
     else:
         refs = coco.index(spec.paths[0], spec.paths[1], categories, num_images or None, seed)
     refs = refs[:num_images] if num_images else refs
@@ -90,6 +120,19 @@ def index(
             )
         seen[ref.id] = ref
     return refs
+
+
+def _prepared(spec: DatasetSpec, num_images: int, sub_datasets, labels) -> Sequence[SampleRef]:
+    """A prepared dataset's samples, lazily (its ids were checked unique when prepared)."""
+    from eigjax.data import tfds_source
+
+    if sub_datasets or labels:
+        raise DataError(
+            f"{spec.paths[0]}: a prepared dataset is not filtered when read; prepare it with "
+            "--sub_datasets/--labels instead"
+        )
+    refs = tfds_source.Samples(spec.paths[0], dict(spec.options)["split"])
+    return refs[:num_images] if num_images else refs
 
 
 def samples(*args, **kwargs) -> Iterator[Sample]:
