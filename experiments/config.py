@@ -55,7 +55,9 @@ class Config(Script):
         (), "Converted params directories, one per model ('' for a bundled model)."
     )
     dataset: str = field(
-        "bundled", "bundled | sa_med2d:ROOT | folder:ROOT | coco:ANNOTATIONS:IMAGES"
+        "bundled",
+        "bundled | sa_med2d:ROOT | folder:ROOT | coco:ANNOTATIONS:IMAGES | "
+        "nifti:IMAGES:LABELS[:KEY=VALUE,...] | tfds:NAME[:SPLIT] (eigjax/data/spec.py)",
     )
     sub_datasets: tuple[str, ...] = field((), "SA-Med2D sub-datasets (e.g. FLARE,ACDC).")
     labels: tuple[str, ...] = field((), "SA-Med2D label names (e.g. liver,aorta).")

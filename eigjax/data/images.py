@@ -25,6 +25,7 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -54,17 +55,23 @@ class Sample:
 @dataclasses.dataclass
 class SampleRef:
     """A sample not yet read: its id, its metadata (the report's "group" among them) and its
-    image's path; `read()` reads it, its metadata included (DataError naming the file)."""
+    image's path (or, for a prepared dataset, the record's name); `read()` reads it, its
+    metadata included (DataError naming the file); `size()` is the image's (width, height),
+    from `sizer` when given, else from the file's header."""
 
     id: str
     meta: dict
     image_path: str
     reader: Callable[[], Sample]
+    sizer: Callable[[], tuple[int, int]] | None = None
 
     def read(self) -> Sample:
         sample = self.reader()
         sample.meta.update(self.meta)
         return sample
+
+    def size(self) -> tuple[int, int]:
+        return self.sizer() if self.sizer else read_size(self.image_path)
 
 
 # Modes whose arrays `to_uint8_rgb` and `mask_from_pil` read as they are; any other (CMYK,
@@ -82,27 +89,29 @@ def decode(im: Image.Image) -> Image.Image:
     return im if im.mode in ARRAY_MODES else im.convert("RGB")
 
 
-def read_size(path: str) -> tuple[int, int]:
-    """(width, height) of an image file as `read_image` decodes it, from its header."""
+def read_size(path: str | BinaryIO, name: str = "") -> tuple[int, int]:
+    """(width, height) of an image file (or its bytes) as `read_image` decodes it, from its
+    header; errors name `name` (default: `path`)."""
+    name = name or str(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
             turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
     except FileNotFoundError:
-        raise MissingFile(f"{path}: no such file") from None
+        raise MissingFile(f"{name}: no such file") from None
     except OSError as e:
-        raise DataError(f"{path}: unreadable image ({e})") from None
+        raise DataError(f"{name}: unreadable image ({e})") from None
     return (h, w) if turned else (w, h)
 
 
-def _open(path: str) -> np.ndarray:
+def _open(path: str | BinaryIO, name: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.asarray(decode(im))
     except FileNotFoundError:
-        raise MissingFile(f"{path}: no such file") from None
+        raise MissingFile(f"{name}: no such file") from None
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable image ({e})") from None
+        raise DataError(f"{name}: unreadable image ({e})") from None
 
 
 def inside(root: str, relative: str, where: str) -> str:
@@ -115,17 +124,19 @@ def inside(root: str, relative: str, where: str) -> str:
     return path
 
 
-def read_image(path: str) -> np.ndarray:
-    """uint8 [H, W, 3] from any image file PIL reads (conversion rule above)."""
+def read_image(path: str | BinaryIO, name: str = "") -> np.ndarray:
+    """uint8 [H, W, 3] from any image file PIL reads, or its bytes (conversion rule above);
+    errors name `name` (default: `path`)."""
+    name = name or str(path)
     try:
-        image = to_uint8_rgb(_open(path))
+        image = to_uint8_rgb(_open(path, name))
         if image.size == 0:
-            raise DataError(f"{path}: the image has no pixels ({image.shape[0]}x{image.shape[1]})")
+            raise DataError(f"{name}: the image has no pixels ({image.shape[0]}x{image.shape[1]})")
         return image
     except ValueError as e:
         if isinstance(e, DataError):
             raise
-        raise DataError(f"{path}: {e}") from None
+        raise DataError(f"{name}: {e}") from None
 
 
 def mask_from_pil(im: Image.Image) -> np.ndarray:
@@ -154,19 +165,24 @@ def _constant(a: np.ndarray) -> bool:
 
 
 def read_mask(
-    path: str, image_shape: tuple[int, ...] | None = None, image_path: str = ""
+    path: str | BinaryIO,
+    image_shape: tuple[int, ...] | None = None,
+    image_path: str = "",
+    name: str = "",
 ) -> np.ndarray:
-    """bool [H, W] by the mask rule; checks it matches `image_shape` [H, W, ...] if given."""
+    """bool [H, W] by the mask rule, from a file or its bytes; checks it matches
+    `image_shape` [H, W, ...] if given. Errors name `name` (default: `path`)."""
+    name = name or str(path)
     try:
         with Image.open(path) as im:
-            m = _lossy_mask(path, im) if im.format in LOSSY_FORMATS else mask_from_pil(im)
+            m = _lossy_mask(name, im) if im.format in LOSSY_FORMATS else mask_from_pil(im)
     except FileNotFoundError:
-        raise MissingFile(f"{path}: no such file") from None
+        raise MissingFile(f"{name}: no such file") from None
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: unreadable mask ({e})") from None
+        raise DataError(f"{name}: unreadable mask ({e})") from None
     if image_shape is not None and m.shape != tuple(image_shape[:2]):
         raise DataError(
-            f"{path}: mask is {m.shape[0]}x{m.shape[1]} but its image {image_path} is "
+            f"{name}: mask is {m.shape[0]}x{m.shape[1]} but its image {image_path} is "
             f"{image_shape[0]}x{image_shape[1]}"
         )
     return m

@@ -74,7 +74,7 @@ class Catalog:
         )
         entries = []
         for ref in refs:
-            w, h = read_size(ref.image_path)
+            w, h = ref.size()
             entries.append(Entry(ref.id, w, h, True, ref.image_path, functools.partial(_pair, ref)))
         return cls(entries)
 
