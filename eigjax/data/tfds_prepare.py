@@ -90,10 +90,18 @@ def prepare(
                 (None, features.serialize_example(features.encode_example(ex)))
                 for ex in map(tfds_features.example, chunk)
             )
-            ADAPTER.write_examples(path + ".partial", examples)
+            try:
+                ADAPTER.write_examples(path + ".partial", examples)
+            except BaseException:  # A bad sample or Ctrl-C: no half shard is left.
+                if os.path.exists(path + ".partial"):
+                    os.remove(path + ".partial")
+                raise
             os.replace(path + ".partial", path)
         progress(lengths[k])
-    shards = sorted(f for f in os.listdir(directory) if ".array_record-" in f)
+    shards = [
+        os.path.basename(template.sharded_filepath(shard_index=k, num_shards=num_shards))
+        for k in range(num_shards)
+    ]
     info = splits_lib.SplitInfo(
         name=split,
         shard_lengths=lengths,

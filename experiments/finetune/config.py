@@ -17,8 +17,8 @@ class FinetuneConfig(Script):
     dataset: str = field(
         "offline",
         "offline (MNI152 slices and DSB 2018 nuclei, built on first use; the bundled "
-        "samples' slices and crop held out) | sa_med2d:ROOT | folder:ROOT | "
-        "coco:ANNOTATIONS:IMAGES",
+        "samples' slices and crop held out) | any --dataset of the study "
+        "(eigjax/data/spec.py: sa_med2d:, folder:, coco:, nifti:, tfds:NAME[:SPLIT])",
     )
     sub_datasets: tuple[str, ...] = field((), "SA-Med2D sub-datasets (e.g. FLARE,ACDC).")
     labels: tuple[str, ...] = field((), "SA-Med2D label names (e.g. liver,aorta).")

@@ -2,7 +2,8 @@
 
   WORKDIR/run.json       what decides the run's numbers (a resumed run must match it)
   WORKDIR/checkpoints/   orbax CheckpointManager: trainable params, optimiser state, step,
-                         PRNG key and data order, every `checkpoint_every` steps
+                         PRNG key, and the input's grain iterator state, every
+                         `checkpoint_every` steps
   WORKDIR/log.csv        one row per step; log.png its curves, drawn at the end
   WORKDIR/params/        the fine-tuned model, written last (`models.load(model, it)`)
   WORKDIR/params_at/S/   the model after step S, for each of `snapshot_steps`
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 
+import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -56,12 +58,19 @@ LOG_FIELDS = (
 NOT_RESULTS = ("workdir", "cache_dir", "checkpoint_every", "snapshot_steps", "overwrite")
 
 
-def data_order(seed: int, n: int, steps: int, batch_size: int) -> np.ndarray:
-    """int32 [steps, batch_size]: each step's masks, epoch after epoch of permutations."""
+def batches(seed: int, n: int, steps: int, batch_size: int) -> grain.MapDataset:
+    """grain's dataset of each step's masks: element i is int32 [batch_size / processes],
+    this process's share of step i's batch. The masks come epoch after epoch of seeded
+    permutations, numpy's `default_rng([seed, 1])` one per epoch, not grain's `shuffle`:
+    the runs README reports drew this order. Each process takes its slice of every global
+    batch, so any number of processes trains on the batches of one."""
     epochs = -(-steps * batch_size // n)
     rng = np.random.default_rng([seed, 1])
     order = np.concatenate([rng.permutation(n) for _ in range(epochs)])
-    return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+    masks = order[: steps * batch_size].astype(np.int32)
+    share = batch_size // jax.process_count()
+    mine = slice(jax.process_index() * share, (jax.process_index() + 1) * share)
+    return grain.MapDataset.source(masks).batch(batch_size).map(lambda batch: batch[mine])
 
 
 def recipe(cfg) -> interactive.Recipe:
@@ -152,12 +161,12 @@ def run_finetune(cfg: FinetuneConfig) -> str:
         "opt_state": jax.device_put(tx.init(trainable), run.replicated),
         "step": np.asarray(0, np.int64),
         "key": jax.random.key_data(jax.random.key(cfg.seed)),
-        "order": data_order(cfg.seed, len(ids), cfg.steps, cfg.batch_size),
     }
+    data = iter(batches(cfg.seed, len(ids), cfg.steps, cfg.batch_size))
     with _manager(cfg.workdir) as manager:
         latest = manager.latest_step()
         if latest is not None:
-            state = _restore(manager, latest, state, spec)
+            state = _restore(manager, latest, state, spec, data)
             for name in ("trainable", "opt_state"):  # Placed as the step returns them.
                 state[name] = jax.device_put(state[name], run.replicated)
         files.write_json(os.path.join(cfg.workdir, "run.json"), spec)
@@ -168,7 +177,8 @@ def run_finetune(cfg: FinetuneConfig) -> str:
             params = jax.device_get({**frozen, **trainable})
             checkpoint.save(out, cfg.model, params, source, loop=interactive.TRAINED_LOOP)
 
-        trainable = _train(run, state, frozen, train_step, _saver(manager, spec), write)
+        saver = _saver(manager, spec, data)
+        trainable = _train(run, state, data, frozen, train_step, saver, write)
         manager.wait_until_finished()
     out = os.path.join(cfg.workdir, "params")
     write(out, trainable)
@@ -223,12 +233,16 @@ def _orbax(failure: str, error: type[Exception]):
     sys.stderr.write(told.getvalue())
 
 
-def _saver(manager: ocp.CheckpointManager, spec: dict):
-    """(step, state) → saves the state as checkpoint `step`, the run's settings in it; a
-    failed write (a full disk) is an OSError naming it."""
+def _saver(manager: ocp.CheckpointManager, spec: dict, data: grain.DatasetIterator):
+    """(step, state) → saves the state and `data`'s position as checkpoint `step`, the
+    run's settings in it; a failed write (a full disk) is an OSError naming it."""
 
     def save(i: int, state: dict) -> None:
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(spec))
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            run=ocp.args.JsonSave(spec),
+            data=grain.checkpoint.CheckpointSave(data),
+        )
         failure = f"{manager.directory}: checkpoint {i} could not be written ({{reason}})"
         with _orbax(failure, OSError):
             manager.save(i, args=args)
@@ -236,12 +250,19 @@ def _saver(manager: ocp.CheckpointManager, spec: dict):
     return save
 
 
-def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dict) -> dict:
-    """The state of checkpoint `latest` (shaped as `state`); ValueError naming it when it is
-    damaged or holds the state of a run with other settings than `spec`."""
+def _restore(
+    manager: ocp.CheckpointManager, latest: int, state: dict, spec: dict, data
+) -> dict:
+    """The state of checkpoint `latest` (shaped as `state`), `data` moved to its position;
+    ValueError naming it when it is damaged or holds the state of a run with other settings
+    than `spec`."""
     where = os.path.join(manager.directory, str(latest))
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), run=ocp.args.JsonRestore())
+    args = ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract),
+        run=ocp.args.JsonRestore(),
+        data=grain.checkpoint.CheckpointRestore(data),
+    )
     failure = f"{where}: a damaged checkpoint ({{reason}}); delete it to resume from the one "
     with _orbax(failure + "before, or --overwrite", ValueError):
         restored = manager.restore(latest, args=args)
@@ -266,8 +287,9 @@ def _check_memory(compiled, cfg: FinetuneConfig) -> None:
         )
 
 
-def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dict:
-    """The steps from `state["step"]` on, each logged, saved (`save(step, state)`) every
+def _train(run: _Run, state: dict, data, frozen: dict, train_step, save, write) -> dict:
+    """The steps from `state["step"]` on, each on the next batch of `data` (grain's
+    iterator, at that step), logged, saved (`save(step, state)`) every
     `checkpoint_every` steps and at the end, and `write`(dir, trainable) after each of
     `snapshot_steps`; returns the trainable params."""
     cfg = run.cfg
@@ -279,7 +301,9 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dic
     trainable, opt_state = state["trainable"], state["opt_state"]
     key = jax.random.wrap_key_data(np.asarray(state["key"]))
     if start < cfg.steps:  # Before any step runs (the first call reuses this compile).
-        first = _batch(run.arrays, state["order"][start], run.sharded)
+        position = data.get_state()
+        first = _batch(run.arrays, next(data), run.sharded)
+        data.set_state(position)  # The loop takes this batch again.
         args = (trainable, opt_state, frozen, first, jax.random.fold_in(key, start))
         _check_memory(train_step.lower(*args, use_box=bool(boxes[start])).compile(), cfg)
     with (
@@ -288,7 +312,7 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dic
     ):
         for i in range(start, cfg.steps):
             clock = time.perf_counter()
-            batch = _batch(run.arrays, state["order"][i], run.sharded)
+            batch = _batch(run.arrays, next(data), run.sharded)
             trainable, opt_state, metrics = train_step(
                 trainable, opt_state, frozen, batch, jax.random.fold_in(key, i),
                 use_box=bool(boxes[i]),
@@ -312,7 +336,8 @@ def _train(run: _Run, state: dict, frozen: dict, train_step, save, write) -> dic
 
 
 def _batch(arrays: dict, idx: np.ndarray, sharding) -> interactive.Example:
-    """The masks `idx` [B] as an `Example` batch, sharded over the devices."""
+    """The masks `idx` [B / processes] (this process's share) as an `Example` batch, sharded
+    over every process's devices."""
     images = arrays["image"][idx]
     features, high_res = jax.tree_util.tree_map(lambda a: a[images], embedding_parts(arrays))
     example = interactive.Example(
@@ -321,4 +346,6 @@ def _batch(arrays: dict, idx: np.ndarray, sharding) -> interactive.Example:
         region=arrays["region"][idx],
         high_res=high_res,
     )
-    return jax.device_put(example, sharding)
+    return jax.tree_util.tree_map(
+        lambda a: jax.make_array_from_process_local_data(sharding, a), example
+    )
