@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from eigjax.data.images import DataError, Sample, SampleRef, read_image, read_mask
+from eigjax.data.images import DataError, Sample, SampleRef, read_image, read_mask, read_size
 
 VERSION = "1.0.0"  # Of these features: a change to them is a new version.
 DESCRIPTION = "Interactive segmentation samples prepared by eigjax (eigjax/data/tfds_features.py)."
@@ -72,7 +72,8 @@ def _text(record: dict, key: str, default: str = "") -> str:
 
 def sample_ref(record: dict, name: str, read_record) -> SampleRef:
     """A `SampleRef` of an example read with its pixels undecoded; `name` (e.g.
-    "DIR[split][17]") is what errors name; `read_record()` reads the example again."""
+    "DIR[split][17]") is what errors name; `read_record()` reads the example again. The
+    record given is used once, by the first `read()` or `size()`, then let go."""
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise DataError(f"{name}: no {missing} feature; eigjax reads {list(REQUIRED)}")
@@ -80,15 +81,18 @@ def sample_ref(record: dict, name: str, read_record) -> SampleRef:
     sample_id = _text(record, "id")
     meta["group"] = _text(record, "group") or meta.get("group", "")
     source = _text(record, "source") or name
+    held = [record]
+
+    def fetch() -> dict:
+        return held.pop() if held else read_record()
 
     def read() -> Sample:
-        r = read_record()
+        r = fetch()
         image = read_image(io.BytesIO(r["image"]), f"{name} (image)")
         mask = read_mask(io.BytesIO(r["mask"]), image.shape, name, f"{name} (mask)")
         return Sample(image, mask, sample_id)
 
     def size() -> tuple[int, int]:
-        with Image.open(io.BytesIO(read_record()["image"])) as im:
-            return im.size
+        return read_size(io.BytesIO(fetch()["image"]), f"{name} (image)")
 
     return SampleRef(sample_id, meta, source, read, size)

@@ -56,6 +56,46 @@ def _check_manifest(path: str, wanted: dict) -> None:
         json.dump(wanted, f, indent=1)
 
 
+def _write_shard(path: str, refs: Sequence[SampleRef], features) -> None:
+    """`refs` as one array_record shard at `path`, through `path`.partial (removed if a
+    sample fails or the run is stopped: no half shard is left)."""
+    examples = (
+        (None, features.serialize_example(features.encode_example(ex)))
+        for ex in map(tfds_features.example, refs)
+    )
+    try:
+        ADAPTER.write_examples(path + ".partial", examples)
+    except BaseException:
+        if os.path.exists(path + ".partial"):
+            os.remove(path + ".partial")
+        raise
+    os.replace(path + ".partial", path)
+
+
+def _write_metadata(template, lengths: list[int], features) -> list[str]:
+    """tfds' dataset_info.json and features.json for the shards; returns their names."""
+    directory = os.fspath(template.data_dir)
+    shards = [
+        os.path.basename(template.sharded_filepath(shard_index=k, num_shards=len(lengths)))
+        for k in range(len(lengths))
+    ]
+    info = splits_lib.SplitInfo(
+        name=template.split,
+        shard_lengths=lengths,
+        num_bytes=sum(os.path.getsize(os.path.join(directory, f)) for f in shards),
+        filename_template=template,
+    )
+    tfds.folder_dataset.write_metadata(
+        data_dir=directory,
+        features=features,
+        split_infos=[info],
+        version=tfds_features.VERSION,
+        check_data=False,  # True reads through tf.data.
+        description=tfds_features.DESCRIPTION,
+    )
+    return shards
+
+
 def prepare(
     refs: Sequence[SampleRef],
     data_dir: str,
@@ -85,37 +125,9 @@ def prepare(
     for k in range(num_shards):
         path = os.fspath(template.sharded_filepath(shard_index=k, num_shards=num_shards))
         if not os.path.exists(path):
-            chunk = refs[k * shard_size : k * shard_size + lengths[k]]
-            examples = (
-                (None, features.serialize_example(features.encode_example(ex)))
-                for ex in map(tfds_features.example, chunk)
-            )
-            try:
-                ADAPTER.write_examples(path + ".partial", examples)
-            except BaseException:  # A bad sample or Ctrl-C: no half shard is left.
-                if os.path.exists(path + ".partial"):
-                    os.remove(path + ".partial")
-                raise
-            os.replace(path + ".partial", path)
+            _write_shard(path, refs[k * shard_size : k * shard_size + lengths[k]], features)
         progress(lengths[k])
-    shards = [
-        os.path.basename(template.sharded_filepath(shard_index=k, num_shards=num_shards))
-        for k in range(num_shards)
-    ]
-    info = splits_lib.SplitInfo(
-        name=split,
-        shard_lengths=lengths,
-        num_bytes=sum(os.path.getsize(os.path.join(directory, f)) for f in shards),
-        filename_template=template,
-    )
-    tfds.folder_dataset.write_metadata(
-        data_dir=directory,
-        features=features,
-        split_infos=[info],
-        version=tfds_features.VERSION,
-        check_data=False,  # True reads through tf.data.
-        description=tfds_features.DESCRIPTION,
-    )
+    shards = _write_metadata(template, lengths, features)
     checksums = {f: _sha256(os.path.join(directory, f)) for f in shards}
     with open(manifest + ".partial", "w") as f:
         json.dump({**wanted, "sha256": checksums}, f, indent=1)

@@ -34,7 +34,7 @@ def version_dir(name: str) -> str:
     except Exception as e:  # tfds raises several kinds for a name it cannot find.
         raise DataError(
             f"tfds:{name}: no such folder, and no prepared dataset of that name in tfds' "
-            f"data dir ({type(e).__name__}: {e})"
+            f"data dir ({type(e).__name__}: {str(e).splitlines()[0]})"
         ) from None
 
 

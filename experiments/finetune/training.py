@@ -250,9 +250,7 @@ def _saver(manager: ocp.CheckpointManager, spec: dict, data: grain.DatasetIterat
     return save
 
 
-def _restore(
-    manager: ocp.CheckpointManager, latest: int, state: dict, spec: dict, data
-) -> dict:
+def _restore(manager: ocp.CheckpointManager, latest: int, state: dict, spec: dict, data) -> dict:
     """The state of checkpoint `latest` (shaped as `state`), `data` moved to its position;
     ValueError naming it when it is damaged or holds the state of a run with other settings
     than `spec`."""

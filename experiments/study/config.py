@@ -65,13 +65,17 @@ class StudyConfig(Config, ReportOptions):
     policies: tuple[str, ...] = field(policies.PAPER, f"Of: {policies.help_text()}.")
     steps: int = field(20, "Steps per image (step 0 is the start): the NoC cap.")
     oracle_images: int = field(
-        0, "Masks of each run the Oracle runs on (the first N; 0 = all): 900 decodes per click."
+        0,
+        "Masks of each run the Oracle runs on (the first N by index; 0 = all): 900 decodes "
+        "per click.",
     )
     full_demo: bool = field(
         False, "With the bundled dataset: the larger demo (the Oracle on every mask, 4 steps)."
     )
     seed: int = field(0, "Seed of the random policies, the noisy box and NMC sampling.")
-    fig2_images: int = field(1, "Images per run whose EIG maps and masks are kept for Fig. 2.")
+    fig2_images: int = field(
+        1, "Masks per run (the first N by index) whose EIG maps and masks are kept for Fig. 2."
+    )
     save_masks: bool = field(False, "Keep every step's proposed mask in the records (COCO RLE).")
     batch_per_device: int = field(1, "Images per device in a lockstep batch.")
     distributed: bool = field(False, "Run as one of several processes (jax.distributed).")

@@ -152,18 +152,15 @@ def _initialize_distributed(cfg: StudyConfig) -> None:
 
 
 def _mine(cfg: StudyConfig, refs):
-    """This process's share of the samples, in order, as `Item`s (None for an empty
-    mask, with the sample); ranks count the non-empty masks of every process."""
-    nonempty = 0
-    for i, s in enumerate(ref.read() for ref in refs):
-        rank, nonempty = nonempty, nonempty + bool(s.mask.any())
-        if i % jax.process_count() != jax.process_index():
-            continue
+    """This process's share of the samples, indices p, p + P, … (read by this process
+    only), as `Item`s (None for an empty mask, with the sample). `--oracle_images` and
+    `--fig2_images` take the first masks by index."""
+    for i in range(jax.process_index(), len(refs), jax.process_count()):
+        s = refs[i].read()
         if not s.mask.any():
             yield s, None
             continue
-        oracle = not cfg.oracle_images or rank < cfg.oracle_images
-        yield s, Item(s, oracle, rank < cfg.fig2_images)
+        yield s, Item(s, not cfg.oracle_images or i < cfg.oracle_images, i < cfg.fig2_images)
 
 
 def _policies(cfg: StudyConfig, item: Item) -> list[str]:
@@ -176,7 +173,7 @@ def _run(cfg, model, run, settings, refs, store, mesh) -> None:
     per_batch = mesh.size * cfg.batch_per_device
     maps_dir = os.path.join(cfg.workdir, "maps", run)
     buckets: dict[tuple[int, int], list[Item]] = {}
-    mine = -(-len(refs) // jax.process_count())
+    mine = len(range(jax.process_index(), len(refs), jax.process_count()))
     with tqdm(total=mine, desc=f"{model.config.name} {run}", unit="mask") as progress:
         for s, item in _mine(cfg, refs):
             progress.update(1)
