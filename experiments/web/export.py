@@ -1,5 +1,5 @@
-"""Saved objects in the formats labelling tools exchange: COCO JSON (masks as RLE) and a
-zip of indexed PNGs. Pure functions of the saved objects; no I/O.
+"""Saved objects in the formats labelling tools exchange: COCO JSON (masks as RLE, or as
+polygons) and a zip of indexed PNGs. Pure functions of the saved objects; no I/O.
 
 An object (`annotations.py`) is a dict with at least "id", "label" and "mask"
 (COCO's compressed RLE, `experiments.rle`).
@@ -13,21 +13,49 @@ import zipfile
 import numpy as np
 import pycocotools.mask as mask_utils
 from PIL import Image
+from scipy import ndimage
+from skimage import measure
 
 from experiments import rle
 
 INFO = {"description": "eigjax annotations", "url": "https://github.com/eigjax/eigjax"}
+SEGMENTATIONS = ("rle", "polygon")
 
 
-def coco(images: list[dict], objects: dict[str, list[dict]]) -> dict:
+def polygons(mask: np.ndarray) -> list[list[float]] | None:
+    """COCO polygons [[x0, y0, x1, y1, …], …] of bool [H, W] `mask`, one per component:
+    scikit-image's marching squares at 0.5 on the zero-padded mask (the boundary between
+    inside and outside pixels), in COCO's frame (pixel (r, c) covers [c, c + 1) ×
+    [r, r + 1)). pycocotools decodes them back to `mask` exactly. None when the mask has a
+    hole: COCO fills every polygon, so a hole cannot be drawn (its RLE is kept instead)."""
+    if (ndimage.binary_fill_holes(mask) != mask).any():
+        return None
+    contours = measure.find_contours(np.pad(mask, 1).astype(np.float32), 0.5)
+    # Padded (row, col) → COCO (x, y): -1 for the pad, +0.5 for the pixel's centre.
+    return [np.round(np.flip(c - 0.5, 1), 2).ravel().tolist() for c in contours if len(c) >= 3]
+
+
+def _segmentation(o: dict, segmentation: str):
+    """An object's COCO segmentation: its RLE, or its `polygons` (the RLE if it has a hole)."""
+    if segmentation == "polygon":
+        drawn = polygons(rle.decode(o["mask"]))
+        if drawn is not None:
+            return drawn
+    return o["mask"]
+
+
+def coco(images: list[dict], objects: dict[str, list[dict]], segmentation: str = "rle") -> dict:
     """One COCO instances file for the served set.
 
     Args:
       images: [{"name", "width", "height"}] in the served order (image ids follow it, from 1).
       objects: image name → its saved objects.
+      segmentation: "rle" (COCO's compressed RLE) or "polygon" (`polygons`; an object with
+        a hole stays RLE).
     Returns: {"info", "images", "categories" (one per label, sorted, ids from 1),
       "annotations"}; each annotation has COCO's fields and an "eigjax" field with what made
-      it (object id, label, prompts, model, weights, settings).
+      it (object id, label, prompts, model, weights, settings). `area` and `bbox` are the
+      mask's.
     """
     labels = sorted({o["label"] for objs in objects.values() for o in objs})
     category = {label: i + 1 for i, label in enumerate(labels)}
@@ -48,7 +76,7 @@ def coco(images: list[dict], objects: dict[str, list[dict]]) -> dict:
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": category[o["label"]],
-                    "segmentation": o["mask"],
+                    "segmentation": _segmentation(o, segmentation),
                     "area": int(mask_utils.area(coded)),
                     "bbox": [float(v) for v in mask_utils.toBbox(coded)],
                     "iscrowd": 0,

@@ -6,7 +6,8 @@
   PATCH  /api/objects  {"image", "id", "label"}  renames an object
   DELETE /api/objects  {"image", "id"}
   GET    /api/overlay?image=NAME  the saved objects' outlines (PNG)
-  GET    /api/export?format=coco|png  every saved object of the served images
+  GET    /api/export?format=coco|png[&segmentation=rle|polygon]  every saved object of
+                       the served images (COCO: masks as RLE, or polygons)
   POST   /api/upload?name=FILE  the file's bytes, Content-Type image/png, image/jpeg or
                        image/tiff  → the new image's entry (as in GET /api/images)
 
@@ -135,10 +136,14 @@ class Labelling:
         self._known(self.store.delete, _key(self.service.entry(target.image)), target.id)
         return {"deleted": target.id}
 
-    def export(self, fmt) -> Payload:
-        """Every saved object of the served images, as a download."""
+    def export(self, fmt, segmentation="rle") -> Payload:
+        """Every saved object of the served images, as a download (COCO's segmentations as
+        `segmentation`: rle or polygon)."""
         if fmt not in FORMATS:
             raise ApiError(400, f"format: one of {list(FORMATS)}, got {str(fmt)[:40]!r}")
+        if segmentation not in export.SEGMENTATIONS:
+            valid, got = list(export.SEGMENTATIONS), str(segmentation)[:40]
+            raise ApiError(400, f"segmentation: one of {valid}, got {got!r}")
         saved, images, stale = {}, [], []
         for entry in self.service.catalog.entries.values():
             objs = self.store.objects(_key(entry))
@@ -160,7 +165,7 @@ class Labelling:
                 "delete them, then export",
             )
         if fmt == "coco":
-            data = json.dumps(export.coco(images, saved)).encode()
+            data = json.dumps(export.coco(images, saved, segmentation)).encode()
         else:
             data = export.png_zip(images, saved)
         content_type, filename = FORMATS[fmt]

@@ -71,7 +71,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/api/objects"): Route(lambda app, c: Json(app.objects(c.query.get("image")))),
     ("GET", "/api/overlay"): Route(lambda app, c: _png(app.overlay_png(c.query.get("image")))),
-    ("GET", "/api/export"): Route(lambda app, c: app.export(c.query.get("format"))),
+    ("GET", "/api/export"): Route(
+        lambda app, c: app.export(c.query.get("format"), c.query.get("segmentation", "rle"))
+    ),
     ("POST", "/api/predict"): Route(lambda app, c: Json(app.service.predict(c.body)), Prompt),
     ("POST", "/api/oracle"): Route(lambda app, c: Json(app.service.oracle(c.body)), Prompt),
     ("POST", "/api/objects"): Route(lambda app, c: Json(app.save(c.body)), Save),

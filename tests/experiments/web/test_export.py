@@ -5,9 +5,11 @@ import io
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
+import pycocotools.mask as mask_utils
 import pytest
 from hypothesis import given, settings
 from PIL import Image
+from scipy import ndimage
 
 from experiments import rle
 from experiments.web import annotations, export
@@ -53,6 +55,34 @@ def test_coco_categories_come_from_the_labels_and_images_keep_their_order():
         "label": "liver",
         "model": "m",
     }
+
+
+def _drawn(polygons, height, width) -> np.ndarray:
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks)
+def test_polygons_decode_back_to_any_mask_without_a_hole_exactly(mask):
+    filled = ndimage.binary_fill_holes(mask)
+    drawn = export.polygons(filled)
+    if not filled.any():
+        assert drawn == []
+        return
+    assert np.array_equal(_drawn(drawn, *filled.shape).astype(bool), filled)
+
+
+def test_a_mask_with_a_hole_has_no_polygons_and_exports_as_rle():
+    ring = np.zeros((9, 9), bool)
+    ring[1:8, 1:8] = True
+    ring[4, 4] = False
+    assert export.polygons(ring) is None
+    obj = {"id": "a", "label": "ring", "mask": rle.encode(ring)}
+    square = {"id": "b", "label": "ring", "mask": rle.encode(ndimage.binary_fill_holes(ring))}
+    out = export.coco([{"name": "x.png", "width": 9, "height": 9}], {"x.png": [obj, square]},
+                      "polygon")  # fmt: skip
+    kept, drawn = (a["segmentation"] for a in out["annotations"])
+    assert kept == obj["mask"] and isinstance(drawn, list) and out["annotations"][1]["area"] == 49
 
 
 @pytest.mark.parametrize("name", ["a/b.png", "../x", "x\\y", "con:z"])

@@ -151,6 +151,16 @@ def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
         image = coco.loadImgs(ann["image_id"])[0]
         assert coco.loadCats(ann["category_id"])[0]["name"] == ann["eigjax"]["label"]
         assert (image["height"], image["width"]) == saved[ann["eigjax"]["id"]].shape
+    # Polygons (scikit-image's contours) where a mask has no hole: pycocotools draws them
+    # back to the mask exactly.
+    status, data = request(port, "GET", "/api/export?format=coco&segmentation=polygon")
+    assert status == 200
+    path.write_text(json.dumps(data))
+    coco = COCO(str(path))
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        mask = saved[ann["eigjax"]["id"]]
+        assert isinstance(ann["segmentation"], list) == (export.polygons(mask) is not None)
+        assert np.array_equal(coco.annToMask(ann).astype(bool), mask)
 
     status, zipped = request(port, "GET", "/api/export?format=png")
     assert status == 200
@@ -289,6 +299,7 @@ def test_the_overlay_draws_each_saved_object_in_its_colour(server):
         ("PATCH", "/api/predict", {}, 404, "no such endpoint"),
         ("GET", "/api/export?format=xml", None, 400, "format"),
         ("GET", "/api/export", None, 400, "format"),
+        ("GET", "/api/export?format=coco&segmentation=mesh", None, 400, "segmentation"),
     ],
 )
 def test_labelling_routes_answer_a_clear_4xx(server, method, path, body, status, message):
