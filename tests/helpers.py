@@ -83,7 +83,8 @@ def serve_in_thread(service, workdir: str, **limits):
     from experiments.web.labelling import Labelling
     from experiments.web.server import make_server
 
-    labelling = Labelling(service, AnnotationStore(workdir), limits.pop("max_upload", 1 << 20))
+    max_upload, classes = limits.pop("max_upload", 1 << 20), limits.pop("classes", ())
+    labelling = Labelling(service, AnnotationStore(workdir), max_upload, classes)
     server = make_server(labelling, "127.0.0.1", 0, **limits)
     server.labelling = labelling
     threading.Thread(target=server.serve_forever, daemon=True).start()

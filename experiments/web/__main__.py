@@ -21,7 +21,7 @@ from eigjax.models import bundled, checkpoint, families, get_config
 from experiments import cli, config_flags
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
-from experiments.web import api
+from experiments.web import api, classes
 from experiments.web.annotations import AnnotationStore
 from experiments.web.catalog import Catalog
 from experiments.web.config import ServeConfig
@@ -51,7 +51,7 @@ def main(argv):
         )
         fingerprints = {m: _fingerprint(m, p) for m, p in cfg.model_params}
         service = api.Service(loaded, catalog, cfg.settings[0], fingerprints, cache)
-        labelling = Labelling(service, store, cfg.max_upload_mb << 20)
+        labelling = Labelling(service, store, cfg.max_upload_mb << 20, classes.parse(cfg.classes))
         server = make_server(labelling, cfg.host, cfg.port)
     except (ValueError, DataError, models.CheckpointError, OSError, WorkdirBusy) as e:
         sys.exit(f"error: {e}")

@@ -85,6 +85,11 @@ class AnnotationStore:
         with self._lock:
             return len(self._objects.get(self._held(key), []))
 
+    def labels(self) -> set[str]:
+        """Every saved object's label, over all images."""
+        with self._lock:
+            return {o["label"] for objs in self._objects.values() for o in objs}
+
     def find(self, key: Key, object_id) -> dict:
         """The object (a copy); UnknownObject if the image has none of that id."""
         with self._lock:

@@ -1,8 +1,10 @@
 """The web page's model service, apart from HTTP: typed requests in (`messages.Prompt`),
 JSON-ready dicts or `ApiError` out.
 
-  POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?}
-                     → the proposed mask, predicted IoUs, EIG map and suggested click
+  POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?,
+                     "strokes"?} → the proposed mask (the model's, then the brush and
+                     eraser strokes, `strokes.py`), predicted IoUs, EIG map and suggested
+                     click
   POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
 
 Every request carries its whole prompt (clicks, box): the prompts are the client's, so
@@ -33,6 +35,7 @@ from eigjax.models import families
 from eigjax.models.model import Embedding, Model
 from eigjax.protocol.settings import MASK_RULES
 from experiments.embedding_cache import EmbeddingCache, image_hash, model_key
+from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog, Entry
 from experiments.web.messages import ApiError, Prompt, short
 
@@ -87,6 +90,7 @@ class Request:
     clicks: np.ndarray  # float [N, 3] (x, y, label)
     box: np.ndarray | None  # float [4]
     settings: protocol.Settings
+    strokes: tuple[strokes_lib.Stroke, ...] = ()
 
 
 class Prepared(NamedTuple):
@@ -204,7 +208,10 @@ class Service:
             problem = self._problem(req, image, gt, mask)
             given = feedback.prompt_of(req.clicks, req.box)
             fb = feedback.feedback(problem, given, jnp.asarray(clicked), settings=req.settings)
-            return Answered(req, image, mask, grid, clicked, jax.device_get(fb))
+            fb = jax.device_get(fb)
+        if req.strokes:
+            fb = _edited(fb, strokes_lib.apply(np.asarray(fb.mask), req.strokes), mask)
+        return Answered(req, image, mask, grid, clicked, fb)
 
     def oracle(self, prompt: Prompt) -> dict:
         start = time.perf_counter()
@@ -272,7 +279,11 @@ class Service:
         box = None if prompt.box is None else _parse_box(prompt.box, width, height)
         if len(clicks) == 0 and box is None:
             raise ApiError(400, "give at least one click or a box")
-        req = dataclasses.replace(req, clicks=clicks, box=box)
+        try:
+            strokes = strokes_lib.parse(prompt.strokes, width, height)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        req = dataclasses.replace(req, clicks=clicks, box=box, strokes=strokes)
         grid = click_rules.grid_points(height, width, req.settings.grid)
         return Prepared(req, image, mask, grid, feedback.clicked_on_grid(grid, clicks))
 
@@ -340,6 +351,17 @@ class Service:
             settings = dataclasses.replace(settings, mask_rule=prompt.mask_rule)
         resolved = settings.resolved(self.models[model].config)
         return Request(entry, model, np.zeros((0, 3)), None, resolved)
+
+
+def _edited(fb: feedback.Feedback, mask: np.ndarray, gt: np.ndarray | None) -> feedback.Feedback:
+    """`fb` with its mask replaced by the hand-edited `mask`, Dice and IoU against `gt`
+    (if any) recomputed; the model's predicted IoUs and EIG are the model's mask's."""
+    if gt is None:
+        return fb.replace(mask=mask)
+    inter, total = np.sum(mask & gt), mask.sum() + gt.sum()
+    dice = 2 * inter / total if total else 1.0
+    iou = inter / (total - inter) if total else 1.0
+    return fb.replace(mask=mask, dice=np.float32(dice), iou=np.float32(iou))
 
 
 MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not a pixel.

@@ -28,6 +28,7 @@ class Entry:
     has_mask: bool
     source: str  # The image file (or the sample id): images sharing it share an embedding.
     load: Callable[[], tuple[np.ndarray, np.ndarray | None]]  # uint8 [H, W, 3], bool [H, W]
+    file_name: str = ""  # The image's file name as the user has it ("": `name`).
 
     def describe(self) -> dict:
         width, height = (self.width, self.height)
@@ -75,7 +76,9 @@ class Catalog:
         entries = []
         for ref in refs:
             w, h = ref.size()
-            entries.append(Entry(ref.id, w, h, True, ref.image_path, functools.partial(_pair, ref)))
+            load = functools.partial(_pair, ref)
+            name = os.path.basename(ref.image_path)
+            entries.append(Entry(ref.id, w, h, True, ref.image_path, load, name))
         return cls(entries)
 
     @classmethod

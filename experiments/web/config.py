@@ -5,6 +5,7 @@ import dataclasses
 from typing import ClassVar
 
 from experiments.config import Config, check_directory, field
+from experiments.web import classes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,11 @@ class ServeConfig(Config):
         1024, "Disk space for cached image embeddings, in MiB (0: no disk cache)."
     )
     max_upload_mb: int = field(32, "Largest image file the page accepts for upload, in MiB.")
+    classes: tuple[str, ...] = field(
+        (),
+        "Object classes, NAME,NAME,… or a file with one per line: labels are chosen from "
+        "them (keys 1–9) and export with these category ids, in this order. Empty: free labels.",
+    )
 
     def check(self) -> None:
         super().check()
@@ -46,3 +52,4 @@ class ServeConfig(Config):
             raise ValueError(f"--embedding_cache_mb: 0 or more, got {self.embedding_cache_mb}")
         if self.max_upload_mb < 1:
             raise ValueError(f"--max_upload_mb: at least 1, got {self.max_upload_mb}")
+        classes.parse(self.classes)

@@ -5,6 +5,7 @@ An object (`annotations.py`) is a dict with at least "id", "label" and "mask"
 (COCO's compressed RLE, `experiments.rle`).
 """
 
+import hashlib
 import io
 import json
 import re
@@ -44,27 +45,38 @@ def _segmentation(o: dict, segmentation: str):
     return o["mask"]
 
 
-def coco(images: list[dict], objects: dict[str, list[dict]], segmentation: str = "rle") -> dict:
+def image_id(name: str) -> int:
+    """An image's COCO id, from its name alone (48 bits of its SHA-256): the same in every
+    export, whatever else is served."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)
+
+
+def coco(
+    images: list[dict],
+    objects: dict[str, list[dict]],
+    categories: dict[str, int],
+    segmentation: str = "rle",
+) -> dict:
     """One COCO instances file for the served set.
 
     Args:
-      images: [{"name", "width", "height"}] in the served order (image ids follow it, from 1).
+      images: [{"name", "file_name", "width", "height"}] in the served order; each image's
+        id is `image_id(name)`.
       objects: image name → its saved objects.
+      categories: label → category id (`classes.Classes`); every one is listed.
       segmentation: "rle" (COCO's compressed RLE) or "polygon" (`polygons`; an object with
         a hole stays RLE).
-    Returns: {"info", "images", "categories" (one per label, sorted, ids from 1),
-      "annotations"}; each annotation has COCO's fields and an "eigjax" field with what made
-      it (object id, label, prompts, model, weights, settings). `area` and `bbox` are the
+    Returns: {"info", "images", "categories", "annotations"}; each annotation has COCO's
+      fields and an "eigjax" field with what made it (object id, label, prompts, strokes,
+      model, weights, settings, its predicted IoU and max EIG). `area` and `bbox` are the
       mask's.
     """
-    labels = sorted({o["label"] for objs in objects.values() for o in objs})
-    category = {label: i + 1 for i, label in enumerate(labels)}
     out_images, annotations = [], []
-    for image_id, image in enumerate(images, start=1):
+    for image in images:
         out_images.append(
             {
-                "id": image_id,
-                "file_name": image["name"],
+                "id": image_id(image["name"]),
+                "file_name": image["file_name"],
                 "width": image["width"],
                 "height": image["height"],
             }
@@ -74,8 +86,8 @@ def coco(images: list[dict], objects: dict[str, list[dict]], segmentation: str =
             annotations.append(
                 {
                     "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": category[o["label"]],
+                    "image_id": image_id(image["name"]),
+                    "category_id": categories[o["label"]],
                     "segmentation": _segmentation(o, segmentation),
                     "area": int(mask_utils.area(coded)),
                     "bbox": [float(v) for v in mask_utils.toBbox(coded)],
@@ -83,10 +95,11 @@ def coco(images: list[dict], objects: dict[str, list[dict]], segmentation: str =
                     "eigjax": {k: v for k, v in o.items() if k != "mask"},
                 }
             )
+    listed = sorted(categories.items(), key=lambda item: item[1])
     return {
         "info": INFO,
         "images": out_images,
-        "categories": [{"id": category[c], "name": c} for c in labels],
+        "categories": [{"id": i, "name": name} for name, i in listed],
         "annotations": annotations,
     }
 

@@ -26,6 +26,7 @@ from experiments.web import export
 from experiments.web.annotations import AnnotationStore, Key, UnknownObject, check_label, image_key
 from experiments.web.api import Service, outline_rgba, png_bytes
 from experiments.web.catalog import Entry, file_entry
+from experiments.web.classes import Classes
 from experiments.web.messages import ApiError, Payload, Prompt, Rename, Save, Target, Upload
 from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
@@ -57,9 +58,17 @@ def _stale(obj: dict, pixels: str) -> bool:
 class Labelling:
     """Saved objects, export and upload over a `Service` (its catalog gains the uploads)."""
 
-    def __init__(self, service: Service, store: AnnotationStore, max_upload_bytes: int):
+    def __init__(
+        self,
+        service: Service,
+        store: AnnotationStore,
+        max_upload_bytes: int,
+        classes: tuple[str, ...] = (),
+    ):
+        """`classes`: the fixed class names (`classes.parse`), or () for free labels."""
         self.service = service
         self.store = store
+        self.classes = Classes(classes, store.workdir, store.labels())
         self.uploads = Uploads(store.workdir)
         self.max_upload_bytes = max_upload_bytes
         for name, path in self.uploads.existing():
@@ -74,7 +83,12 @@ class Labelling:
 
     def config(self) -> dict:
         """GET /api/config: the service's, and the upload limit."""
-        return {**self.service.config(), "max_upload_bytes": self.max_upload_bytes}
+        return {
+            **self.service.config(),
+            "max_upload_bytes": self.max_upload_bytes,
+            "classes": self.classes.listing(),
+            "fixed_classes": self.classes.fixed,
+        }
 
     def overlay_png(self, image) -> bytes:
         """GET /api/overlay?image=NAME: the saved objects, each in its colour of the PNG
@@ -101,13 +115,23 @@ class Labelling:
         listed = self._objects(entry, image_hash(entry.load()[0]))
         return {"image": entry.name, "objects": [_listed(o) for o in listed]}
 
+    def _label(self, label) -> str:
+        """A label that may be saved (one of the classes, if fixed); its category id given."""
+        try:
+            label = self.classes.check(check_label(label))
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        self.classes.id_of(label)
+        return label
+
     def save(self, save: Save) -> dict:
-        label, object_id = check_label(save.label), save.id
+        label, object_id = self._label(save.label), save.id
         if object_id is not None:  # Unknown: a 404 before any computation.
             self._known(self.store.find, _key(self.service.entry(save.image)), object_id)
         prompt = Prompt(**{f.name: getattr(save, f.name) for f in dataclasses.fields(Prompt)})
         answer = self.service.feedback(prompt)
-        req, mask = answer.request, np.asarray(answer.feedback.mask, bool)
+        req, fb = answer.request, answer.feedback
+        mask = np.asarray(fb.mask, bool)
         if not mask.any():
             raise ApiError(400, "the prompt gives an empty mask: nothing to save")
         fields = {
@@ -120,6 +144,11 @@ class Labelling:
                 "clicks": [[_plain(x), _plain(y), int(c)] for x, y, c in req.clicks],
                 "box": None if req.box is None else [_plain(v) for v in req.box],
             },
+            "strokes": [s.to_json() for s in req.strokes],
+            # The model's confidence in its mask (before strokes): its proposed token's
+            # predicted IoU, and the most it could still learn from one grid click.
+            "predicted_iou": float(fb.predicted_iou[int(fb.token)]),
+            "max_eig": float(fb.eig_max),
             "model": req.model,
             "weights": self.service.fingerprints.get(req.model),
             "settings": req.settings.identity(),
@@ -129,7 +158,7 @@ class Labelling:
         return _listed(self._known(self.store.update, _key(req.entry), object_id, fields))
 
     def rename(self, rename: Rename) -> dict:
-        key, label = _key(self.service.entry(rename.image)), check_label(rename.label)
+        key, label = _key(self.service.entry(rename.image)), self._label(rename.label)
         return _listed(self._known(self.store.update, key, rename.id, {"label": label}))
 
     def delete(self, target: Target) -> dict:
@@ -156,7 +185,9 @@ class Labelling:
                 size = entry.describe()
                 width, height = size["width"], size["height"]
             saved[entry.name] = objs
-            images.append({"name": entry.name, "width": width, "height": height})
+            file_name = entry.file_name or entry.name
+            images.append({"name": entry.name, "file_name": file_name, "width": width,
+                           "height": height})  # fmt: skip
         if stale:
             raise ApiError(
                 409,
@@ -165,7 +196,8 @@ class Labelling:
                 "delete them, then export",
             )
         if fmt == "coco":
-            data = json.dumps(export.coco(images, saved, segmentation)).encode()
+            coco = export.coco(images, saved, dict(self.classes.ids), segmentation)
+            data = json.dumps(coco).encode()
         else:
             data = export.png_zip(images, saved)
         content_type, filename = FORMATS[fmt]

@@ -36,6 +36,7 @@ class Prompt:
     clicks: list = _field((), "a list of [x, y, label]")  # [[x, y, 1 | 0], …] in pixels
     box: list | None = _field(None, "[x0, y0, x1, y1] or null")
     mask_rule: str | None = _field(None, "a mask rule's name")
+    strokes: list = _field((), "a list of {mode, radius, points}")  # strokes.py: brush, eraser
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,24 +37,29 @@ def test_an_indexed_png_holds_the_topmost_object_at_each_pixel(objects):
     assert np.array_equal(values, expected)
 
 
-def test_coco_categories_come_from_the_labels_and_images_keep_their_order():
+def test_coco_ids_come_from_the_names_and_the_categories_given():
     square = np.zeros((4, 6), bool)
     square[1:3, 2:5] = True
     obj = {"id": "a", "label": "liver", "mask": rle.encode(square), "model": "m"}
     images = [
-        {"name": "x.png", "width": 6, "height": 4},
-        {"name": "y.png", "width": 6, "height": 4},
+        {"name": "x", "file_name": "x.png", "width": 6, "height": 4},
+        {"name": "y", "file_name": "scan y.png", "width": 6, "height": 4},
     ]
-    out = export.coco(images, {"y.png": [obj, {**obj, "id": "b", "label": "kidney"}]})
-    assert [c["name"] for c in out["categories"]] == ["kidney", "liver"]
-    assert [i["file_name"] for i in out["images"]] == ["x.png", "y.png"]
+    objects = {"y": [obj, {**obj, "id": "b", "label": "kidney"}]}
+    out = export.coco(images, objects, {"liver": 1, "kidney": 2, "spleen": 3})
+    assert out["categories"] == [{"id": 1, "name": "liver"}, {"id": 2, "name": "kidney"},
+                                 {"id": 3, "name": "spleen"}]  # fmt: skip
+    assert [i["file_name"] for i in out["images"]] == ["x.png", "scan y.png"]
     first = out["annotations"][0]
-    assert first["image_id"] == 2 and first["area"] == 6 and first["bbox"] == [2.0, 1.0, 3.0, 2.0]
-    assert first["category_id"] == 2 and first["eigjax"] == {
+    assert first["image_id"] == export.image_id("y") == out["images"][1]["id"]
+    assert first["area"] == 6 and first["bbox"] == [2.0, 1.0, 3.0, 2.0]
+    assert first["category_id"] == 1 and first["eigjax"] == {
         "id": "a",
         "label": "liver",
         "model": "m",
     }
+    alone = export.coco(images[1:], objects, {"liver": 1, "kidney": 2})  # Fewer images served:
+    assert alone["images"][0]["id"] == out["images"][1]["id"]  # the same id.
 
 
 def _drawn(polygons, height, width) -> np.ndarray:
@@ -79,8 +84,8 @@ def test_a_mask_with_a_hole_has_no_polygons_and_exports_as_rle():
     assert export.polygons(ring) is None
     obj = {"id": "a", "label": "ring", "mask": rle.encode(ring)}
     square = {"id": "b", "label": "ring", "mask": rle.encode(ndimage.binary_fill_holes(ring))}
-    out = export.coco([{"name": "x.png", "width": 9, "height": 9}], {"x.png": [obj, square]},
-                      "polygon")  # fmt: skip
+    image = {"name": "x.png", "file_name": "x.png", "width": 9, "height": 9}
+    out = export.coco([image], {"x.png": [obj, square]}, {"ring": 1}, "polygon")
     kept, drawn = (a["segmentation"] for a in out["annotations"])
     assert kept == obj["mask"] and isinstance(drawn, list) and out["annotations"][1]["area"] == 49
 

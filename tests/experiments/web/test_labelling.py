@@ -21,6 +21,7 @@ from eigjax.models import bundled, checkpoint
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
 from experiments.web import annotations, api, export
+from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog
 from experiments.web.messages import Prompt
 from tests.helpers import request, saved_masks, serve_in_thread
@@ -510,3 +511,69 @@ def test_simultaneous_uploads_of_the_same_bytes_all_succeed_as_one_image(server)
     assert len({answer["name"] for _, answer in answers}) == 1
     kept = os.listdir(os.path.join(workdir, "uploads"))
     assert len(kept) == 2 and not [f for f in kept if ".tmp" in f]
+
+
+def _predicted(port, body) -> np.ndarray:
+    answer = request(port, "POST", "/api/predict", body)[1]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["mask"])))) > 0
+
+
+def _coco(port, tmp_path) -> dict:
+    status, data = request(port, "GET", "/api/export?format=coco")
+    assert status == 200, data
+    return data
+
+
+def test_classes_fix_labels_and_ids_and_an_object_keeps_its_strokes_and_confidence(
+    litemedsam, fingerprint, shared_cache, tmp_path
+):
+    workdir = str(tmp_path / "work")
+    service = _service(litemedsam, fingerprint, shared_cache)
+    server, port = serve_in_thread(service, workdir, classes=("brain", "ventricle"))
+    try:
+        listed = request(port, "GET", "/api/config")[1]["classes"]
+        assert [(c["name"], c["id"], c["key"]) for c in listed] == [
+            ("brain", 1, "1"), ("ventricle", 2, "2")
+        ]  # fmt: skip
+        prompt = {"image": BRAIN, "box": [30, 20, 226, 236]}
+        status, answer = request(port, "POST", "/api/objects", {**prompt, "label": "nucleus"})
+        assert status == 400 and "not one of the classes ['brain', 'ventricle']" in answer["error"]
+        strokes = [
+            {"mode": "brush", "radius": 6, "points": [[10, 10], [40, 12]]},
+            {"mode": "eraser", "radius": 4, "points": [[128, 128]]},
+        ]
+        status, obj = request(port, "POST", "/api/objects",
+                              {**prompt, "strokes": strokes, "label": "brain"})  # fmt: skip
+        assert status == 200, obj
+        assert obj["strokes"] == [{**s, "radius": float(s["radius"])} for s in strokes]
+        assert 0 < obj["predicted_iou"] <= 1.2 and obj["max_eig"] >= 0
+        model_mask = _predicted(port, prompt)
+        edited = strokes_lib.apply(model_mask, strokes_lib.parse(strokes, 256, 256))
+        saved = saved_masks(workdir)[obj["id"]]
+        assert np.array_equal(saved, edited) and not np.array_equal(saved, model_mask)
+        assert np.array_equal(_predicted(port, {**prompt, "strokes": strokes}), saved)
+        coco = _coco(port, tmp_path)
+        assert coco["categories"] == [{"id": 1, "name": "brain"}, {"id": 2, "name": "ventricle"}]
+        (ann,) = coco["annotations"]
+        image = next(i for i in coco["images"] if i["id"] == ann["image_id"])
+        assert image["file_name"] == "mni152_axial_090.png" and ann["category_id"] == 1
+        assert ann["eigjax"]["strokes"] == obj["strokes"]
+        assert ann["eigjax"]["predicted_iou"] == obj["predicted_iou"]
+    finally:
+        server.shutdown()
+        server.labelling.store.close()
+
+
+def test_free_labels_keep_the_category_id_of_their_first_save(server, tmp_path):
+    port, workdir, restart = server
+    for label in ("zeta", "alpha"):
+        body = {"image": BRAIN, "box": [30, 20, 226, 236], "label": label}
+        assert request(port, "POST", "/api/objects", body)[0] == 200
+    first = _coco(port, tmp_path)
+    assert first["categories"] == [{"id": 1, "name": "zeta"}, {"id": 2, "name": "alpha"}]
+    port = restart()
+    body = {"image": "quokka_photo_quokka_000", "box": [20, 20, 200, 200], "label": "beta"}
+    assert request(port, "POST", "/api/objects", body)[0] == 200
+    after = _coco(port, tmp_path)
+    assert after["categories"] == [*first["categories"], {"id": 3, "name": "beta"}]
+    assert [i["id"] for i in after["images"]] == [i["id"] for i in first["images"]]
