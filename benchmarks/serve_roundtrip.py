@@ -1,12 +1,15 @@
-"""A click's round trip through the web page's server: HTTP, decode, EIG, PNG encoding.
+"""A click's round trip through the web page's server: HTTP, decode, EIG, the answer's
+encoding.
 
   python -m benchmarks.serve_roundtrip
 
 The server runs in this process (as `python -m experiments.serve` runs it) with
 LiteMedSAM's real weights; a client POSTs a growing click sequence to /api/predict, as
-the page does, on a bundled 256² image and on a 512² CT slice of the SA-Med2D demo data.
-The first prompt on an image (embedding, compiles) is reported apart; then each click's
-round trip, seen by the client, and the server's own time. Also one Oracle click.
+the page does, on a bundled 256² image, on a 512² CT slice of the SA-Med2D demo data and
+on that slice at 2000×2000 (bilinear; its mask nearest). The first prompt on an image
+(embedding, compiles) is reported apart; then each click's round trip, seen by the
+client, the server's own time and the answer's size. Also one Oracle click (not at
+2000²: 900 decodes at that size take minutes on a CPU).
 """
 
 import json
@@ -18,6 +21,7 @@ import time
 import urllib.request
 
 import numpy as np
+from PIL import Image
 
 from benchmarks import cases
 from eigjax import clicks, models, protocol
@@ -31,32 +35,44 @@ CLICKS = 12
 
 
 def post(base: str, path: str, body: dict) -> tuple[float, dict]:
+    """(round trip in ms, the answer with its size in bytes as "bytes")."""
     req = urllib.request.Request(
         base + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
     start = time.perf_counter()
     with urllib.request.urlopen(req) as r:
-        out = json.loads(r.read())
-    return (time.perf_counter() - start) * 1e3, out
+        raw = r.read()
+    return (time.perf_counter() - start) * 1e3, {**json.loads(raw), "bytes": len(raw)}
 
 
-def measure(base: str, name: str, gt: np.ndarray) -> dict:
+def large_case(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 512² CT slice at `side`×`side`: the image bilinear, its liver mask nearest."""
+    image, gt = cases.ct_case(512)
+    big = np.asarray(Image.fromarray(image).resize((side, side), Image.BILINEAR))
+    mask = np.asarray(Image.fromarray(gt).resize((side, side), Image.NEAREST))
+    return big, mask
+
+
+def measure(base: str, name: str, gt: np.ndarray, oracle: bool = True) -> dict:
     x, y = clicks.first_click(gt)
     sequence = [[x, y, 1]]
     first_ms, out = post(base, "/api/predict", {"image": name, "clicks": sequence})
-    trips, server = [], []
+    trips, server, sizes = [], [], []
     for _ in range(CLICKS):
         sx, sy = out["suggestion"]
         sequence.append([sx, sy, int(gt[sy, sx])])
         ms, out = post(base, "/api/predict", {"image": name, "clicks": sequence})
         trips.append(ms)
         server.append(out["ms"])
-    oracle_ms, _ = post(base, "/api/oracle", {"image": name, "clicks": sequence})
+        sizes.append(out["bytes"])
+    body = {"image": name, "clicks": sequence}
+    oracle_ms = post(base, "/api/oracle", body)[0] if oracle else float("nan")
     return {
         "first": first_ms,
         "median": float(np.median(trips)),
         "max": float(np.max(trips)),
         "server": float(np.median(server)),
+        "bytes": float(np.max(sizes)),
         "oracle": oracle_ms,
     }
 
@@ -67,7 +83,10 @@ def main():
     ct, ct_gt = cases.ct_case(512)
     brain = next(iter(Catalog.from_dataset("bundled", labels=("brain",)).entries.values()))
     liver = Entry("amos_0004_75_liver", 512, 512, True, "ct", lambda: (ct, ct_gt))
-    service = api.Service({"litemedsam": model}, Catalog([brain, liver]), settings)
+    big, big_gt = large_case(2000)
+    large = Entry("amos_0004_75_liver_2000", 2000, 2000, True, "ct2000", lambda: (big, big_gt))
+    entries = [brain, liver, large]
+    service = api.Service({"litemedsam": model}, Catalog(entries), settings)
     workdir = tempfile.mkdtemp(prefix="eigjax-serve-")  # Saved objects: none here.
     server = make_server(Labelling(service, AnnotationStore(workdir), 1), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -75,16 +94,16 @@ def main():
     print(f"{os.cpu_count()} CPUs; LiteMedSAM; {CLICKS} clicks after the first; grid 30")
     print(
         "| image | first prompt (embed + compile) | click round trip, median / max | "
-        "server part (median) | Oracle click |"
+        "server part (median) | answer (largest) | Oracle click |"
     )
-    print("|---|---|---|---|---|")
-    for entry in (brain, liver):
+    print("|---|---|---|---|---|---|")
+    for entry in entries:
         gt = entry.load()[1]
-        m = measure(base, entry.name, gt)
+        m = measure(base, entry.name, gt, oracle=entry is not large)
         print(
             f"| {entry.name} ({entry.width}×{entry.height}) | {m['first'] / 1e3:.1f} s | "
             f"{m['median']:.0f} / {m['max']:.0f} ms | {m['server']:.0f} ms | "
-            f"{m['oracle'] / 1e3:.1f} s |"
+            f"{m['bytes'] / 1e3:.0f} kB | {m['oracle'] / 1e3:.1f} s |"
         )
     server.shutdown()
     shutil.rmtree(workdir)

@@ -3,8 +3,10 @@ JSON-ready dicts or `ApiError` out.
 
   POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?,
                      "strokes"?} → the proposed mask (the model's, then the brush and
-                     eraser strokes, `strokes.py`), predicted IoUs, EIG map and suggested
-                     click
+                     eraser strokes, `strokes.py`) as COCO RLE, predicted IoUs, the EIG
+                     map (levels 0–255 of 0…eig_scale[1] as a gray PNG, at most EIG_SIDE
+                     pixels on its longest side) and the suggested click: compact at any
+                     image size
   POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
 
 Every request carries its whole prompt (clicks, box): the prompts are the client's, so
@@ -34,6 +36,7 @@ from eigjax.assess import Problem
 from eigjax.models import families
 from eigjax.models.model import Embedding, Model
 from eigjax.protocol.settings import MASK_RULES
+from experiments import rle
 from experiments.embedding_cache import EmbeddingCache, image_hash, model_key
 from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog, Entry
@@ -41,6 +44,7 @@ from experiments.web.messages import ApiError, Prompt, short
 
 MAX_CLICKS = 100
 COLORMAP = "magma"
+EIG_SIDE = 1024  # The EIG map's longest side as sent: the page's display, not the image's.
 EMBEDDINGS_CACHED = 16
 
 
@@ -60,14 +64,16 @@ def colormap_lut(name: str = COLORMAP) -> np.ndarray:
     return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
-def eig_rgba(eig_map: np.ndarray, top: float, lut: np.ndarray) -> np.ndarray:
-    """float [H, W] EIG → uint8 [H, W, 4]: colour on a 0…`top` scale; opacity rises with
-    the value, so that the image shows through where a click teaches little."""
+def eig_levels(eig_map: np.ndarray, top: float, side: int) -> np.ndarray:
+    """float [H, W] EIG → uint8 [h, w]: 0…`top` as 0…255, area-averaged to at most `side`
+    pixels on the longest side (the page colours it with the colour map of /api/config)."""
+    height, width = eig_map.shape
+    shrink = min(1.0, side / max(height, width))
+    if shrink < 1:
+        size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+        eig_map = np.asarray(Image.fromarray(eig_map, "F").resize(size, Image.BOX))
     v = np.clip(eig_map / top, 0.0, 1.0) if top > 0 else np.zeros_like(eig_map)
-    rgba = np.empty((*eig_map.shape, 4), np.uint8)
-    rgba[..., :3] = lut[np.round(v * 255).astype(np.int32)]
-    rgba[..., 3] = np.round(v * 220).astype(np.uint8)
-    return rgba
+    return np.round(v * 255).astype(np.uint8)
 
 
 def outline_rgba(mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
@@ -185,11 +191,11 @@ class Service:
         suggestion = None if clicked.all() else [x, y]
         return {
             "model": req.model,
-            "mask": png_base64(np.asarray(fb.mask, np.uint8) * 255),
+            "mask": rle.encode(np.asarray(fb.mask, bool)),
             "iou": [float(v) for v in fb.predicted_iou],
             "token": int(fb.token),
             "eig_max": float(fb.eig_max) if suggestion else 0.0,
-            "eig": png_base64(eig_rgba(eig_map, top, self.lut)),
+            "eig": png_base64(eig_levels(eig_map, top, EIG_SIDE)),
             "eig_scale": [0.0, top],
             "suggestion": suggestion,
             "suggestion_label": int(mask[y, x]) if has_gt and suggestion else None,

@@ -96,10 +96,11 @@ class Catalog:
         return cls(entries)
 
 
-def file_entry(name: str, path: str) -> Entry:
-    """An image file without a mask, served as `name`."""
+def file_entry(name: str, path: str, file_name: str = "") -> Entry:
+    """An image file without a mask, served as `name` (exported as `file_name`, default
+    `name`)."""
     w, h = read_size(path)
-    return Entry(name, w, h, False, path, lambda: (read_image(path), None))
+    return Entry(name, w, h, False, path, lambda: (read_image(path), None), file_name)
 
 
 def _pair(ref) -> tuple[np.ndarray, np.ndarray]:

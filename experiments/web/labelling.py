@@ -30,7 +30,7 @@ from experiments.web.classes import Classes
 from experiments.web.messages import ApiError, Payload, Prompt, Rename, Save, Target, Upload
 from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
-FILL_ALPHA = 60  # Of a saved object's inside on the page (its outline: opaque).
+FILL_ALPHA = 110  # Of a saved object's inside on the page (its outline: opaque), seen on black.
 FORMATS = {
     "coco": ("application/json", "annotations.coco.json"),
     "png": ("application/zip", "annotations.png.zip"),
@@ -71,8 +71,8 @@ class Labelling:
         self.classes = Classes(classes, store.workdir, store.labels())
         self.uploads = Uploads(store.workdir)
         self.max_upload_bytes = max_upload_bytes
-        for name, path in self.uploads.existing():
-            service.catalog.add(file_entry(name, path))
+        for name, path, file_name in self.uploads.existing():
+            service.catalog.add(file_entry(name, path, file_name))
 
     def images(self) -> list[dict]:
         """GET /api/images: each served image with its number of saved objects."""
@@ -223,10 +223,12 @@ class Labelling:
         are not such an image."""
         try:
             check_content(upload.data, upload.content_type)
-            shown, path = self.uploads.save(upload.name, upload.content_type, upload.data)
+            shown, path, file_name = self.uploads.save(
+                upload.name, upload.content_type, upload.data
+            )
         except ValueError as e:
             raise ApiError(400, f"{upload.name}: {e}") from None
-        entry = self.service.catalog.add(file_entry(shown, path))
+        entry = self.service.catalog.add(file_entry(shown, path, file_name))
         return {**entry.describe(), "objects": self.store.count(_key(entry))}
 
     def _objects(self, entry: Entry, pixels: str) -> list[dict]:

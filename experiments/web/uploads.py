@@ -1,7 +1,8 @@
 """Images a person uploads through the web page, kept by content under `--workdir`:
 
   WORKDIR/uploads/<sha256[:16]>.<png|jpg|tif>   the bytes as sent
-  WORKDIR/uploads/<sha256[:16]>.json            {"name": the name the page shows}
+  WORKDIR/uploads/<sha256[:16]>.json            {"name": the name the page shows,
+                                                 "file_name": the uploaded file's name}
 
 The name a client sends is only shown (checked, never a path): files are named by their
 content, so nothing outside the folder is read or written, and the same image sent twice
@@ -59,7 +60,7 @@ def check_content(data: bytes, content_type: str) -> None:
 
 
 class Uploads:
-    """The uploads folder: (shown name, file path) of each upload."""
+    """The uploads folder: (shown name, file path, uploaded file name) of each upload."""
 
     def __init__(self, workdir: str):
         self.dir = os.path.join(workdir, "uploads")
@@ -67,7 +68,7 @@ class Uploads:
         # One save at a time: simultaneous uploads of one file must agree on its name.
         self._lock = threading.Lock()
 
-    def existing(self) -> list[tuple[str, str]]:
+    def existing(self) -> list[tuple[str, str, str]]:
         """Every upload kept, in name order (a file without its name file is skipped)."""
         out, files = [], os.listdir(self.dir)
         for meta in sorted(f for f in files if f.endswith(".json")):
@@ -77,16 +78,19 @@ class Uploads:
             ]
             try:
                 with open(os.path.join(self.dir, meta)) as f:
-                    name = check_name(json.load(f)["name"])
+                    kept = json.load(f)
+                name = check_name(kept["name"])
+                file_name = check_name(kept.get("file_name", name))  # Older uploads: none.
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise DataError(f"{os.path.join(self.dir, meta)}: damaged ({e})") from None
             if len(images) == 1:
-                out.append((name, os.path.join(self.dir, images[0])))
+                out.append((name, os.path.join(self.dir, images[0]), file_name))
         return sorted(out)
 
-    def save(self, name: str, content_type: str, data: bytes) -> tuple[str, str]:
+    def save(self, name: str, content_type: str, data: bytes) -> tuple[str, str, str]:
         """Keeps `data` (checked by the caller: `check_name`, `check_content`) and returns
-        (the name shown: `name` with the content's hash, the file's path)."""
+        (the name shown: `name` with the content's hash, the file's path, the uploaded file's
+        name: the first one, for content uploaded before)."""
         with self._lock:
             digest = hashlib.sha256(data).hexdigest()[:16]
             stem, ext = os.path.splitext(name)
@@ -105,6 +109,7 @@ class Uploads:
             meta = os.path.join(self.dir, digest + ".json")
             if os.path.exists(meta):
                 with open(meta) as f:
-                    return json.load(f)["name"], path
-            files.write_json(meta, {"name": shown})
-            return shown, path
+                    kept = json.load(f)
+                return kept["name"], path, kept.get("file_name", kept["name"])
+            files.write_json(meta, {"name": shown, "file_name": name})
+            return shown, path, name

@@ -23,9 +23,16 @@ const state = {
   objects: [], // this image's saved objects (GET /api/objects)
   saved: null, // HTMLImageElement of their outlines
   editing: null, // the saved object reopened, or null: a new object
+  undone: [], // actions undone, redone from the end (a new action clears them)
+  tool: "prompt", // "prompt" | "brush" | "eraser"
+  view: { zoom: 1, ox: 0, oy: 0 }, // magnification over the fit, image pixel at top-left
+  pan: null, // {x, y, ox, oy} while dragging the view
+  display: null, // the picture through the contrast window (a canvas), or the picture
 };
 
 function clicks() { return state.actions.filter((a) => a.click).map((a) => a.click); }
+function strokes() { return state.actions.filter((a) => a.stroke).map((a) => a.stroke); }
+function prompted() { return state.actions.some((a) => a.click || a.box); }
 function box() {
   const boxes = state.actions.filter((a) => a.box);
   return boxes.length ? boxes[boxes.length - 1].box : null;
@@ -38,6 +45,7 @@ function promptBody() {
     clicks: clicks(),
     box: box(),
     mask_rule: $("mask-rule").value,
+    strokes: strokes(),
   };
 }
 function setStatus(text, error = false) {
@@ -56,7 +64,13 @@ async function api(path, body, method = "POST") {
   const init = body === undefined ? {} : {
     method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   };
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {  // No answer at all: the server is gone, not the request wrong.
+    throw new Error("the server is not answering (is python -m experiments.serve running?); " +
+      "nothing on this page was lost: retry when it is back");
+  }
   const data = await response.json();
   if (!response.ok) throw new Error(data.error || response.statusText);
   return data;
@@ -71,8 +85,50 @@ function loadImage(src) {
   });
 }
 
-// A binary mask PNG (0/255) → a tinted, half-transparent layer.
-async function maskLayer(b64) {
+// pycocotools' compressed RLE string → run lengths (its rleFrString).
+function rleCounts(text) {
+  const counts = [];
+  for (let p = 0; p < text.length;) {
+    let x = 0, k = 0, more = 1;
+    while (more) {
+      const c = text.charCodeAt(p) - 48;
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p++; k++;
+      if (!more && (c & 0x10)) x |= -1 << (5 * k);
+    }
+    if (counts.length > 2) x += counts[counts.length - 2];
+    counts.push(x);
+  }
+  return counts;
+}
+
+// A COCO RLE mask (column-major runs, background first) → a tinted, half-transparent layer.
+function maskLayer(rle) {
+  const [h, w] = rle.size;
+  const layer = document.createElement("canvas");
+  layer.width = w;
+  layer.height = h;
+  const c = layer.getContext("2d");
+  const data = c.createImageData(w, h);
+  const px = data.data;
+  let i = 0;
+  rleCounts(rle.counts).forEach((run, r) => {
+    if (r % 2) {
+      for (let j = i; j < i + run; j++) {
+        const o = ((j % h) * w + Math.floor(j / h)) * 4;
+        px[o] = 0; px[o + 1] = 190; px[o + 2] = 255; px[o + 3] = 120;
+      }
+    }
+    i += run;
+  });
+  c.putImageData(data, 0, 0);
+  return layer;
+}
+
+// The EIG map's levels (gray PNG, 0–255 of 0…top) → the colour map, opacity rising with
+// the value so that the image shows through where a click teaches little.
+async function eigLayer(b64) {
   const img = await loadImage("data:image/png;base64," + b64);
   const layer = document.createElement("canvas");
   layer.width = img.width;
@@ -81,29 +137,45 @@ async function maskLayer(b64) {
   c.drawImage(img, 0, 0);
   const data = c.getImageData(0, 0, img.width, img.height);
   const px = data.data;
+  const lut = state.config.colormap;
   for (let i = 0; i < px.length; i += 4) {
-    const on = px[i] > 127;
-    px[i] = 30; px[i + 1] = 144; px[i + 2] = 255; px[i + 3] = on ? 110 : 0;
+    const v = px[i];
+    [px[i], px[i + 1], px[i + 2]] = lut[v];
+    px[i + 3] = Math.round((v * 220) / 255);
   }
   c.putImageData(data, 0, 0);
   return layer;
 }
 
-function scale() { return canvas.width / state.entry.width; }
-function toImage(event) {
+// The view: the canvas shows the image fitted (zoom 1) or magnified, `ox, oy` the image
+// point at its top-left corner.
+function scale() { return (canvas.width / state.entry.width) * state.view.zoom; }
+function toCanvas(x, y) { return [(x - state.view.ox) * scale(), (y - state.view.oy) * scale()]; }
+function toImageExact(event) {
   const r = canvas.getBoundingClientRect();
-  const x = ((event.clientX - r.left) * canvas.width) / r.width / scale();
-  const y = ((event.clientY - r.top) * canvas.height) / r.height / scale();
+  const cx = ((event.clientX - r.left) * canvas.width) / r.width;
+  const cy = ((event.clientY - r.top) * canvas.height) / r.height;
+  return [cx / scale() + state.view.ox, cy / scale() + state.view.oy];
+}
+function toImage(event) {
+  const [x, y] = toImageExact(event);
   return [
     Math.min(state.entry.width - 1, Math.max(0, Math.floor(x))),
     Math.min(state.entry.height - 1, Math.max(0, Math.floor(y))),
   ];
 }
+function setView(zoom, ox, oy) {
+  const v = state.view;
+  v.zoom = Math.min(64, Math.max(1, zoom));
+  v.ox = Math.min(state.entry.width * (1 - 1 / v.zoom), Math.max(0, ox));
+  v.oy = Math.min(state.entry.height * (1 - 1 / v.zoom), Math.max(0, oy));
+  $("zoom").textContent = v.zoom.toFixed(v.zoom < 10 ? 1 : 0) + "×";
+  draw();
+}
+function fit() { setView(1, 0, 0); }
 
 function marker(x, y, colour, radius, shape = "circle") {
-  const s = scale();
-  const cx = (x + 0.5) * s;
-  const cy = (y + 0.5) * s;
+  const [cx, cy] = toCanvas(x + 0.5, y + 0.5);
   ctx.lineWidth = 2;
   ctx.strokeStyle = "white";
   ctx.fillStyle = colour;
@@ -119,9 +191,7 @@ function marker(x, y, colour, radius, shape = "circle") {
 }
 
 function crosshair(x, y, colour) {
-  const s = scale();
-  const cx = (x + 0.5) * s;
-  const cy = (y + 0.5) * s;
+  const [cx, cy] = toCanvas(x + 0.5, y + 0.5);
   ctx.strokeStyle = colour;
   ctx.lineWidth = 2.5;
   ctx.beginPath();
@@ -138,29 +208,45 @@ function rect(b, colour, dash) {
   ctx.setLineDash(dash ? [6, 4] : []);
   ctx.strokeStyle = colour;
   ctx.lineWidth = 2;
-  ctx.strokeRect(b[0] * s, b[1] * s, (b[2] - b[0]) * s, (b[3] - b[1]) * s);
+  const [x0, y0] = toCanvas(b[0], b[1]);
+  ctx.strokeRect(x0, y0, (b[2] - b[0]) * s, (b[3] - b[1]) * s);
   ctx.setLineDash([]);
+}
+
+// A stroke being drawn, or drawn: its path, as wide as the brush.
+function strokePath(stroke, alpha) {
+  const s = scale();
+  ctx.strokeStyle = stroke.mode === "brush" ? `rgba(29,185,84,${alpha})` : `rgba(229,57,53,${alpha})`;
+  ctx.lineWidth = Math.max(1, 2 * stroke.radius * s);
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.beginPath();
+  stroke.points.forEach(([x, y], i) => {
+    const [cx, cy] = toCanvas(x, y);
+    if (i === 0) { ctx.moveTo(cx, cy); ctx.lineTo(cx + 0.01, cy); } else ctx.lineTo(cx, cy);
+  });
+  ctx.stroke();
 }
 
 function draw() {
   if (!state.picture) return;
+  const { width: w, height: h } = state.entry;
+  const s = scale();
   ctx.imageSmoothingEnabled = false;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.drawImage(state.picture, 0, 0, canvas.width, canvas.height);
+  // Layers in image pixels: the view's transform places them.
+  ctx.setTransform(s, 0, 0, s, -state.view.ox * s, -state.view.oy * s);
+  ctx.drawImage(state.display || state.picture, 0, 0, w, h);
   if (state.result) {
-    if ($("show-eig").checked && state.layers.eig) {
-      ctx.drawImage(state.layers.eig, 0, 0, canvas.width, canvas.height);
-    }
-    if ($("show-mask").checked && state.layers.mask) {
-      ctx.drawImage(state.layers.mask, 0, 0, canvas.width, canvas.height);
-    }
+    ctx.imageSmoothingEnabled = true;  // The EIG map comes at display resolution.
+    if ($("show-eig").checked && state.layers.eig) ctx.drawImage(state.layers.eig, 0, 0, w, h);
+    ctx.imageSmoothingEnabled = false;
+    if ($("show-mask").checked && state.layers.mask) ctx.drawImage(state.layers.mask, 0, 0, w, h);
   }
-  if ($("show-gt").checked && state.outline) {
-    ctx.drawImage(state.outline, 0, 0, canvas.width, canvas.height);
-  }
-  if ($("show-saved").checked && state.saved) {
-    ctx.drawImage(state.saved, 0, 0, canvas.width, canvas.height);
-  }
+  if ($("show-gt").checked && state.outline) ctx.drawImage(state.outline, 0, 0, w, h);
+  if ($("show-saved").checked && state.saved) ctx.drawImage(state.saved, 0, 0, w, h);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  if (state.drag && state.drag.stroke) strokePath(state.drag.stroke, 0.45);
   const b = box();
   if (b) rect(b, "#ffd400", false);
   if (state.drag && state.drag.rect) rect(state.drag.rect, "#ffd400", true);
@@ -172,7 +258,8 @@ function draw() {
       ctx.strokeStyle = label ? "#1db954" : "#e53935";
       ctx.lineWidth = 2;
       ctx.beginPath();
-      ctx.arc((x + 0.5) * scale(), (y + 0.5) * scale(), 13, 0, 2 * Math.PI);
+      const [cx, cy] = toCanvas(x + 0.5, y + 0.5);
+      ctx.arc(cx, cy, 13, 0, 2 * Math.PI);
       ctx.stroke();
     }
   });
@@ -208,6 +295,10 @@ function showHistory() {
 
 function describe(action) {
   if (action.box) return "box " + action.box.map(Math.round).join(", ");
+  if (action.stroke) {
+    const st = action.stroke;
+    return st.mode + " r " + st.radius + " (" + st.points.length + " points)";
+  }
   const [x, y, label] = action.click;
   return (label ? "+ " : "− ") + "(" + x + ", " + y + ")" + (action.via ? " " + action.via : "");
 }
@@ -216,8 +307,10 @@ async function update() {
   const seq = ++state.seq;
   state.oracle = null;
   $("oracle-result").textContent = "";
-  const hasPrompt = state.actions.length > 0;
-  $("undo").disabled = $("reset").disabled = $("save").disabled = !hasPrompt;
+  const hasPrompt = prompted();  // Strokes edit a model's mask: they need a prompt.
+  $("undo").disabled = $("reset").disabled = !state.actions.length;
+  $("redo").disabled = !state.undone.length;
+  $("save").disabled = !hasPrompt;
   if (!hasPrompt) {
     state.result = null;
     state.history = [];
@@ -234,13 +327,15 @@ async function update() {
   const started = performance.now();
   try {
     const result = await api("/api/predict", promptBody());
-    const [mask, eig] = await Promise.all([
-      maskLayer(result.mask), loadImage("data:image/png;base64," + result.eig),
-    ]);
+    const [mask, eig] = [maskLayer(result.mask), await eigLayer(result.eig)];
     if (seq !== state.seq) return;
     state.result = result;
     state.layers = { mask, eig };
+    // One row per action; actions restored at once (a reopened object) show no scores.
     state.history = state.history.slice(0, state.actions.length - 1);
+    state.actions.slice(state.history.length, -1).forEach((a) => {
+      state.history.push({ prompt: describe(a), dice: null, iou: null, eig: null });
+    });
     state.history.push({
       prompt: describe(state.actions[state.actions.length - 1]),
       dice: result.dice, iou: result.gt_iou, eig: result.eig_max,
@@ -266,6 +361,7 @@ async function update() {
 
 function push(action) {
   state.actions.push(action);
+  state.undone = [];
   update();
 }
 
@@ -321,11 +417,25 @@ async function selectImage() {
   const s = DISPLAY / Math.max(entry.width, entry.height);
   canvas.width = Math.round(entry.width * s);
   canvas.height = Math.round(entry.height * s);
+  state.view = { zoom: 1, ox: 0, oy: 0 };
+  state.undone = [];
+  $("zoom").textContent = "1.0×";
+  autoContrast(false);
   setStatus(entry.width + "×" + entry.height + (entry.has_mask ? ", with ground truth" : ""));
   await update();
 }
 
-function bind() {
+function setTool(tool) {
+  state.tool = tool;
+  document.querySelectorAll("#tools button").forEach((b) => {
+    b.classList.toggle("on", b.dataset.tool === tool);
+  });
+  canvas.dataset.tool = tool;
+}
+
+function radius() { return Math.max(0.5, Number($("radius").value) || 8); }
+
+function bindCanvas() {
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("mousedown", (e) => {
     if (!state.entry) return;
@@ -333,11 +443,38 @@ function bind() {
       document.activeElement.blur();
       return;
     }
+    if (e.button === 1 || e.altKey) {  // Middle button or Alt+drag: pan.
+      e.preventDefault();
+      state.pan = { x: e.clientX, y: e.clientY, ox: state.view.ox, oy: state.view.oy };
+      return;
+    }
+    if (state.tool !== "prompt" && e.button === 0) {
+      const stroke = { mode: state.tool, radius: radius(), points: [toImageExact(e)] };
+      state.drag = { stroke };
+      draw();
+      return;
+    }
     const [x, y] = toImage(e);
     state.drag = { start: [x, y], button: e.button, shift: e.shiftKey, moved: false };
   });
   canvas.addEventListener("mousemove", (e) => {
+    if (state.pan) {
+      const k = canvas.getBoundingClientRect().width / canvas.width * scale();
+      setView(state.view.zoom, state.pan.ox - (e.clientX - state.pan.x) / k,
+        state.pan.oy - (e.clientY - state.pan.y) / k);
+      return;
+    }
     if (!state.drag) return;
+    if (state.drag.stroke) {
+      const points = state.drag.stroke.points;
+      const [x, y] = toImageExact(e);
+      const [px, py] = points[points.length - 1];
+      if (Math.hypot(x - px, y - py) >= Math.max(1, state.drag.stroke.radius / 3)) {
+        points.push([Math.round(x * 10) / 10, Math.round(y * 10) / 10]);
+        draw();
+      }
+      return;
+    }
     const [x, y] = toImage(e);
     const [x0, y0] = state.drag.start;
     if (Math.abs(x - x0) + Math.abs(y - y0) > 4 / scale() + 2) state.drag.moved = true;
@@ -348,7 +485,12 @@ function bind() {
   });
   window.addEventListener("mouseup", (e) => {
     const drag = state.drag;
-    state.drag = null;
+    state.pan = state.drag = null;
+    if (drag && drag.stroke) {
+      if (!prompted()) { setStatus("click or drag a box first: strokes edit the model's mask", true); draw(); return; }
+      push({ stroke: drag.stroke });
+      return;
+    }
     if (!drag || e.target !== canvas) { draw(); return; }
     if (drag.moved && drag.rect) {
       push({ box: drag.rect });
@@ -358,17 +500,46 @@ function bind() {
       push({ click: [x, y, negative ? 0 : 1] });
     }
   });
-  window.addEventListener("keydown", (e) => {
-    if (typing(e.target) || e.target.tagName === "SELECT") return;
-    const key = e.key.toLowerCase();
-    if (key === "a") accept(e.shiftKey);
-    else if (key === "o") runOracle();
-    else if (key === "u" || (key === "z" && (e.ctrlKey || e.metaKey))) undo();
-    else if (key === "r") reset();
-    else if (key === "s") saveObject();
-    else if (key === "n") step(1);
-    else if (key === "p") step(-1);
-  });
+  canvas.addEventListener("wheel", (e) => {  // Zoom about the pointer.
+    if (!state.entry) return;
+    e.preventDefault();
+    const [x, y] = toImageExact(e);
+    const zoom = Math.min(64, Math.max(1, state.view.zoom * Math.exp(-e.deltaY / 300)));
+    const r = canvas.getBoundingClientRect();
+    const cx = ((e.clientX - r.left) * canvas.width) / r.width;
+    const cy = ((e.clientY - r.top) * canvas.height) / r.height;
+    const s = (canvas.width / state.entry.width) * zoom;
+    setView(zoom, x - cx / s, y - cy / s);
+  }, { passive: false });
+}
+
+function onKey(e) {
+  if (typing(e.target) || e.target.tagName === "SELECT") return;
+  const key = e.key.toLowerCase();
+  const ctrl = e.ctrlKey || e.metaKey;
+  const classKey = (state.config ? state.config.classes : []).find((c) => c.key === e.key);
+  if (classKey && !ctrl) chooseClass(classKey.name);
+  else if (key === "a") accept(e.shiftKey);
+  else if (key === "o") runOracle();
+  else if (key === "y" || (key === "z" && ctrl && e.shiftKey)) redo();
+  else if (key === "u" || (key === "z" && ctrl)) undo();
+  else if (key === "r") reset();
+  else if (key === "s" && !ctrl) saveObject();
+  else if (key === "n") step(1);
+  else if (key === "p") step(-1);
+  else if (key === "b") setTool(state.tool === "brush" ? "prompt" : "brush");
+  else if (key === "e") setTool(state.tool === "eraser" ? "prompt" : "eraser");
+  else if (key === "v" || key === "escape") setTool("prompt");
+  else if (key === "f") fit();
+  else if (key === "[" || key === "]") {
+    $("radius").value = Math.max(1, Math.round(radius() * (key === "]" ? 1.25 : 0.8)));
+  } else return;
+  e.preventDefault();
+}
+
+function bind() {
+  bindCanvas();
+  window.addEventListener("keydown", onKey);
   $("upload").onchange = () => uploadFiles($("upload").files);
   window.addEventListener("dragover", (e) => {
     e.preventDefault();
@@ -385,21 +556,107 @@ function bind() {
   $("accept").onclick = (e) => accept(e.shiftKey);
   $("oracle").onclick = runOracle;
   $("undo").onclick = undo;
+  $("redo").onclick = redo;
   $("reset").onclick = reset;
+  $("fit").onclick = fit;
+  $("auto-contrast").onclick = () => autoContrast(true);
+  ["low", "high"].forEach((id) => { $(id).oninput = () => applyContrast(); });
+  document.querySelectorAll("#tools button").forEach((b) => { b.onclick = () => setTool(b.dataset.tool); });
+  document.querySelectorAll("button.export").forEach((b) => { b.onclick = () => download(b.dataset.href); });
   $("image").onchange = selectImage;
   $("model").onchange = update;
   $("mask-rule").onchange = update;
   ["show-mask", "show-eig", "show-gt", "show-saved"].forEach((id) => { $(id).onchange = draw; });
   // A choice made, the keys are the page's again (a focused list would take A, N, S…).
-  ["image", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved"].forEach(
-    (id) => $(id).addEventListener("change", () => $(id).blur()),
-  );
+  ["image", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved", "radius",
+    "low", "high"].forEach((id) => $(id).addEventListener("change", () => $(id).blur()));
   $("label").addEventListener("keydown", (e) => {  // Enter saves; S types an S here.
     if (e.key !== "Enter") return;
     e.preventDefault();
     $("label").blur();
     saveObject();
   });
+}
+
+// Contrast, for display only: a window LOW..HIGH of the gray levels stretched to 0..255.
+function applyContrast() {
+  const low = Number($("low").value), high = Math.max(low + 1, Number($("high").value));
+  $("window").textContent = low + "–" + high;
+  if (low === 0 && high === 255) { state.display = null; draw(); return; }
+  const { width: w, height: h } = state.entry;
+  const c = document.createElement("canvas");
+  c.width = w;
+  c.height = h;
+  const g = c.getContext("2d");
+  g.drawImage(state.picture, 0, 0);
+  const data = g.getImageData(0, 0, w, h);
+  const px = data.data;
+  const k = 255 / (high - low);
+  for (let i = 0; i < px.length; i += 4) {
+    for (let j = 0; j < 3; j++) px[i + j] = Math.min(255, Math.max(0, (px[i + j] - low) * k));
+  }
+  g.putImageData(data, 0, 0);
+  state.display = c;
+  draw();
+}
+
+// The window from the 0.5th to the 99.5th percentile of the gray levels; `always`: also
+// for an image of full range (the default applies it to dark images only).
+function autoContrast(always) {
+  const { width: w, height: h } = state.entry;
+  const c = document.createElement("canvas");
+  c.width = w;
+  c.height = h;
+  const g = c.getContext("2d");
+  g.drawImage(state.picture, 0, 0);
+  const px = g.getImageData(0, 0, w, h).data;
+  const hist = new Array(256).fill(0);
+  for (let i = 0; i < px.length; i += 4) hist[Math.round((px[i] + px[i + 1] + px[i + 2]) / 3)]++;
+  const n = w * h;
+  const at = (q) => { let sum = 0; for (let v = 0; v < 256; v++) { sum += hist[v]; if (sum >= q * n) return v; } return 255; };
+  const [low, high] = [at(0.005), at(0.995)];
+  const dark = high < 128;
+  [$("low").value, $("high").value] = always || dark ? [low, Math.max(low + 1, high)] : [0, 255];
+  applyContrast();
+}
+
+// A download that says why it failed (a stale image, the server gone), not a silent link.
+async function download(href) {
+  setStatus("exporting…");
+  try {
+    let response;
+    try { response = await fetch(href); } catch (e) {
+      throw new Error("the server is not answering (is python -m experiments.serve running?)");
+    }
+    if (!response.ok) throw new Error((await response.json()).error || response.statusText);
+    const name = (response.headers.get("Content-Disposition") || "").split("filename=")[1];
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = (name || "annotations").replace(/"/g, "");
+    link.click();
+    URL.revokeObjectURL(link.href);
+    setStatus("exported " + link.download);
+  } catch (e) { setStatus("export: " + e.message, true); }
+}
+
+function chooseClass(name) {
+  $("label").value = name;
+  document.querySelectorAll("#classes button").forEach((b) => b.classList.toggle("on", b.dataset.name === name));
+}
+
+function showClasses(classes) {
+  $("classes").innerHTML = "";
+  $("label-list").innerHTML = "";
+  classes.forEach((c) => {
+    const b = document.createElement("button");
+    b.dataset.name = c.name;
+    b.style.borderLeft = "12px solid " + c.colour;
+    b.textContent = (c.key ? c.key + " " : "") + c.name;
+    b.onclick = () => chooseClass(c.name);
+    $("classes").append(b);
+    $("label-list").append(new Option(c.name, c.name));
+  });
+  if (state.config.fixed_classes && classes.length) chooseClass(classes[0].name);
 }
 
 // Whether keys typed on `element` are text (a label being typed), not shortcuts.
@@ -409,8 +666,9 @@ function typing(element) {
   return element.tagName === "INPUT" && !["checkbox", "radio", "button", "file"].includes(element.type);
 }
 
-function undo() { if (state.actions.length) { state.actions.pop(); update(); } }
-function reset() { state.actions = []; edit(null); update(); }
+function undo() { if (state.actions.length) { state.undone.push(state.actions.pop()); update(); } }
+function redo() { if (state.undone.length) { state.actions.push(state.undone.pop()); update(); } }
+function reset() { state.actions = []; state.undone = []; edit(null); update(); }
 
 async function init() {
   bind();
@@ -429,6 +687,7 @@ async function init() {
       bar.fillRect(i, 0, 1, 12);
     });
     state.config = config;
+    showClasses(config.classes);
     await refreshImages();
     await selectImage();
   } catch (e) {
@@ -453,9 +712,10 @@ async function refreshImages(select) {
   $("progress").textContent = done + " of " + state.images.length + " images have objects";
 }
 
-function describePrompts(p) {
-  const n = p.clicks.length;
-  return (p.box ? "box" + (n ? " + " : "") : "") + (n ? n + " click" + (n > 1 ? "s" : "") : "");
+function describePrompts(o) {
+  const p = o.prompts, n = p.clicks.length, k = (o.strokes || []).length;
+  return (p.box ? "box" + (n ? " + " : "") : "") + (n ? n + " click" + (n > 1 ? "s" : "") : "") +
+    (k ? " + " + k + " stroke" + (k > 1 ? "s" : "") : "");
 }
 
 async function loadObjects() {
@@ -472,9 +732,9 @@ async function loadObjects() {
     // A stale object was saved on other pixels than the file holds now: shown, not drawn.
     const label = o.stale ? o.label + " (image changed: save again or delete)" : o.label;
     if (o.stale) row.classList.add("stale");
-    [String(i + 1), label, String(o.area), describePrompts(o.prompts)].forEach((text) => {
-      row.insertCell().textContent = text;
-    });
+    const cells = [String(i + 1), label, String(o.area), describePrompts(o), fmt(o.predicted_iou),
+      fmtEig(o.max_eig)];
+    cells.forEach((text) => { row.insertCell().textContent = text; });
     const cell = row.insertCell();
     [["open", () => reopen(o)], ["rename", () => rename(o)], ["delete", () => remove(o)]]
       .forEach(([text, action]) => {
@@ -488,6 +748,10 @@ async function loadObjects() {
 }
 
 function edit(object) {
+  if (!object && state.ruleBefore) {  // A reopened object's rule was for it alone.
+    $("mask-rule").value = state.ruleBefore;
+    state.ruleBefore = null;
+  }
   state.editing = object;
   $("editing").textContent = object ? "editing saved object “" + object.label + "” (S saves it again)"
     : "a new object";
@@ -499,17 +763,23 @@ function edit(object) {
 // A saved object's prompts back on the canvas: its undo history is its own prompts.
 function reopen(object) {
   if ([...$("model").options].some((o) => o.value === object.model)) $("model").value = object.model;
-  if (object.settings.mask_rule in state.config.mask_rules) $("mask-rule").value = object.settings.mask_rule;
+  if (object.settings.mask_rule in state.config.mask_rules) {
+    state.ruleBefore = state.ruleBefore || $("mask-rule").value;
+    $("mask-rule").value = object.settings.mask_rule;
+  }
   $("label").value = object.label;
   state.actions = [];
+  state.history = [];
   if (object.prompts.box) state.actions.push({ box: object.prompts.box });
   object.prompts.clicks.forEach((c) => state.actions.push({ click: c }));
+  (object.strokes || []).forEach((st) => state.actions.push({ stroke: st }));
+  state.undone = [];
   edit(object);
   update();
 }
 
 async function saveObject() {
-  if (!state.actions.length || document.body.dataset.state !== "ready") return;
+  if (!prompted() || document.body.dataset.state !== "ready") return;
   // Negative clicks alone tell the model where the object is not: its mask is a guess.
   const positive = state.actions.some((a) => a.box || (a.click && a.click[2] === 1));
   if (!positive && !window.confirm("Only negative clicks: the mask is the model's guess. Save it?")) return;
@@ -520,6 +790,7 @@ async function saveObject() {
     if (state.editing) body.id = state.editing.id;
     const saved = await api("/api/objects", body);
     state.actions = [];
+    state.undone = [];
     edit(null);
     await Promise.all([loadObjects(), refreshImages()]);
     await update();

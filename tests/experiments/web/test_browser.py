@@ -42,7 +42,7 @@ def litemedsam():
     return models.load("litemedsam")
 
 
-def _serve(model, workdir):
+def _serve(model, workdir, classes=()):
     """A started server on the bundled samples, saving to `workdir`: (server, base URL)."""
     settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
     fingerprint = checkpoint.fingerprint(bundled.converted_params("litemedsam"))
@@ -54,7 +54,7 @@ def _serve(model, workdir):
         {"litemedsam": fingerprint},
         cache,
     )
-    server, port = serve_in_thread(service, workdir, max_upload=4 << 20)
+    server, port = serve_in_thread(service, workdir, max_upload=4 << 20, classes=classes)
     return server, f"http://127.0.0.1:{port}/"
 
 
@@ -274,3 +274,85 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
         assert len(Select(driver.find_element("id", "image")).options) == 11
     finally:
         _stop(server)
+
+
+def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path):
+    """A class key, a brush stroke saved and reproduced after a restart, the wheel's zoom
+    and Fit, the contrast window."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    from experiments.web import strokes
+
+    driver, workdir = browser, str(tmp_path / "work")
+    server, url = _serve(litemedsam, workdir, classes=("brain", "ventricle"))
+    try:
+        driver.get(url)
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        Select(driver.find_element("id", "image")).select_by_value(BRAIN)
+        _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+        assert driver.find_element("id", "label").get_attribute("value") == "brain"
+        ActionChains(driver).send_keys("2").perform()  # The second class's key.
+        assert driver.find_element("id", "label").get_attribute("value") == "ventricle"
+        ActionChains(driver).send_keys("1").perform()
+        _drag_box(driver, (-190, -200), (380, 410))
+        _wait(driver, lambda d: len(_rows(d, "history")) == 1, "the box")
+        ActionChains(driver).send_keys("b").perform()  # The brush: a stroke in a corner.
+        canvas = driver.find_element("id", "canvas")
+        chain = ActionChains(driver).move_to_element_with_offset(canvas, -240, -240)
+        chain.click_and_hold().move_by_offset(30, 0).move_by_offset(30, 10).release().perform()
+        _wait(driver, lambda d: len(_rows(d, "history")) == 2, "the stroke")
+        assert _rows(driver, "history")[1].split()[1] == "brush"
+        ActionChains(driver).send_keys("s").perform()
+        _wait(driver, lambda d: len(_rows(d, "objects")) == 1, "the object saved")
+        assert "1 stroke" in _rows(driver, "objects")[0]
+
+        (obj,) = server.labelling.store.objects(
+            (BRAIN, server.labelling.service.entry(BRAIN).source)
+        )
+        _stop(server)  # A restart: the saved mask is the model's mask, then the stroke.
+        server, url = _serve(litemedsam, workdir, classes=("brain", "ventricle"))
+        driver.get(url)
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        Select(driver.find_element("id", "image")).select_by_value(BRAIN)
+        _wait(driver, lambda d: len(_rows(d, "objects")) == 1, "the saved object listed")
+        driver.find_elements("css selector", "#objects button.open")[0].click()
+        _wait(driver, lambda d: len(_rows(d, "history")) == 2, "reopened with its stroke")
+        model_mask = server.labelling.service.feedback(
+            _prompt(BRAIN, box=obj["prompts"]["box"])
+        ).feedback.mask
+        redrawn = strokes.apply(np.asarray(model_mask), strokes.parse(obj["strokes"], 256, 256))
+        assert np.array_equal(saved_masks(workdir)[obj["id"]], redrawn)
+        assert not np.array_equal(redrawn, np.asarray(model_mask))
+
+        canvas = driver.find_element("id", "canvas")  # The page's, since its reload.
+        ActionChains(driver).scroll_to_element(canvas).perform()
+        ActionChains(driver).move_to_element(canvas).perform()
+        driver.execute_script(
+            "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: "
+            "arguments[0].getBoundingClientRect().left + 100, clientY: "
+            "arguments[0].getBoundingClientRect().top + 100, bubbles: true, cancelable: true}))",
+            canvas,
+        )
+        assert float(_text(driver, "zoom").rstrip("×")) > 2
+        ActionChains(driver).send_keys("f").perform()
+        assert _text(driver, "zoom") == "1.0×"
+        driver.execute_script(
+            "const low = document.getElementById('low'); low.value = 60;"
+            "low.dispatchEvent(new Event('input'));"
+        )
+        assert _text(driver, "window") == "60–255"
+        assert driver.execute_script("return state.display !== null")
+        driver.find_element("id", "auto-contrast").click()
+        assert _text(driver, "window") != "60–255"
+        out = os.environ.get("EIGJAX_SCREENSHOTS", str(tmp_path))
+        os.makedirs(out, exist_ok=True)
+        driver.save_screenshot(os.path.join(out, "tools.png"))
+    finally:
+        _stop(server)
+
+
+def _prompt(image, box):
+    from experiments.web.messages import Prompt
+
+    return Prompt(image=image, box=box)

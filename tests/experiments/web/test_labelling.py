@@ -2,7 +2,6 @@
 checked against the saved masks, uploads, the on-disk embedding cache, and every new
 route's 4xx cases. On LiteMedSAM's real weights and the bundled samples."""
 
-import base64
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from pycocotools.coco import COCO
 from eigjax import models, protocol
 from eigjax.data import DataError, read_image
 from eigjax.models import bundled, checkpoint
+from experiments import rle
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
 from experiments.web import annotations, api, export
@@ -98,8 +98,8 @@ def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
     status, b = request(port, "POST", "/api/objects", second)
     assert status == 200 and b["label"] == "object" and b["id"] != a["id"]
     predicted = request(port, "POST", "/api/predict", {"image": BRAIN, "box": [30, 20, 226, 236]})
-    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(predicted[1]["mask"]))))
-    assert np.array_equal(saved_masks(workdir)[a["id"]], mask > 0)  # The page's mask.
+    mask = rle.decode(predicted[1]["mask"])
+    assert np.array_equal(saved_masks(workdir)[a["id"]], mask)  # The page's mask.
 
     port = restart()
     status, listed = request(port, "GET", f"/api/objects?image={BRAIN}")
@@ -515,7 +515,7 @@ def test_simultaneous_uploads_of_the_same_bytes_all_succeed_as_one_image(server)
 
 def _predicted(port, body) -> np.ndarray:
     answer = request(port, "POST", "/api/predict", body)[1]
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["mask"])))) > 0
+    return rle.decode(answer["mask"])
 
 
 def _coco(port, tmp_path) -> dict:
