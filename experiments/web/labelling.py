@@ -1,5 +1,6 @@
 """The web page's labelling routes, apart from HTTP (README, "Label with it"):
 
+  PATCH  /api/images   {"image", "status": "todo" | "done" | "skipped"}  marks an image
   GET    /api/objects?image=NAME  → {"image", "objects": [object without its mask]}
   POST   /api/objects  {predict's body, "label"?, "id"?}  saves the mask that prompt gives:
                        a new object, or object `id` again (reopened and changed)
@@ -27,7 +28,17 @@ from experiments.web.annotations import AnnotationStore, Key, UnknownObject, che
 from experiments.web.api import Service, outline_rgba, png_bytes
 from experiments.web.catalog import Entry, file_entry
 from experiments.web.classes import Classes
-from experiments.web.messages import ApiError, Payload, Prompt, Rename, Save, Target, Upload
+from experiments.web.image_status import ImageStatus
+from experiments.web.messages import (
+    ApiError,
+    Mark,
+    Payload,
+    Prompt,
+    Rename,
+    Save,
+    Target,
+    Upload,
+)
 from experiments.web.uploads import TYPES, Uploads, check_content, check_name
 
 FILL_ALPHA = 110  # Of a saved object's inside on the page (its outline: opaque), seen on black.
@@ -69,17 +80,33 @@ class Labelling:
         self.service = service
         self.store = store
         self.classes = Classes(classes, store.workdir, store.labels())
+        self.status = ImageStatus(store.workdir)
         self.uploads = Uploads(store.workdir)
         self.max_upload_bytes = max_upload_bytes
         for name, path, file_name in self.uploads.existing():
             service.catalog.add(file_entry(name, path, file_name))
 
     def images(self) -> list[dict]:
-        """GET /api/images: each served image with its number of saved objects."""
-        return [
-            {**e.describe(), "objects": self.store.count(_key(e))}
-            for e in self.service.catalog.entries.values()
-        ]
+        """GET /api/images: each served image with its number of saved objects and its
+        status (todo, done or skipped)."""
+        return [self._listed_image(e) for e in self.service.catalog.entries.values()]
+
+    def _listed_image(self, entry: Entry) -> dict:
+        key = _key(entry)
+        return {
+            **entry.describe(),
+            "objects": self.store.count(key),
+            "status": self.status.get(key),
+        }
+
+    def mark(self, mark: Mark) -> dict:
+        """PATCH /api/images: the image marked; its entry as GET /api/images lists it."""
+        entry = self.service.entry(mark.image)
+        try:
+            self.status.set(_key(entry), mark.status)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        return self._listed_image(entry)
 
     def config(self) -> dict:
         """GET /api/config: the service's, and the upload limit."""
@@ -229,7 +256,7 @@ class Labelling:
         except ValueError as e:
             raise ApiError(400, f"{upload.name}: {e}") from None
         entry = self.service.catalog.add(file_entry(shown, path, file_name))
-        return {**entry.describe(), "objects": self.store.count(_key(entry))}
+        return self._listed_image(entry)
 
     def _objects(self, entry: Entry, pixels: str) -> list[dict]:
         """The entry's saved objects, each with "stale" (`_stale`) against `pixels`."""

@@ -63,6 +63,14 @@ class Rename(Target):
 
 
 @dataclasses.dataclass(frozen=True)
+class Mark:
+    """PATCH /api/images: an image marked to do, done or skipped."""
+
+    image: str = _field(expect="a name from GET /api/images")
+    status: str = _field(expect='"todo", "done" or "skipped"')
+
+
+@dataclasses.dataclass(frozen=True)
 class Upload:
     """POST /api/upload?name=NAME: an image file's bytes as the body."""
 

@@ -24,6 +24,7 @@ from experiments.web.labelling import Labelling
 from experiments.web.messages import (
     ApiError,
     Json,
+    Mark,
     Payload,
     Prompt,
     Rename,
@@ -65,6 +66,7 @@ def _png(data: bytes) -> Payload:
 ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/config"): Route(lambda app, c: Json(app.config())),
     ("GET", "/api/images"): Route(lambda app, c: Json(app.images())),  # A bare list.
+    ("PATCH", "/api/images"): Route(lambda app, c: Json(app.mark(c.body)), Mark),
     ("GET", "/api/image"): Route(lambda app, c: _png(app.service.image_png(c.query.get("name")))),
     ("GET", "/api/outline"): Route(
         lambda app, c: _png(app.service.outline_png(c.query.get("name")))

@@ -379,9 +379,16 @@ async function runOracle() {
   if ($("oracle").disabled || document.body.dataset.state !== "ready") return;
   const seq = state.seq;
   document.body.dataset.state = "busy";
-  setStatus("the Oracle tries every unclicked grid point…");
+  // No cancel (one compiled call): the seconds so far, against the last Oracle's.
+  const started = performance.now();
+  const last = state.oracleSeconds ? " (the last took " + state.oracleSeconds.toFixed(0) + " s)" : "";
+  const tick = () => setStatus("the Oracle tries every unclicked grid point: " +
+    ((performance.now() - started) / 1000).toFixed(0) + " s" + last + "…");
+  tick();
+  const timer = setInterval(tick, 1000);
   try {
-    const result = await api("/api/oracle", promptBody());
+    const result = await api("/api/oracle", promptBody()).finally(() => clearInterval(timer));
+    state.oracleSeconds = result.ms / 1000;
     if (seq !== state.seq) return;
     state.oracle = result;
     const [x, y, label] = result.click;
@@ -525,7 +532,10 @@ function onKey(e) {
   else if (key === "u" || (key === "z" && ctrl)) undo();
   else if (key === "r") reset();
   else if (key === "s" && !ctrl) saveObject();
+  else if (key === "n" && e.shiftKey) nextToDo();
   else if (key === "n") step(1);
+  else if (key === "d") mark("done");
+  else if (key === "k") mark("skipped");
   else if (key === "p") step(-1);
   else if (key === "b") setTool(state.tool === "brush" ? "prompt" : "brush");
   else if (key === "e") setTool(state.tool === "eraser" ? "prompt" : "eraser");
@@ -559,6 +569,10 @@ function bind() {
   $("redo").onclick = redo;
   $("reset").onclick = reset;
   $("fit").onclick = fit;
+  $("mark-done").onclick = () => mark("done");
+  $("mark-skipped").onclick = () => mark("skipped");
+  $("mark-todo").onclick = () => mark("todo");
+  $("next-todo").onclick = nextToDo;
   $("auto-contrast").onclick = () => autoContrast(true);
   ["low", "high"].forEach((id) => { $(id).oninput = () => applyContrast(); });
   document.querySelectorAll("#tools button").forEach((b) => { b.onclick = () => setTool(b.dataset.tool); });
@@ -704,12 +718,43 @@ async function refreshImages(select) {
   state.images = await api("/api/images");
   $("image").innerHTML = "";
   state.images.forEach((e) => {
-    const notes = (e.has_mask ? "" : " (no mask)") + (e.objects ? " · " + e.objects + " saved" : "");
+    const notes = (e.has_mask ? "" : " (no mask)") + (e.objects ? " · " + e.objects + " saved" : "") +
+      (e.status === "todo" ? "" : " · " + e.status);
     $("image").add(new Option(e.name + notes, e.name));
   });
   if (state.images.some((e) => e.name === current)) $("image").value = current;
-  const done = state.images.filter((e) => e.objects > 0).length;
-  $("progress").textContent = done + " of " + state.images.length + " images have objects";
+  const count = (f) => state.images.filter(f).length;
+  const n = state.images.length;
+  $("progress").textContent = count((e) => e.status === "done") + " of " + n + " done · " +
+    count((e) => e.status === "skipped") + " skipped · " + count((e) => e.objects > 0) + " of " +
+    n + " images have objects";
+  const entry = state.images.find((e) => e.name === $("image").value);
+  $("image-status").textContent = entry ? entry.status : "";
+}
+
+// Marks the shown image done or skipped (or to do again), then moves to the next one to do.
+async function mark(status) {
+  if (!state.entry) return;
+  try {
+    await api("/api/images", { image: state.entry.name, status }, "PATCH");
+    await refreshImages();
+    if (status !== "todo") nextToDo();
+  } catch (e) { setStatus(e.message, true); }
+}
+
+// The next image after this one (wrapping) still to do with no saved object.
+function nextToDo() {
+  const names = state.images.map((e) => e.name);
+  const from = names.indexOf($("image").value);
+  for (let k = 1; k <= names.length; k++) {
+    const e = state.images[(from + k) % names.length];
+    if (e.status === "todo" && !e.objects) {
+      $("image").value = e.name;
+      selectImage();
+      return;
+    }
+  }
+  setStatus("every image is done, skipped or has objects");
 }
 
 function describePrompts(o) {

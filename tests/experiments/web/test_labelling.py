@@ -577,3 +577,19 @@ def test_free_labels_keep_the_category_id_of_their_first_save(server, tmp_path):
     after = _coco(port, tmp_path)
     assert after["categories"] == [*first["categories"], {"id": 3, "name": "beta"}]
     assert [i["id"] for i in after["images"]] == [i["id"] for i in first["images"]]
+
+
+def test_an_image_marked_done_or_skipped_stays_so_after_a_restart(server):
+    port, workdir, restart = server
+    status, entry = request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "done"})
+    assert status == 200 and entry["status"] == "done" and entry["name"] == BRAIN
+    skipped = {"image": "quokka_photo_quokka_000", "status": "skipped"}
+    assert request(port, "PATCH", "/api/images", skipped)[0] == 200
+    status, answer = request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "ok"})
+    assert status == 400 and "status: one of ['todo', 'done', 'skipped']" in answer["error"]
+    port = restart()
+    listed = {i["name"]: i["status"] for i in request(port, "GET", "/api/images")[1]}
+    assert listed[BRAIN] == "done" and listed["quokka_photo_quokka_000"] == "skipped"
+    assert sum(v == "todo" for v in listed.values()) == 8
+    request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "todo"})
+    assert request(port, "GET", "/api/images")[1][3]["status"] == "todo"

@@ -17,7 +17,7 @@ JSON = st.recursive(
     ),
     max_leaves=8,
 )
-TYPES = (messages.Prompt, messages.Save, messages.Target, messages.Rename)
+TYPES = (messages.Prompt, messages.Save, messages.Target, messages.Rename, messages.Mark)
 
 
 @settings(deadline=None, max_examples=300)

@@ -78,6 +78,7 @@ def test_images_lists_the_served_set(url):
         "height": 256,
         "has_mask": True,
         "objects": 0,
+        "status": "todo",
     }
     status, picture = call(url, f"/api/image?name={BRAIN}")
     assert status == 200 and np.asarray(Image.open(io.BytesIO(picture))).shape == (256, 256, 3)
@@ -211,7 +212,14 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
     base, server = start(service, tmp_path / "annotations")
     try:
         assert call(base, "/api/images")[1] == [
-            {"name": "brain.png", "width": 256, "height": 256, "has_mask": False, "objects": 0}
+            {
+                "name": "brain.png",
+                "width": 256,
+                "height": 256,
+                "has_mask": False,
+                "objects": 0,
+                "status": "todo",
+            }
         ]
         status, r = call(base, "/api/predict", {"image": "brain.png", "clicks": [[128, 128, 1]]})
         assert status == 200 and r["dice"] is None and r["suggestion_label"] is None
@@ -342,12 +350,12 @@ def test_outline_is_the_masks_boundary():
     assert full[0].all() and full[:, 0].all() and not full[1:3, 1:3].any()  # Image border.
 
 
-def test_eig_colours_follow_the_scale():
-    lut = api.colormap_lut()
-    eig_map = np.array([[0.0, 0.25, 0.5, 1.0, 2.0]])
-    rgba = api.eig_rgba(eig_map, 1.0, lut)
-    np.testing.assert_array_equal(rgba[0, 0], [*lut[0], 0])  # Zero: clear.
-    np.testing.assert_array_equal(rgba[0, 3, :3], lut[255])  # The top of the scale.
-    np.testing.assert_array_equal(rgba[0, 4], rgba[0, 3])  # Above it: clipped.
-    assert (np.diff(rgba[0, :4, 3].astype(int)) > 0).all()  # More EIG, more opaque.
-    assert not api.eig_rgba(np.zeros((2, 2)), 0.0, lut)[..., 3].any()  # An all-zero map.
+def test_eig_levels_follow_the_scale_at_display_size():
+    eig_map = np.array([[0.0, 0.25, 0.5, 1.0, 2.0]], np.float32)
+    levels = api.eig_levels(eig_map, 1.0, 1024)
+    np.testing.assert_array_equal(levels, [[0, 64, 128, 255, 255]])  # Above the top: clipped.
+    assert not api.eig_levels(np.zeros((2, 2), np.float32), 0.0, 1024).any()  # All zero.
+    big = np.full((2000, 3000), 0.5, np.float32)
+    big[:, :1500] = 0.0
+    small = api.eig_levels(big, 1.0, 1024)  # Area-averaged to 1024 on the longest side.
+    assert small.shape == (683, 1024) and (small[:, 0] == 0).all() and (small[:, -1] == 128).all()

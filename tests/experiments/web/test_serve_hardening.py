@@ -192,7 +192,14 @@ def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tm
         Image.fromarray(np.full((30, 20, 3), 200, np.uint8)).save(folder / "a.png")
         status, images = request(port, "GET", "/api/images")
         assert images == [
-            {"name": "a.png", "width": 20, "height": 30, "has_mask": False, "objects": 0}
+            {
+                "name": "a.png",
+                "width": 20,
+                "height": 30,
+                "has_mask": False,
+                "objects": 0,
+                "status": "todo",
+            }
         ]
         status, answer = request(
             port, "POST", "/api/predict", {"image": "a.png", "clicks": [[50, 25, 1]]}
