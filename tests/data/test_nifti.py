@@ -43,21 +43,21 @@ def _bundled(kind, name):
     return np.asarray(Image.open(os.path.join(spec.bundled_root(), kind, name)))
 
 
-@pytest.mark.parametrize("axis, index", [("axial", 90), ("coronal", 126)])
-def test_the_bundled_slices_come_out_exactly(mni, axis, index):
-    ds = spec.parse(f"nifti:{mni / 'imagesTr'}:{mni / 'labelsTr'}:axis={axis}")
-    refs = {r.id: r for r in spec.index(ds)}
-    s = refs[f"mni152_{axis}_{index:03d}_white_matter"].read()
-    assert s.meta["label"] == "white_matter" and f"mni152_{axis}_{index:03d}_other_brain" in refs
-    rows, cols = s.mask.shape  # The bundled slices are zero-padded to 256×256, centred.
-    top, left = (256 - rows) // 2, (256 - cols) // 2
-    crop = (slice(top, top + rows), slice(left, left + cols))
-    np.testing.assert_array_equal(
-        s.image[..., 0], _bundled("images", f"mni152_{axis}_{index:03d}.png")[crop]
-    )
-    assert (s.image == s.image[..., :1]).all()
-    wm = _bundled("masks", f"mni152_{axis}_{index:03d}_white_matter_000.png")[crop] > 0
-    np.testing.assert_array_equal(s.mask, wm)
+def test_the_bundled_slices_come_out_exactly(mni):
+    for axis, index in (("axial", 90), ("coronal", 126)):
+        ds = spec.parse(f"nifti:{mni / 'imagesTr'}:{mni / 'labelsTr'}:axis={axis},step=6")
+        refs = {r.id: r for r in spec.index(ds)}
+        s = refs[f"mni152_{axis}_{index:03d}_white_matter"].read()
+        assert s.meta["label"] == "white_matter"
+        assert f"mni152_{axis}_{index:03d}_other_brain" in refs
+        rows, cols = s.mask.shape  # The bundled slices are zero-padded to 256×256, centred.
+        top, left = (256 - rows) // 2, (256 - cols) // 2
+        crop = (slice(top, top + rows), slice(left, left + cols))
+        bundled = _bundled("images", f"mni152_{axis}_{index:03d}.png")[crop]
+        np.testing.assert_array_equal(s.image[..., 0], bundled)
+        assert (s.image == s.image[..., :1]).all()
+        wm = _bundled("masks", f"mni152_{axis}_{index:03d}_white_matter_000.png")[crop] > 0
+        np.testing.assert_array_equal(s.mask, wm)
 
 
 @settings(max_examples=20, deadline=None)

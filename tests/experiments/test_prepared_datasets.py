@@ -19,7 +19,7 @@ from tests.helpers import run_module
 
 DEMO = os.path.join(DEMO_DIR, "data_demo")
 STUDY = ["--models=litemedsam", "--grid=4", "--steps=2", "--start=center", "--policies=eig",
-         "--nmc_check=false", "--num_images=2", "--fig2_images=0", "--report=false"]  # fmt: skip
+         "--nmc_check=false", "--num_images=1", "--fig2_images=0", "--report=false"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_the_study_writes_the_direct_readers_records(prepared, tmp_path):
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
     direct, tfds = _records(tmp_path / "direct"), _records(tmp_path / "prepared")
-    assert len(direct) == 2 and tfds == direct
+    assert len(direct) == 1 and tfds == direct
 
 
 def test_the_fine_tune_trains_on_the_direct_readers_examples(prepared, tmp_path):
