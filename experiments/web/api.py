@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from eigjax import clicks as click_rules
-from eigjax import feedback, protocol
+from eigjax import feedback, metrics, protocol
 from eigjax.assess import Problem
 from eigjax.models import families
 from eigjax.models.model import Embedding, Model
@@ -364,10 +364,8 @@ def _edited(fb: feedback.Feedback, mask: np.ndarray, gt: np.ndarray | None) -> f
     (if any) recomputed; the model's predicted IoUs and EIG are the model's mask's."""
     if gt is None:
         return fb.replace(mask=mask)
-    inter, total = np.sum(mask & gt), mask.sum() + gt.sum()
-    dice = 2 * inter / total if total else 1.0
-    iou = inter / (total - inter) if total else 1.0
-    return fb.replace(mask=mask, dice=np.float32(dice), iou=np.float32(iou))
+    dice, iou = jax.device_get(metrics.dice_iou(jnp.asarray(mask), jnp.asarray(gt)))
+    return fb.replace(mask=mask, dice=dice, iou=iou)
 
 
 MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not a pixel.

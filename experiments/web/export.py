@@ -73,9 +73,10 @@ def coco(
     """
     out_images, annotations = [], []
     for image in images:
+        ident = image_id(image["name"])
         out_images.append(
             {
-                "id": image_id(image["name"]),
+                "id": ident,
                 "file_name": image["file_name"],
                 "width": image["width"],
                 "height": image["height"],
@@ -86,7 +87,7 @@ def coco(
             annotations.append(
                 {
                     "id": len(annotations) + 1,
-                    "image_id": image_id(image["name"]),
+                    "image_id": ident,
                     "category_id": categories[o["label"]],
                     "segmentation": _segmentation(o, segmentation),
                     "area": int(mask_utils.area(coded)),

@@ -129,13 +129,7 @@ function maskLayer(rle) {
 // The EIG map's levels (gray PNG, 0–255 of 0…top) → the colour map, opacity rising with
 // the value so that the image shows through where a click teaches little.
 async function eigLayer(b64) {
-  const img = await loadImage("data:image/png;base64," + b64);
-  const layer = document.createElement("canvas");
-  layer.width = img.width;
-  layer.height = img.height;
-  const c = layer.getContext("2d");
-  c.drawImage(img, 0, 0);
-  const data = c.getImageData(0, 0, img.width, img.height);
+  const { canvas: layer, context, data } = pixels(await loadImage("data:image/png;base64," + b64));
   const px = data.data;
   const lut = state.config.colormap;
   for (let i = 0; i < px.length; i += 4) {
@@ -143,8 +137,18 @@ async function eigLayer(b64) {
     [px[i], px[i + 1], px[i + 2]] = lut[v];
     px[i + 3] = Math.round((v * 220) / 255);
   }
-  c.putImageData(data, 0, 0);
+  context.putImageData(data, 0, 0);
   return layer;
+}
+
+// An image drawn on a canvas of its own size, with its pixels read back, to be changed.
+function pixels(img) {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  return { canvas, context, data: context.getImageData(0, 0, img.width, img.height) };
 }
 
 // The view: the canvas shows the image fitted (zoom 1) or magnified, `ox, oy` the image
@@ -597,19 +601,13 @@ function applyContrast() {
   const low = Number($("low").value), high = Math.max(low + 1, Number($("high").value));
   $("window").textContent = low + "–" + high;
   if (low === 0 && high === 255) { state.display = null; draw(); return; }
-  const { width: w, height: h } = state.entry;
-  const c = document.createElement("canvas");
-  c.width = w;
-  c.height = h;
-  const g = c.getContext("2d");
-  g.drawImage(state.picture, 0, 0);
-  const data = g.getImageData(0, 0, w, h);
+  const { canvas: c, context, data } = pixels(state.picture);
   const px = data.data;
   const k = 255 / (high - low);
   for (let i = 0; i < px.length; i += 4) {
     for (let j = 0; j < 3; j++) px[i + j] = Math.min(255, Math.max(0, (px[i + j] - low) * k));
   }
-  g.putImageData(data, 0, 0);
+  context.putImageData(data, 0, 0);
   state.display = c;
   draw();
 }
@@ -617,16 +615,10 @@ function applyContrast() {
 // The window from the 0.5th to the 99.5th percentile of the gray levels; `always`: also
 // for an image of full range (the default applies it to dark images only).
 function autoContrast(always) {
-  const { width: w, height: h } = state.entry;
-  const c = document.createElement("canvas");
-  c.width = w;
-  c.height = h;
-  const g = c.getContext("2d");
-  g.drawImage(state.picture, 0, 0);
-  const px = g.getImageData(0, 0, w, h).data;
+  const px = pixels(state.picture).data.data;
   const hist = new Array(256).fill(0);
   for (let i = 0; i < px.length; i += 4) hist[Math.round((px[i] + px[i + 1] + px[i + 2]) / 3)]++;
-  const n = w * h;
+  const n = px.length / 4;
   const at = (q) => { let sum = 0; for (let v = 0; v < 256; v++) { sum += hist[v]; if (sum >= q * n) return v; } return 255; };
   const [low, high] = [at(0.005), at(0.995)];
   const dark = high < 128;

@@ -552,6 +552,12 @@ def test_classes_fix_labels_and_ids_and_an_object_keeps_its_strokes_and_confiden
         saved = saved_masks(workdir)[obj["id"]]
         assert np.array_equal(saved, edited) and not np.array_equal(saved, model_mask)
         assert np.array_equal(_predicted(port, {**prompt, "strokes": strokes}), saved)
+        # Dice and IoU against the ground truth are the edited mask's.
+        answer = request(port, "POST", "/api/predict", {**prompt, "strokes": strokes})[1]
+        gt = service.entry(BRAIN).load()[1]
+        inter, total = (saved & gt).sum(), saved.sum() + gt.sum()
+        np.testing.assert_allclose(answer["dice"], 2 * inter / total, rtol=1e-6)
+        np.testing.assert_allclose(answer["gt_iou"], inter / (total - inter), rtol=1e-6)
         coco = _coco(port, tmp_path)
         assert coco["categories"] == [{"id": 1, "name": "brain"}, {"id": 2, "name": "ventricle"}]
         (ann,) = coco["annotations"]
