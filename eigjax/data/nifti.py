@@ -155,14 +155,17 @@ def index(images: str, labels: str, options: dict[str, str]) -> list[SampleRef]:
         label = np.rint(read_volume(label_path)).astype(np.int64)
         axis = AXES[cfg.axis]
         for k in range(0, label.shape[axis], cfg.step):
-            values, counts = np.unique(np.take(label, k, axis=axis), return_counts=True)
+            cut = np.take(label, k, axis=axis)
+            size = cut.shape  # (width, height) as `display` shows the slice: transposed.
+            values, counts = np.unique(cut, return_counts=True)
             for value in values[(values != 0) & (counts >= cfg.min_pixels)]:
                 name = names.get(int(value), f"label_{value}")
                 meta = {"label": name, "image": image_path, "mask": label_path, "slice": k}
                 read = functools.partial(
                     _read, cfg, case, image_path, label_path, k, int(value), name
                 )
-                refs.append(SampleRef(f"{case}_{cfg.axis}_{k:03d}_{name}", meta, image_path, read))
+                sample_id = f"{case}_{cfg.axis}_{k:03d}_{name}"
+                refs.append(SampleRef(sample_id, meta, image_path, read, lambda s=size: s))
     return refs
 
 

@@ -4,7 +4,8 @@
   WORKDIR/objects/<hash of the image's key>.json
       {"image": name, "source": the image file's real path, "objects": [{"id", "label",
         "mask" (COCO RLE), "area", "image_size" [H, W], "image_hash" (the pixels' SHA-256),
-        "prompts": {"clicks", "box"}, "model", "weights", "settings", "created",
+        "prompts": {"clicks", "box", "truth" (where the image has ground truths)},
+        "strokes", "predicted_iou", "max_eig", "model", "weights", "settings", "created",
         "updated"}, ...]}
 
 An image is keyed by its name and its file (`Key`): a second folder served with the same

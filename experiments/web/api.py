@@ -2,12 +2,15 @@
 JSON-ready dicts or `ApiError` out.
 
   POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?,
-                     "strokes"?} → the proposed mask (the model's, then the brush and
+                     "strokes"?, "truth"?} → the proposed mask (the model's, then the brush and
                      eraser strokes, `strokes.py`) as COCO RLE, predicted IoUs, the EIG
                      map (levels 0–255 of 0…eig_scale[1] as a gray PNG, at most EIG_SIDE
                      pixels on its longest side) and the suggested click: compact at any
                      image size
   POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
+
+An image's ground truths (`truths` in GET /api/images) are its masks: a request's
+`truth` (default 0) is the one its Dice, its suggestion's answer and its Oracle score.
 
 Every request carries its whole prompt (clicks, box): the prompts are the client's, so
 clients never see each other's (saved objects are `labelling.py`'s). JAX work
@@ -174,11 +177,13 @@ class Service:
     def image_png(self, name) -> bytes:
         return png_bytes(self.entry(name).load()[0])
 
-    def outline_png(self, name) -> bytes:
-        mask = self.entry(name).load()[1]
-        if mask is None:
+    def outline_png(self, name, truth="0") -> bytes:
+        """GET /api/outline?name=NAME[&truth=K]: ground truth K's outline."""
+        entry = self.entry(name)
+        if not entry.has_mask:
             raise ApiError(404, f"image {name!r} has no ground-truth mask")
-        return png_bytes(outline_rgba(mask))
+        k = int(truth) if isinstance(truth, str) and truth.isdigit() else truth
+        return png_bytes(outline_rgba(entry.load(_truth(entry, k))[1]))
 
     # Computations.
     def predict(self, prompt: Prompt) -> dict:
@@ -279,7 +284,7 @@ class Service:
         """The request of `prompt`, its clicks and box checked against the image as its
         file is now."""
         req = self.resolve(prompt)
-        image, mask = req.entry.load()
+        image, mask = req.entry.load(_truth(req.entry, prompt.truth))
         height, width = image.shape[:2]
         clicks = _parse_clicks(prompt.clicks, width, height)
         box = None if prompt.box is None else _parse_box(prompt.box, width, height)
@@ -369,6 +374,17 @@ def _edited(fb: feedback.Feedback, mask: np.ndarray, gt: np.ndarray | None) -> f
 
 
 MAX_COORDINATE = 1e9  # Beyond any image: a number this large is a mistake, not a pixel.
+
+
+def _truth(entry: Entry, k) -> int:
+    """`k` as an index into `entry`'s ground truths (0 where it has none); ApiError 400
+    otherwise."""
+    n = len(entry.truths)
+    if type(k) is not int or not (0 <= k < n or k == 0):
+        raise ApiError(
+            400, f"truth: an index below {max(n, 1)} (the image's truths), got {short(k)}"
+        )
+    return k
 
 
 def _number(value, where: str) -> float:

@@ -1,4 +1,5 @@
-"""The images a web page may show: a dataset with its masks, or a folder of bare images.
+"""The images a web page may show: a dataset's images, each with its masks as ground-truth
+objects, or a folder of bare images.
 
 Names are the only handle a client has: `Catalog.get` looks a name up in the served set
 and never treats it as a path.
@@ -23,18 +24,29 @@ class Entry:
     start is seen as it is now (and one deleted is a `MissingFile`)."""
 
     name: str
-    width: int  # At start; `describe` reads the file's size now.
+    width: int  # At start; `describe` reads an image file's size now.
     height: int
-    has_mask: bool
-    source: str  # The image file (or the sample id): images sharing it share an embedding.
-    load: Callable[[], tuple[np.ndarray, np.ndarray | None]]  # uint8 [H, W, 3], bool [H, W]
+    source: str  # The image file (a volume, or the sample id where there is none).
+    # Ground truth k → (uint8 [H, W, 3] pixels, bool [H, W] mask k, or None without truths).
+    load: Callable[[int], tuple[np.ndarray, np.ndarray | None]]
     file_name: str = ""  # The image's file name as the user has it ("": `name`).
+    truths: tuple[str, ...] = ()  # The ground-truth objects' labels, in `load`'s order.
+
+    @property
+    def has_mask(self) -> bool:
+        return bool(self.truths)
 
     def describe(self) -> dict:
         width, height = (self.width, self.height)
-        if os.path.isfile(self.source):
+        if os.path.isfile(self.source) and self.source.lower().endswith(folder.IMAGE_EXTENSIONS):
             width, height = read_size(self.source)
-        return {"name": self.name, "width": width, "height": height, "has_mask": self.has_mask}
+        return {
+            "name": self.name,
+            "width": width,
+            "height": height,
+            "has_mask": self.has_mask,
+            "truths": list(self.truths),
+        }
 
 
 class Catalog:
@@ -69,16 +81,24 @@ class Catalog:
         labels=(),
         categories=("person",),
     ) -> "Catalog":
-        """The samples of a study `--dataset` spec (`eigjax.data.spec`), read when shown."""
+        """The images of a study `--dataset` spec's samples (`eigjax.data.spec`; its first
+        `num_images` masks), each with its masks as ground truths, read when shown."""
         refs = dataset_spec.index(
             dataset_spec.parse(spec), num_images, 0, sub_datasets, labels, categories
         )
-        entries = []
+        images: dict[tuple, list] = {}
         for ref in refs:
-            w, h = ref.size()
-            load = functools.partial(_pair, ref)
-            name = os.path.basename(ref.image_path)
-            entries.append(Entry(ref.id, w, h, True, ref.image_path, load, name))
+            # A volume's slices are images of their own.
+            images.setdefault((ref.image_path, ref.meta.get("slice")), []).append(ref)
+        entries = []
+        for name, (key, masks) in zip(_names(list(images)), images.items(), strict=True):
+            w, h = masks[0].size()
+            truths = tuple(
+                str(r.meta.get("label") or r.meta.get("category") or r.id) for r in masks
+            )
+            load = functools.partial(_pair, tuple(masks))
+            file_name = os.path.basename(key[0])
+            entries.append(Entry(name, w, h, key[0], load, file_name, truths))
         return cls(entries)
 
     @classmethod
@@ -100,9 +120,26 @@ def file_entry(name: str, path: str, file_name: str = "") -> Entry:
     """An image file without a mask, served as `name` (exported as `file_name`, default
     `name`)."""
     w, h = read_size(path)
-    return Entry(name, w, h, False, path, lambda: (read_image(path), None), file_name)
+    return Entry(name, w, h, path, lambda truth=0: (read_image(path), None), file_name)
 
 
-def _pair(ref) -> tuple[np.ndarray, np.ndarray]:
-    sample = ref.read()
+def _names(keys: list[tuple[str, int | None]]) -> list[str]:
+    """Each (image path, slice or None)'s name: the file's name, `:slice` for a volume's,
+    or its path below the images' common folder where two files share a name."""
+
+    def named(paths):
+        return [p if s is None else f"{p}:{s}" for p, s in zip(paths, slices, strict=True)]
+
+    slices = [s for _, s in keys]
+    names = named([os.path.basename(p) for p, _ in keys])
+    if len(set(names)) < len(names):
+        paths = [p for p, _ in keys]
+        root = os.path.commonpath(paths) if len(keys) > 1 else ""
+        names = named([os.path.relpath(p, root) if root else p for p in paths])
+    return names
+
+
+def _pair(masks, truth: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The image and its mask `truth` (an index into `masks`, its `SampleRef`s)."""
+    sample = masks[truth].read()
     return sample.image, sample.mask

@@ -170,6 +170,7 @@ class Labelling:
             "prompts": {
                 "clicks": [[_plain(x), _plain(y), int(c)] for x, y, c in req.clicks],
                 "box": None if req.box is None else [_plain(v) for v in req.box],
+                **({"truth": save.truth} if req.entry.has_mask else {}),
             },
             "strokes": [s.to_json() for s in req.strokes],
             # The model's confidence in its mask (before strokes): its proposed token's

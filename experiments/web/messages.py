@@ -37,6 +37,7 @@ class Prompt:
     box: list | None = _field(None, "[x0, y0, x1, y1] or null")
     mask_rule: str | None = _field(None, "a mask rule's name")
     strokes: list = _field((), "a list of {mode, radius, points}")  # strokes.py: brush, eraser
+    truth: int = _field(0, "an index into the image's truths")  # The ground truth scored.
 
 
 @dataclasses.dataclass(frozen=True)

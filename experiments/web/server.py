@@ -69,7 +69,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PATCH", "/api/images"): Route(lambda app, c: Json(app.mark(c.body)), Mark),
     ("GET", "/api/image"): Route(lambda app, c: _png(app.service.image_png(c.query.get("name")))),
     ("GET", "/api/outline"): Route(
-        lambda app, c: _png(app.service.outline_png(c.query.get("name")))
+        lambda app, c: _png(app.service.outline_png(c.query.get("name"), c.query.get("truth", "0")))
     ),
     ("GET", "/api/objects"): Route(lambda app, c: Json(app.objects(c.query.get("image")))),
     ("GET", "/api/overlay"): Route(lambda app, c: _png(app.overlay_png(c.query.get("image")))),

@@ -47,8 +47,10 @@ def test_the_bundled_slices_come_out_exactly(mni):
     for axis, index in (("axial", 90), ("coronal", 126)):
         ds = spec.parse(f"nifti:{mni / 'imagesTr'}:{mni / 'labelsTr'}:axis={axis},step=6")
         refs = {r.id: r for r in spec.index(ds)}
-        s = refs[f"mni152_{axis}_{index:03d}_white_matter"].read()
+        ref = refs[f"mni152_{axis}_{index:03d}_white_matter"]
+        s = ref.read()
         assert s.meta["label"] == "white_matter"
+        assert ref.size() == s.mask.shape[::-1]  # (width, height), without reading the slice.
         assert f"mni152_{axis}_{index:03d}_other_brain" in refs
         rows, cols = s.mask.shape  # The bundled slices are zero-padded to 256×256, centred.
         top, left = (256 - rows) // 2, (256 - cols) // 2

@@ -9,7 +9,7 @@ const DISPLAY = 512; // CSS pixels of the image's longest side.
 
 const state = {
   images: [],
-  entry: null, // {name, width, height, has_mask}
+  entry: null, // {name, width, height, has_mask, truths}
   picture: null, // HTMLImageElement of the image
   outline: null, // HTMLImageElement of the ground truth's outline, or null
   actions: [], // [{click: [x, y, label]} | {box: [x0, y0, x1, y1]}], undone from the end
@@ -46,8 +46,10 @@ function promptBody() {
     box: box(),
     mask_rule: $("mask-rule").value,
     strokes: strokes(),
+    truth: truth(),
   };
 }
+function truth() { return Number($("truth").value || 0); } // The ground truth scored.
 function setStatus(text, error = false) {
   $("status").textContent = text;
   $("status").className = error ? "error" : "muted";
@@ -424,7 +426,10 @@ async function selectImage() {
   await loadObjects();
   const name = encodeURIComponent(entry.name);
   state.picture = await loadImage("/api/image?name=" + name);
-  state.outline = entry.has_mask ? await loadImage("/api/outline?name=" + name) : null;
+  $("truth").innerHTML = "";
+  entry.truths.forEach((t, i) => $("truth").add(new Option(i + 1 + ". " + t, i)));
+  $("truth-box").hidden = !entry.has_mask;
+  await loadOutline();
   const s = DISPLAY / Math.max(entry.width, entry.height);
   canvas.width = Math.round(entry.width * s);
   canvas.height = Math.round(entry.height * s);
@@ -432,7 +437,20 @@ async function selectImage() {
   state.undone = [];
   $("zoom").textContent = "1.0×";
   autoContrast(false);
-  setStatus(entry.width + "×" + entry.height + (entry.has_mask ? ", with ground truth" : ""));
+  const n = entry.truths.length;
+  setStatus(entry.width + "×" + entry.height + (n ? ", " + n + " ground truth" + (n > 1 ? "s" : "") : ""));
+  await update();
+}
+
+async function loadOutline() {
+  const query = "?name=" + encodeURIComponent(state.entry.name) + "&truth=" + truth();
+  state.outline = state.entry.has_mask ? await loadImage("/api/outline" + query) : null;
+}
+
+// Another ground truth: its outline, and every score again (earlier rows were another's).
+async function selectTruth() {
+  await loadOutline();
+  state.history = [];
   await update();
 }
 
@@ -582,11 +600,12 @@ function bind() {
   document.querySelectorAll("#tools button").forEach((b) => { b.onclick = () => setTool(b.dataset.tool); });
   document.querySelectorAll("button.export").forEach((b) => { b.onclick = () => download(b.dataset.href); });
   $("image").onchange = selectImage;
+  $("truth").onchange = selectTruth;
   $("model").onchange = update;
   $("mask-rule").onchange = update;
   ["show-mask", "show-eig", "show-gt", "show-saved"].forEach((id) => { $(id).onchange = draw; });
   // A choice made, the keys are the page's again (a focused list would take A, N, S…).
-  ["image", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved", "radius",
+  ["image", "truth", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved", "radius",
     "low", "high"].forEach((id) => $(id).addEventListener("change", () => $(id).blur()));
   $("label").addEventListener("keydown", (e) => {  // Enter saves; S types an S here.
     if (e.key !== "Enter") return;
@@ -710,7 +729,8 @@ async function refreshImages(select) {
   state.images = await api("/api/images");
   $("image").innerHTML = "";
   state.images.forEach((e) => {
-    const notes = (e.has_mask ? "" : " (no mask)") + (e.objects ? " · " + e.objects + " saved" : "") +
+    const k = e.truths.length;
+    const notes = (k > 1 ? " (" + k + " truths)" : k ? "" : " (no mask)") + (e.objects ? " · " + e.objects + " saved" : "") +
       (e.status === "todo" ? "" : " · " + e.status);
     $("image").add(new Option(e.name + notes, e.name));
   });
@@ -805,6 +825,11 @@ function reopen(object) {
     $("mask-rule").value = object.settings.mask_rule;
   }
   $("label").value = object.label;
+  const scored = object.prompts.truth;  // The truth a control model was built from.
+  if (scored !== undefined && scored !== truth()) {
+    $("truth").value = scored;
+    loadOutline().then(draw);
+  }
   state.actions = [];
   state.history = [];
   if (object.prompts.box) state.actions.push({ box: object.prompts.box });

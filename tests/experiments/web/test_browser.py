@@ -22,7 +22,7 @@ from experiments.web.catalog import Catalog
 from tests.helpers import saved_masks, serve_in_thread
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-BRAIN = "mni152_axial_090_brain_000"
+BRAIN = "mni152_axial_090.png"
 
 
 def _require_browser():
@@ -130,9 +130,9 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     from selenium.webdriver.support.ui import Select
 
     driver = page
-    _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+    _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
     Select(driver.find_element("id", "image")).select_by_value(BRAIN)
-    _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+    _wait(driver, lambda d: "3 ground truths" in _text(d, "status"), "the brain slice")
     # The list hands the keys back once an image is chosen: N and P move at once.
     ActionChains(driver).send_keys("n").perform()
     _wait(driver, lambda d: _selected(d) != BRAIN, "N after choosing from the list")
@@ -167,12 +167,22 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     _wait(driver, lambda d: len(d.find_elements("css selector", "#history tbody tr")) == 3, "box")
     row = driver.find_elements("css selector", "#history tbody tr")[2].text.split()
     assert row[1] == "box" and float(row[-3]) > 0.5, row  # Dice after the box.
+    # Another of the image's ground truths scores the same prompts; earlier rows are cleared.
+    assert Select(driver.find_element("id", "truth")).first_selected_option.text == "1. brain"
+    Select(driver.find_element("id", "truth")).select_by_visible_text("3. white_matter")
+    _wait(driver, lambda d: _history_dice(d)[-1] != row[-3], "Dice against the white matter")
+    assert _history_dice(driver)[:2] == ["–", "–"]
+    assert float(_history_dice(driver)[-1]) < float(row[-3])  # The box holds the whole brain.
 
     out = os.environ.get("EIGJAX_SCREENSHOTS", str(tmp_path))
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "serve.png")
     driver.save_screenshot(path)
     assert os.path.getsize(path) > 10_000
+
+
+def _history_dice(driver) -> list[str]:
+    return [r.text.split()[-3] for r in driver.find_elements("css selector", "#history tbody tr")]
 
 
 def _selected(driver) -> str:
@@ -204,10 +214,10 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
     driver, workdir = browser, str(tmp_path / "work")
     server, url = _serve(litemedsam, workdir)
     driver.get(url)
-    _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
-    assert _text(driver, "progress").endswith(" 0 of 10 images have objects")
+    _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
+    assert _text(driver, "progress").endswith(" 0 of 4 images have objects")
     Select(driver.find_element("id", "image")).select_by_value(BRAIN)
-    _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+    _wait(driver, lambda d: "3 ground truths" in _text(d, "status"), "the brain slice")
     for label, corner, size in (
         ("brain", (-190, -200), (380, 410)),
         ("ventricle", (-50, -60), (120, 120)),
@@ -222,13 +232,13 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
         field.send_keys(Keys.BACK_SPACE, Keys.ENTER)  # … and Enter saves.
         _wait(driver, lambda d, n=saved: len(_rows(d, "objects")) == n + 1, f"{label} saved")
         _wait(driver, lambda d, lb=label: lb in " ".join(_rows(d, "objects")), f"{label} saved")
-    assert _text(driver, "progress").endswith(" 1 of 10 images have objects")
+    assert _text(driver, "progress").endswith(" 1 of 4 images have objects")
 
     _stop(server)  # A restart: the objects are on disk, the embedding too.
     server, url = _serve(litemedsam, workdir)
     try:
         driver.get(url)
-        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
         Select(driver.find_element("id", "image")).select_by_value(BRAIN)
         _wait(driver, lambda d: len(_rows(d, "objects")) == 2, "the saved objects listed")
         assert [r.split()[1] for r in _rows(driver, "objects")] == ["brain", "ventricle"]
@@ -271,7 +281,7 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
             "value"
         )
         assert chosen.startswith("my photo-") and chosen.endswith(".png")
-        assert len(Select(driver.find_element("id", "image")).options) == 11
+        assert len(Select(driver.find_element("id", "image")).options) == 5
     finally:
         _stop(server)
 
@@ -288,9 +298,9 @@ def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path)
     server, url = _serve(litemedsam, workdir, classes=("brain", "ventricle"))
     try:
         driver.get(url)
-        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
         Select(driver.find_element("id", "image")).select_by_value(BRAIN)
-        _wait(driver, lambda d: "with ground truth" in _text(d, "status"), "the brain slice")
+        _wait(driver, lambda d: "3 ground truths" in _text(d, "status"), "the brain slice")
         assert driver.find_element("id", "label").get_attribute("value") == "brain"
         ActionChains(driver).send_keys("2").perform()  # The second class's key.
         assert driver.find_element("id", "label").get_attribute("value") == "ventricle"
@@ -313,7 +323,7 @@ def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path)
         _stop(server)  # A restart: the saved mask is the model's mask, then the stroke.
         server, url = _serve(litemedsam, workdir, classes=("brain", "ventricle"))
         driver.get(url)
-        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 10, "images")
+        _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
         Select(driver.find_element("id", "image")).select_by_value(BRAIN)
         _wait(driver, lambda d: len(_rows(d, "objects")) == 1, "the saved object listed")
         driver.find_elements("css selector", "#objects button.open")[0].click()
@@ -350,7 +360,7 @@ def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path)
         driver.save_screenshot(os.path.join(out, "tools.png"))
         ActionChains(driver).send_keys("d").perform()  # Done: on to the next image to do.
         _wait(driver, lambda d: _selected(d) != BRAIN, "D")
-        assert _text(driver, "progress").startswith("1 of 10 done · 0 skipped")
+        assert _text(driver, "progress").startswith("1 of 4 done · 0 skipped")
     finally:
         _stop(server)
 

@@ -26,7 +26,7 @@ from experiments.web.catalog import Catalog
 from experiments.web.messages import Prompt
 from tests.helpers import request, saved_masks, serve_in_thread
 
-BRAIN = "mni152_axial_090_brain_000"
+BRAIN = "mni152_axial_090.png"
 SETTINGS = protocol.Settings(grid=8, oracle_chunk=protocol.CPU_CHUNK)
 MAX_UPLOAD = 1 << 20
 
@@ -93,7 +93,7 @@ def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
     first = {"image": BRAIN, "box": [30, 20, 226, 236], "label": "brain"}
     status, a = request(port, "POST", "/api/objects", first)
     assert status == 200 and a["label"] == "brain" and a["area"] > 0, a
-    assert a["prompts"] == {"clicks": [], "box": [30, 20, 226, 236]} and a["weights"]
+    assert a["prompts"] == {"clicks": [], "box": [30, 20, 226, 236], "truth": 0} and a["weights"]
     second = {"image": BRAIN, "clicks": [[130, 120, 1]], "box": [100, 90, 160, 150]}
     status, b = request(port, "POST", "/api/objects", second)
     assert status == 200 and b["label"] == "object" and b["id"] != a["id"]
@@ -128,7 +128,7 @@ def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
     prompts = [
         (BRAIN, [30, 20, 226, 236], "brain"),
         (BRAIN, [100, 90, 160, 150], "ventricle"),  # Overlaps the brain: drawn on top.
-        ("dsb2018_nuclei_nucleus_0_000", [100, 100, 160, 160], "nucleus"),
+        ("dsb2018_nuclei.png", [100, 100, 160, 160], "nucleus"),
     ]
     for image, box, label in prompts:
         body = {"image": image, "box": box, "label": label}
@@ -145,7 +145,7 @@ def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
         "nucleus",
         "ventricle",
     ]
-    assert len(coco.getImgIds()) == 10 and len(coco.getAnnIds()) == 3
+    assert len(coco.getImgIds()) == 4 and len(coco.getAnnIds()) == 3
     for ann in coco.loadAnns(coco.getAnnIds()):
         assert np.array_equal(coco.annToMask(ann).astype(bool), saved[ann["eigjax"]["id"]])
         assert ann["eigjax"]["model"] == "litemedsam" and ann["eigjax"]["prompts"]["box"]
@@ -372,7 +372,7 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
         {"litemedsam": fingerprint},
         bounded,
     )
-    service.predict(Prompt("dsb2018_nuclei_nucleus_0_000", clicks=[[128, 128, 1]]))
+    service.predict(Prompt("dsb2018_nuclei.png", clicks=[[128, 128, 1]]))
     assert bounded.size() <= 1.5 * one and bounded.misses == 1
     service.predict(body)  # The brain's entry was the older one: evicted, computed again.
     assert bounded.misses == 2
@@ -578,7 +578,7 @@ def test_free_labels_keep_the_category_id_of_their_first_save(server, tmp_path):
     first = _coco(port, tmp_path)
     assert first["categories"] == [{"id": 1, "name": "zeta"}, {"id": 2, "name": "alpha"}]
     port = restart()
-    body = {"image": "quokka_photo_quokka_000", "box": [20, 20, 200, 200], "label": "beta"}
+    body = {"image": "quokka_photo.png", "box": [20, 20, 200, 200], "label": "beta"}
     assert request(port, "POST", "/api/objects", body)[0] == 200
     after = _coco(port, tmp_path)
     assert after["categories"] == [*first["categories"], {"id": 3, "name": "beta"}]
@@ -589,13 +589,13 @@ def test_an_image_marked_done_or_skipped_stays_so_after_a_restart(server):
     port, workdir, restart = server
     status, entry = request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "done"})
     assert status == 200 and entry["status"] == "done" and entry["name"] == BRAIN
-    skipped = {"image": "quokka_photo_quokka_000", "status": "skipped"}
+    skipped = {"image": "quokka_photo.png", "status": "skipped"}
     assert request(port, "PATCH", "/api/images", skipped)[0] == 200
     status, answer = request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "ok"})
     assert status == 400 and "status: one of ['todo', 'done', 'skipped']" in answer["error"]
     port = restart()
     listed = {i["name"]: i["status"] for i in request(port, "GET", "/api/images")[1]}
-    assert listed[BRAIN] == "done" and listed["quokka_photo_quokka_000"] == "skipped"
-    assert sum(v == "todo" for v in listed.values()) == 8
+    assert listed[BRAIN] == "done" and listed["quokka_photo.png"] == "skipped"
+    assert sum(v == "todo" for v in listed.values()) == 2
     request(port, "PATCH", "/api/images", {"image": BRAIN, "status": "todo"})
-    assert request(port, "GET", "/api/images")[1][3]["status"] == "todo"
+    assert request(port, "GET", "/api/images")[1][1]["status"] == "todo"

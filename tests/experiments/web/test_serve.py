@@ -23,7 +23,7 @@ from experiments.web.messages import Prompt
 from tests.helpers import serve_in_thread
 
 GRID = 12
-BRAIN = "mni152_axial_090_brain_000"
+BRAIN = "mni152_axial_090.png"
 
 
 def start(service, workdir) -> tuple[str, object]:
@@ -48,8 +48,13 @@ def url(litemedsam, tmp_path_factory):
 @pytest.fixture(scope="module")
 def brain():
     """The bundled brain sample: (image, mask)."""
-    sample = next(s for s in dataset_spec.samples(dataset_spec.parse("bundled")) if s.id == BRAIN)
-    return sample.image, sample.mask
+    return truths()[0]
+
+
+def truths():
+    """The bundled brain image's masks (its ground truths): [(image, mask)] × 3."""
+    samples = dataset_spec.samples(dataset_spec.parse("bundled"))
+    return [(s.image, s.mask) for s in samples if s.id.startswith("mni152_axial_090_")]
 
 
 def call(base, path, body=None, raw=None):
@@ -71,17 +76,34 @@ def png(b64: str) -> np.ndarray:
 
 def test_images_lists_the_served_set(url):
     status, body = call(url, "/api/images")
-    assert status == 200 and len(body) == 10
+    # One entry per image, its masks its ground truths (10 masks of 4 images).
+    assert status == 200 and [e["name"] for e in body] == [
+        "dsb2018_nuclei.png",
+        "mni152_axial_090.png",
+        "mni152_coronal_126.png",
+        "quokka_photo.png",
+    ]
     assert body[0] == {
-        "name": "dsb2018_nuclei_nucleus_0_000",
+        "name": "dsb2018_nuclei.png",
         "width": 256,
         "height": 256,
         "has_mask": True,
+        "truths": ["nucleus_0", "nucleus_1", "nucleus_2"],
         "objects": 0,
         "status": "todo",
     }
+    assert body[1]["truths"] == ["brain", "grey_matter", "white_matter"]
     status, picture = call(url, f"/api/image?name={BRAIN}")
     assert status == 200 and np.asarray(Image.open(io.BytesIO(picture))).shape == (256, 256, 3)
+    for k, (_, mask) in enumerate(truths()):
+        status, outline = call(url, f"/api/outline?name={BRAIN}&truth={k}")
+        assert status == 200
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(io.BytesIO(outline))), api.outline_rgba(mask)
+        )
+    for bad in ("3", "x"):
+        status, r = call(url, f"/api/outline?name={BRAIN}&truth={bad}")
+        assert status == 400 and r["error"].startswith("truth: an index below 3"), r
 
 
 def test_predict_follows_the_json_contract(url, brain):
@@ -105,6 +127,17 @@ def test_predict_follows_the_json_contract(url, brain):
     np.testing.assert_allclose(r["dice"], dice, atol=1e-6)
     np.testing.assert_allclose(r["gt_iou"], (pred & gt).sum() / (pred | gt).sum(), atol=1e-6)
     assert r["ms"] > 0
+    # Another ground truth scores the same mask, and answers the suggestion.
+    white = truths()[2][1]
+    body = {"image": BRAIN, "clicks": [[x, y, 1]], "truth": 2}
+    status, w = call(url, "/api/predict", body)
+    assert status == 200 and w["mask"] == r["mask"] and w["suggestion"] == r["suggestion"]
+    np.testing.assert_allclose(
+        w["dice"], 2 * (pred & white).sum() / (pred.sum() + white.sum()), atol=1e-6
+    )
+    assert w["suggestion_label"] == int(white[sy, sx])
+    status, e = call(url, "/api/predict", {**body, "truth": 3})
+    assert status == 400 and e["error"] == "truth: an index below 3 (the image's truths), got 3"
     print(f"predict: {r['ms']:.0f} ms server time (decode, EIG, PNGs)")
 
 
@@ -194,7 +227,7 @@ def test_two_clients_never_see_each_others_prompts(url, brain):
     bodies = [
         {"image": BRAIN, "clicks": [[x, y, 1]]},
         {"image": BRAIN, "clicks": [[x, y, 1], [20, 20, 0]]},
-        {"image": "quokka_photo_quokka_000", "clicks": [[128, 128, 1]]},
+        {"image": "quokka_photo.png", "clicks": [[128, 128, 1]]},
     ]
     alone = [call(url, "/api/predict", b)[1] for b in bodies]
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
@@ -217,6 +250,7 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
                 "width": 256,
                 "height": 256,
                 "has_mask": False,
+                "truths": [],
                 "objects": 0,
                 "status": "todo",
             }

@@ -22,7 +22,7 @@ from experiments.web import api, server
 from experiments.web.catalog import Catalog
 from tests.helpers import request, run_module, serve_in_thread
 
-BRAIN = "mni152_axial_090_brain_000"
+BRAIN = "mni152_axial_090.png"
 SETTINGS = protocol.Settings(grid=8, oracle_chunk=protocol.CPU_CHUNK)
 
 
@@ -197,6 +197,7 @@ def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tm
                 "width": 20,
                 "height": 30,
                 "has_mask": False,
+                "truths": [],
                 "objects": 0,
                 "status": "todo",
             }
