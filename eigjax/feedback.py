@@ -8,6 +8,8 @@ serves them to the web page.
                  slots are masked tokens, cheap for one prediction)
   feedback       the `Feedback` of a prompt: mask, IoUs, EIG map, suggested grid click
   oracle_click   the protocol's Oracle step from the user's prompt (`protocol.oracle_click`)
+  oracle_dice    its candidates' Dice, a part at a time, and oracle_choice, its click from
+                 them: the same step, for a caller that counts and stops between parts
 
 The suggestion is the EIG-guided policy's click (`protocol.policies`, Chung & Moyer,
 Eq. 5): the unclicked grid point of maximal EIG. A grid point counts as clicked when a
@@ -94,3 +96,5 @@ def feedback(problem: Problem, prompt: Prompt, clicked: jax.Array, *, settings) 
 # The protocol's Oracle step from a user's prompt: pass `ClickState(prompt truncated to
 # slot + 1 slots, clicked)`, the slot, capacity=slot + 1 and the settings (chunk ≥ 1).
 oracle_click = jax.jit(protocol.oracle_click, static_argnames=("capacity", "settings"))
+oracle_dice = jax.jit(protocol.oracle_dice, static_argnames=("capacity", "settings", "size"))
+oracle_choice = jax.jit(protocol.oracle_choice, static_argnames=("settings",))

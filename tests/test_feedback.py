@@ -81,6 +81,20 @@ def test_oracle_click_is_the_protocols_oracle(tiny_model, case):
     clicked[int(best)] = True  # Taken: the Oracle moves to its next best.
     second, second_dice = oracle(clicked)
     assert int(second) != int(best) and second_dice <= dice
+    # In parts (the page counts and may stop between them): the same Dice, the same click.
+    problem = Problem(tiny_model.network, tiny_model.params, emb, jnp.asarray(gt))
+    state = protocol.ClickState(feedback.prompt_of(user, None).truncated(2), clicked)
+    whole = feedback.oracle_click(problem, state, 1, capacity=2, settings=s)
+    size = 12  # Past the grid's end in the last part: padded, then cut.
+    assert len(grid) % size
+    parts = [
+        feedback.oracle_dice(problem, state, 1, capacity=2, settings=s, first=first, size=size)
+        for first in range(0, len(grid), size)
+    ]
+    dice = jnp.concatenate(parts)[: len(grid)]
+    np.testing.assert_array_equal(dice, whole.candidate_dice)
+    chosen = feedback.oracle_choice(problem, state, dice, s)
+    assert chosen.click.tolist() == whole.click.tolist() and chosen.dice == whole.dice
 
 
 @settings(max_examples=30, deadline=None)

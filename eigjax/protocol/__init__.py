@@ -12,7 +12,8 @@ Dice AUC.
   fields.py     the per-step fields, declared once (device trace, record, JSON, report)
   record.py     Record: one image's sequence on the host, and its JSON
   policies.py   the policy registry: where each runs and how it chooses
-  steps.py      one image's steps (start, begin, advance, oracle_click, sequence)
+  steps.py      one image's steps (start, begin, advance, oracle_click in two halves:
+                oracle_dice, oracle_choice; sequence)
   compiled.py   the compile cache, sharding, the Oracle's chunk rule
   runner.py     run, run_batch: batches in lockstep over a device mesh
 """
@@ -48,7 +49,9 @@ from eigjax.protocol.steps import (
     advance,
     begin,
     grid_points,
+    oracle_choice,
     oracle_click,
+    oracle_dice,
     start,
 )
 
@@ -78,8 +81,10 @@ __all__ = [
     "embed_batch",
     "free_programs",
     "grid_points",
+    "oracle_choice",
     "oracle_chunk",
     "oracle_click",
+    "oracle_dice",
     "run",
     "run_batch",
     "search_batch",

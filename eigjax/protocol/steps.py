@@ -190,10 +190,30 @@ def oracle_click(
     first `capacity` (s + 1) click slots are carried: the later ones are empty, and each
     would cost a masked token per candidate. `settings.oracle_chunk` ≥ 1 candidates at
     once."""
+    dice = oracle_dice(problem, state, s, capacity, settings)
+    return oracle_choice(problem, state, dice, settings)
+
+
+def oracle_dice(
+    problem: Problem, state: ClickState, s, capacity: int, settings: Settings, first=0, size=None
+) -> jax.Array:
+    """Dice [G] after each grid point tried as the click in slot s (`oracle_click`); with
+    `size`, Dice [size] of grid points first, first + 1, … (past the last: the last), a
+    part of the search that a caller can count and stop between."""
     grid = grid_points(problem.gt, settings)
+    if size is not None:
+        grid = grid[jnp.minimum(first + jnp.arange(size), grid.shape[0] - 1)]
     prompt = state.prompt.truncated(capacity)
     rule = settings.resolved(problem.network.config).mask_rule
-    dice = assess_lib.oracle_dice(problem, prompt, s, grid, settings.oracle_chunk, rule)
+    return assess_lib.oracle_dice(problem, prompt, s, grid, settings.oracle_chunk, rule)
+
+
+def oracle_choice(
+    problem: Problem, state: ClickState, dice: jax.Array, settings: Settings
+) -> OracleSearch:
+    """The Oracle's click from every grid point's Dice [G] (`oracle_dice`): the best not
+    yet clicked, labelled by the ground truth."""
+    grid = grid_points(problem.gt, settings)
     best, best_dice = assess_lib.best_unclicked(dice, state.clicked)
     click = label_click(problem, grid, best, state.clicked)
     return OracleSearch(click, jnp.where(jnp.isfinite(best_dice), best_dice, jnp.nan), dice)

@@ -7,7 +7,11 @@ JSON-ready dicts or `ApiError` out.
                      map (levels 0–255 of 0…eig_scale[1] as a gray PNG, at most EIG_SIDE
                      pixels on its longest side) and the suggested click: compact at any
                      image size
-  POST /api/oracle   the same request → the Oracle's next click (needs a ground truth)
+  POST /api/oracle   the same request, "job"? → the Oracle's next click (needs a ground
+                     truth); its candidates run in about ORACLE_PARTS parts, and between
+                     two a job is counted and may be stopped:
+  GET /api/oracle?job=ID   → {"job", "done", "total"}: candidates tried of the grid's
+  DELETE /api/oracle {"job"}  cancels it: its POST answers 409
 
 An image's ground truths (`truths` in GET /api/images) are its masks: a request's
 `truth` (default 0) is the one its Dice, its suggestion's answer and its Oracle score.
@@ -23,6 +27,8 @@ import base64
 import collections
 import dataclasses
 import io
+import math
+import re
 import threading
 import time
 from typing import NamedTuple
@@ -43,12 +49,14 @@ from experiments import rle
 from experiments.embedding_cache import EmbeddingCache, image_hash, model_key
 from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog, Entry
-from experiments.web.messages import ApiError, Prompt, short
+from experiments.web.messages import ApiError, OracleRun, Prompt, short
 
 MAX_CLICKS = 100
 COLORMAP = "magma"
 EIG_SIDE = 1024  # The EIG map's longest side as sent: the page's display, not the image's.
 EMBEDDINGS_CACHED = 16
+ORACLE_PARTS = 20  # The Oracle's progress steps: each part's candidates a multiple of its chunk.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -123,6 +131,21 @@ class Answered(NamedTuple):
     feedback: feedback.Feedback
 
 
+def oracle_part(total: int, chunk: int) -> int:
+    """Candidates per part of an Oracle over `total`: about total / ORACLE_PARTS, a
+    multiple of `chunk` (the parts run as the whole does, `chunk` at a time)."""
+    return chunk * max(1, math.ceil(total / ORACLE_PARTS / chunk))
+
+
+@dataclasses.dataclass
+class OracleJob:
+    """A running Oracle's count of candidates tried, and its cancel flag."""
+
+    total: int
+    done: int = 0
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
 # Image sizes whose compiled programs are kept (each size compiles its own, about 290
 # memory maps); one more, and every program is dropped (`protocol.free_programs`).
 MAX_SIZES = 64
@@ -153,6 +176,8 @@ class Service:
         self._embeddings: collections.OrderedDict = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._oracle_chunk = 0  # Chosen at the first Oracle request (protocol.oracle_chunk).
+        self._jobs: dict[str, OracleJob] = {}
+        self._jobs_lock = threading.Lock()
         self.max_sizes = max_sizes
         self._sizes: set[tuple[int, int]] = set()  # Compiled for since the last drop.
         self._sizes_lock = threading.Lock()
@@ -224,27 +249,82 @@ class Service:
             fb = _edited(fb, strokes_lib.apply(np.asarray(fb.mask), req.strokes), mask)
         return Answered(req, image, mask, grid, clicked, fb)
 
-    def oracle(self, prompt: Prompt) -> dict:
+    def oracle(self, run: OracleRun) -> dict:
         start = time.perf_counter()
+        prompt = Prompt(**{f.name: getattr(run, f.name) for f in dataclasses.fields(Prompt)})
         req, image, mask, grid, clicked = self._prepare(prompt)
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():
             raise ApiError(400, "every grid point has been clicked")
-        self._bound_programs(image.shape[:2])
-        with self._locks[req.model]:
-            n = len(req.clicks)
-            problem = self._problem(req, image, mask, mask)
-            given = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
-            state = protocol.ClickState(given, jnp.asarray(clicked))
-            settings = self._oracle_settings(req.settings, problem, state, n)
-            search = feedback.oracle_click(problem, state, n, capacity=n + 1, settings=settings)
+        job = self._begin(run.job, len(grid))
+        try:
+            self._bound_programs(image.shape[:2])
+            with self._locks[req.model]:
+                search = self._search(req, image, mask, clicked, job)
+        finally:
+            if run.job is not None:
+                with self._jobs_lock:
+                    del self._jobs[run.job]
         return {
             "model": req.model,
             "click": np.asarray(search.click).tolist(),
             "dice": float(search.dice),
             "ms": (time.perf_counter() - start) * 1e3,
         }
+
+    def _search(self, req: Request, image, mask, clicked, job: OracleJob):
+        """The Oracle's step (`protocol.oracle_click`), its candidates in parts, `job`
+        counted after each and checked for a cancel before the next (caller holds the
+        model's lock)."""
+        n = len(req.clicks)
+        problem = self._problem(req, image, mask, mask)
+        given = feedback.prompt_of(req.clicks, req.box).truncated(n + 1)
+        state = protocol.ClickState(given, jnp.asarray(clicked))
+        settings = self._oracle_settings(req.settings, problem, state, n)
+        size, parts = oracle_part(job.total, settings.oracle_chunk), []
+        for first in range(0, job.total, size):
+            if job.cancelled.is_set():
+                raise ApiError(
+                    409, f"the Oracle was cancelled after {first} of {job.total} candidates"
+                )
+            part = feedback.oracle_dice(
+                problem, state, n, capacity=n + 1, settings=settings, first=first, size=size
+            )
+            parts.append(part.block_until_ready())
+            job.done = min(first + size, job.total)
+        dice = jnp.concatenate(parts)[: job.total]
+        return feedback.oracle_choice(problem, state, dice, settings)
+
+    def _begin(self, job_id, total: int) -> OracleJob:
+        """A new job of `total` candidates, kept under `job_id` (not kept: None)."""
+        job = OracleJob(total)
+        if job_id is None:
+            return job
+        if not JOB_ID.fullmatch(job_id):
+            raise ApiError(400, f"job: 1 to 64 letters, digits, - or _, got {short(job_id)}")
+        with self._jobs_lock:
+            if job_id in self._jobs:
+                raise ApiError(409, f"job {job_id!r} is already running")
+            self._jobs[job_id] = job
+        return job
+
+    def _job(self, job_id) -> OracleJob:
+        with self._jobs_lock:
+            if job_id not in self._jobs:
+                raise ApiError(404, f"no Oracle running as job {short(job_id)}")
+            return self._jobs[job_id]
+
+    def oracle_progress(self, job_id) -> dict:
+        """GET /api/oracle?job=ID: the candidates tried so far of the total."""
+        job = self._job(job_id)
+        return {"job": job_id, "done": job.done, "total": job.total}
+
+    def cancel_oracle(self, job_id) -> dict:
+        """DELETE /api/oracle: the job stops before its next part."""
+        job = self._job(job_id)
+        job.cancelled.set()
+        return {"job": job_id, "done": job.done, "total": job.total, "cancelled": True}
 
     # Helpers.
     def _bound_programs(self, size: tuple[int, int]) -> None:

@@ -41,6 +41,21 @@ class Prompt:
 
 
 @dataclasses.dataclass(frozen=True)
+class OracleRun(Prompt):
+    """POST /api/oracle: a prompt; with `job`, followed (GET /api/oracle?job=) and
+    cancelled (DELETE /api/oracle) under that id while it runs."""
+
+    job: str | None = _field(None, "an id of your choosing (1 to 64 letters, digits, - or _)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """DELETE /api/oracle: the running Oracle to cancel."""
+
+    job: str = _field(expect="the id its POST /api/oracle gave")
+
+
+@dataclasses.dataclass(frozen=True)
 class Save(Prompt):
     """POST /api/objects: the object a prompt gives, saved (as a new one, or as `id`)."""
 

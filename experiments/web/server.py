@@ -23,8 +23,10 @@ from experiments.web import messages
 from experiments.web.labelling import Labelling
 from experiments.web.messages import (
     ApiError,
+    Job,
     Json,
     Mark,
+    OracleRun,
     Payload,
     Prompt,
     Rename,
@@ -77,7 +79,13 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda app, c: app.export(c.query.get("format"), c.query.get("segmentation", "rle"))
     ),
     ("POST", "/api/predict"): Route(lambda app, c: Json(app.service.predict(c.body)), Prompt),
-    ("POST", "/api/oracle"): Route(lambda app, c: Json(app.service.oracle(c.body)), Prompt),
+    ("POST", "/api/oracle"): Route(lambda app, c: Json(app.service.oracle(c.body)), OracleRun),
+    ("GET", "/api/oracle"): Route(
+        lambda app, c: Json(app.service.oracle_progress(c.query.get("job")))
+    ),
+    ("DELETE", "/api/oracle"): Route(
+        lambda app, c: Json(app.service.cancel_oracle(c.body.job)), Job
+    ),
     ("POST", "/api/objects"): Route(lambda app, c: Json(app.save(c.body)), Save),
     ("PATCH", "/api/objects"): Route(lambda app, c: Json(app.rename(c.body)), Rename),
     ("DELETE", "/api/objects"): Route(lambda app, c: Json(app.delete(c.body)), Target),

@@ -16,6 +16,7 @@ const state = {
   result: null, // the last /api/predict answer for the current actions
   layers: { mask: null, eig: null }, // canvases at image resolution
   oracle: null, // {click, dice} for the current actions
+  oracleJob: null, // the running Oracle's job id (GET /api/oracle?job=), or null
   history: [], // per prompt: {prompt, dice, iou, eig}
   seq: 0, // answers to older requests are dropped
   drag: null, // {start: [x, y], button, shift, moved, rect} while the mouse is down
@@ -130,12 +131,17 @@ function maskLayer(rle) {
 
 // The EIG map's levels (gray PNG, 0–255 of 0…top) → the colour map, opacity rising with
 // the value so that the image shows through where a click teaches little.
-async function eigLayer(b64) {
-  const { canvas: layer, context, data } = pixels(await loadImage("data:image/png;base64," + b64));
+// The EIG map's levels (0…255 of 0…result.eig_scale[1]) coloured: on the relative scale
+// its top is the map's maximum; on the absolute one, ln 2 nats (the most a click's yes or
+// no can tell), so maps of two prompts or images compare.
+async function eigLayer(result) {
+  const img = await loadImage("data:image/png;base64," + result.eig);
+  const { canvas: layer, context, data } = pixels(img);
   const px = data.data;
   const lut = state.config.colormap;
+  const factor = $("eig-absolute").checked ? result.eig_scale[1] / Math.LN2 : 1;
   for (let i = 0; i < px.length; i += 4) {
-    const v = px[i];
+    const v = Math.min(255, Math.round(px[i] * factor));
     [px[i], px[i + 1], px[i + 2]] = lut[v];
     px[i + 3] = Math.round((v * 220) / 255);
   }
@@ -144,6 +150,18 @@ async function eigLayer(b64) {
 }
 
 // An image drawn on a canvas of its own size, with its pixels read back, to be changed.
+function showEigTop(result) {
+  $("eig-top").textContent = $("eig-absolute").checked ? "ln 2 = 0.693 nats"
+    : fmtEig(result.eig_scale[1]) + " nats";
+}
+
+async function rescaleEig() {
+  if (!state.result) return;
+  state.layers.eig = await eigLayer(state.result);
+  showEigTop(state.result);
+  draw();
+}
+
 function pixels(img) {
   const canvas = document.createElement("canvas");
   canvas.width = img.width;
@@ -310,6 +328,7 @@ function describe(action) {
 }
 
 async function update() {
+  cancelOracle();  // Its answer would be for the prompt before.
   const seq = ++state.seq;
   state.oracle = null;
   $("oracle-result").textContent = "";
@@ -333,7 +352,7 @@ async function update() {
   const started = performance.now();
   try {
     const result = await api("/api/predict", promptBody());
-    const [mask, eig] = [maskLayer(result.mask), await eigLayer(result.eig)];
+    const [mask, eig] = [maskLayer(result.mask), await eigLayer(result)];
     if (seq !== state.seq) return;
     state.result = result;
     state.layers = { mask, eig };
@@ -347,7 +366,7 @@ async function update() {
       dice: result.dice, iou: result.gt_iou, eig: result.eig_max,
     });
     $("eig-max").textContent = fmtEig(result.eig_max) + " nats";
-    $("eig-top").textContent = fmtEig(result.eig_scale[1]) + " nats";
+    showEigTop(result);
     $("suggestion").textContent = result.suggestion
       ? "(" + result.suggestion.join(", ") + ")" : "none left";
     $("accept").disabled = !result.suggestion;
@@ -381,19 +400,31 @@ function accept(negative = false) {
   push({ click: [x, y, label], via: "(EIG)" });
 }
 
+// The Oracle tries every grid point, a part at a time: its count is polled, and the button
+// (or Esc, or a new prompt) cancels it between two parts.
 async function runOracle() {
+  if (state.oracleJob) return cancelOracle();
   if ($("oracle").disabled || document.body.dataset.state !== "ready") return;
   const seq = state.seq;
+  const job = "page-" + Math.random().toString(36).slice(2, 12);
+  state.oracleJob = job;
   document.body.dataset.state = "busy";
-  // No cancel (one compiled call): the seconds so far, against the last Oracle's.
+  $("oracle").textContent = "Cancel the Oracle (Esc)";
   const started = performance.now();
   const last = state.oracleSeconds ? " (the last took " + state.oracleSeconds.toFixed(0) + " s)" : "";
-  const tick = () => setStatus("the Oracle tries every unclicked grid point: " +
+  let count = "";
+  const tick = () => setStatus("the Oracle tries every grid point: " + count +
     ((performance.now() - started) / 1000).toFixed(0) + " s" + last + "…");
   tick();
-  const timer = setInterval(tick, 1000);
+  const timer = setInterval(async () => {
+    try {
+      const p = await api("/api/oracle?job=" + job);
+      count = p.done + " of " + p.total + " · ";
+    } catch (e) { /* Not yet running, or just answered. */ }
+    if (state.oracleJob === job) tick();
+  }, 500);
   try {
-    const result = await api("/api/oracle", promptBody()).finally(() => clearInterval(timer));
+    const result = await api("/api/oracle", { ...promptBody(), job });
     state.oracleSeconds = result.ms / 1000;
     if (seq !== state.seq) return;
     state.oracle = result;
@@ -410,9 +441,20 @@ async function runOracle() {
     document.body.dataset.state = "ready";
     draw();
   } catch (e) {
-    setStatus(e.message, true);
+    if (seq !== state.seq) return;
+    setStatus(e.message, !e.message.includes("cancelled"));
     document.body.dataset.state = "ready";
+  } finally {
+    clearInterval(timer);
+    state.oracleJob = null;
+    $("oracle").textContent = "Oracle's next click (O)";
   }
+}
+
+function cancelOracle() {
+  if (!state.oracleJob) return;
+  api("/api/oracle", { job: state.oracleJob }, "DELETE").catch(() => {}); // Gone: it answered.
+  setStatus("cancelling the Oracle after its current part…");
 }
 
 async function selectImage() {
@@ -561,6 +603,7 @@ function onKey(e) {
   else if (key === "p") step(-1);
   else if (key === "b") setTool(state.tool === "brush" ? "prompt" : "brush");
   else if (key === "e") setTool(state.tool === "eraser" ? "prompt" : "eraser");
+  else if (key === "escape" && state.oracleJob) cancelOracle();
   else if (key === "v" || key === "escape") setTool("prompt");
   else if (key === "f") fit();
   else if (key === "[" || key === "]") {
@@ -604,8 +647,10 @@ function bind() {
   $("model").onchange = update;
   $("mask-rule").onchange = update;
   ["show-mask", "show-eig", "show-gt", "show-saved"].forEach((id) => { $(id).onchange = draw; });
+  $("eig-absolute").onchange = rescaleEig;
   // A choice made, the keys are the page's again (a focused list would take A, N, S…).
-  ["image", "truth", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved", "radius",
+  ["image", "truth", "model", "mask-rule", "show-mask", "show-eig", "show-gt", "show-saved",
+    "eig-absolute", "radius",
     "low", "high"].forEach((id) => $(id).addEventListener("change", () => $(id).blur()));
   $("label").addEventListener("keydown", (e) => {  // Enter saves; S types an S here.
     if (e.key !== "Enter") return;

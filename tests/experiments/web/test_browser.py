@@ -7,6 +7,7 @@ to $EIGJAX_SCREENSHOTS (default: the test's temporary directory).
 """
 
 import os
+import re
 import shutil
 import time
 
@@ -127,7 +128,8 @@ def _text(driver, element_id):
 
 def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     driver = page
     _wait(driver, lambda d: len(Select(d.find_element("id", "image")).options) == 4, "images")
@@ -173,12 +175,30 @@ def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     _wait(driver, lambda d: _history_dice(d)[-1] != row[-3], "Dice against the white matter")
     assert _history_dice(driver)[:2] == ["–", "–"]
     assert float(_history_dice(driver)[-1]) < float(row[-3])  # The box holds the whole brain.
+    # The absolute EIG scale (0…ln 2): this map's EIG (~1e-4 nats) all but vanishes.
+    shown = driver.execute_script("return arguments[0].toDataURL()", canvas)
+    driver.find_element("id", "eig-absolute").click()
+    _wait(driver, lambda d: _text(d, "eig-top") == "ln 2 = 0.693 nats", "the absolute scale")
+    assert driver.execute_script("return arguments[0].toDataURL()", canvas) != shown
+    driver.find_element("id", "eig-absolute").click()
+    _wait(driver, lambda d: _text(d, "eig-top").endswith("e-4 nats"), "the relative scale")
+    assert driver.execute_script("return arguments[0].toDataURL()", canvas) == shown
 
     out = os.environ.get("EIGJAX_SCREENSHOTS", str(tmp_path))
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "serve.png")
     driver.save_screenshot(path)
     assert os.path.getsize(path) > 10_000
+
+    # The Oracle counts the grid points it has tried; Esc stops it after its current part.
+    ActionChains(driver).send_keys("o").perform()
+    WebDriverWait(driver, 240, poll_frequency=0.1).until(
+        lambda d: re.search(r"tries every grid point: [1-9]\d* of 900", _text(d, "status"))
+    )
+    driver.save_screenshot(os.path.join(out, "oracle.png"))
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    _wait(driver, lambda d: "the Oracle was cancelled after" in _text(d, "status"), "cancel")
+    assert driver.find_element("id", "oracle").text == "Oracle's next click (O)"
 
 
 def _history_dice(driver) -> list[str]:

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -37,12 +38,18 @@ def litemedsam():
 
 
 @pytest.fixture(scope="module")
-def url(litemedsam, tmp_path_factory):
+def served(litemedsam, tmp_path_factory):
+    """(the server's URL, its service)."""
     settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
     service = api.Service({"litemedsam": litemedsam}, Catalog.from_dataset("bundled"), settings)
     base, server = start(service, tmp_path_factory.mktemp("annotations"))
-    yield base
+    yield base, service
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +64,11 @@ def truths():
     return [(s.image, s.mask) for s in samples if s.id.startswith("mni152_axial_090_")]
 
 
-def call(base, path, body=None, raw=None):
+def call(base, path, body=None, raw=None, method=None):
     """(status, decoded JSON or bytes)."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     headers = {"Content-Type": "application/json"}
-    req = urllib.request.Request(base + path, data=data, headers=headers)
+    req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=300) as r:
             status, payload, kind = r.status, r.read(), r.headers["Content-Type"]
@@ -161,6 +168,50 @@ def test_oracle_is_the_protocols_oracle_click(url, brain, litemedsam):
     assert status == 200, r
     assert r["click"] == rec.clicks[1].tolist()
     np.testing.assert_allclose(r["dice"], rec.dice[1], atol=2 / gt.sum())
+
+
+def test_the_oracle_counts_its_candidates_and_stops_when_cancelled(served, brain):
+    base, service = served
+    x, y = clicks.first_click(brain[1])
+    body = {"image": BRAIN, "clicks": [[x, y, 1]]}
+    total, part = GRID * GRID, api.oracle_part(GRID * GRID, protocol.CPU_CHUNK)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    def progress(job, running):
+        """GET /api/oracle?job=: its count once it runs, None once its request answered."""
+        while not running.done():
+            status, answer = call(base, f"/api/oracle?job={job}")
+            if status == 200:
+                return answer
+            time.sleep(0.005)
+        return None
+
+    # Cancelled while it waits for the model: it tries no candidate.
+    with service._locks["litemedsam"]:
+        running = pool.submit(call, base, "/api/oracle", {**body, "job": "held"})
+        assert progress("held", running) == {"job": "held", "done": 0, "total": total}
+        assert call(base, "/api/oracle", {**body, "job": "held"})[0] == 409  # Taken.
+        assert call(base, "/api/oracle", {"job": "held"}, method="DELETE")[1]["cancelled"]
+    status, answer = running.result()
+    assert (status, answer["error"]) == (
+        409,
+        f"the Oracle was cancelled after 0 of {total} candidates",
+    )
+    # Cancelled once a part is done: it stops at the end of a part. (Retried where the
+    # whole search ends before the cancel arrives.)
+    for attempt in range(3):
+        job = f"run{attempt}"
+        running = pool.submit(call, base, "/api/oracle", {**body, "job": job})
+        while (counted := progress(job, running)) and counted["done"] == 0:
+            time.sleep(0.005)
+        if counted and call(base, "/api/oracle", {"job": job}, method="DELETE")[0] == 200:
+            break
+    status, answer = running.result()
+    done = int(answer["error"].split("after ")[1].split(" of")[0])
+    assert status == 409 and 0 < done < total and done % part == 0, answer
+    assert call(base, f"/api/oracle?job={job}")[0] == 404  # Gone with its request.
+    status, answer = call(base, "/api/oracle", {**body, "job": "../x"})
+    assert status == 400 and answer["error"].startswith("job: 1 to 64 letters"), answer
 
 
 @pytest.mark.parametrize(
