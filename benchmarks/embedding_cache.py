@@ -40,7 +40,7 @@ def _catalog(size: int) -> Catalog:
     entries = []
     for name in ("warm-up", "image"):
         picture = rng.integers(0, 256, (size, size, 3), np.uint8)
-        entries.append(Entry(name, size, size, False, name, lambda p=picture: (p, None)))
+        entries.append(Entry(name, size, size, name, lambda truth=0, p=picture: (p, None)))
     return Catalog(entries)
 
 

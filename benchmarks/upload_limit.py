@@ -35,7 +35,7 @@ def measure(side: int) -> dict:
 
     ct, _ = cases.ct_case(512)
     image = np.asarray(Image.fromarray(ct).resize((side, side), Image.BILINEAR))
-    entry = Entry("ct", side, side, False, "ct", lambda: (image, None))
+    entry = Entry("ct", side, side, "ct", lambda truth=0: (image, None))
     settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
     service = api.Service({"litemedsam": models.load("litemedsam")}, Catalog([entry]), settings)
     clicks = [[side // 2, side // 2, 1]]

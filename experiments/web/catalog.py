@@ -91,7 +91,7 @@ class Catalog:
             # A volume's slices are images of their own.
             images.setdefault((ref.image_path, ref.meta.get("slice")), []).append(ref)
         entries = []
-        for name, (key, masks) in zip(_names(list(images)), images.items(), strict=True):
+        for name, (key, masks) in zip(image_names(list(images)), images.items(), strict=True):
             w, h = masks[0].size()
             truths = tuple(
                 str(r.meta.get("label") or r.meta.get("category") or r.id) for r in masks
@@ -123,7 +123,7 @@ def file_entry(name: str, path: str, file_name: str = "") -> Entry:
     return Entry(name, w, h, path, lambda truth=0: (read_image(path), None), file_name)
 
 
-def _names(keys: list[tuple[str, int | None]]) -> list[str]:
+def image_names(keys: list[tuple[str, int | None]]) -> list[str]:
     """Each (image path, slice or None)'s name: the file's name, `:slice` for a volume's,
     or its path below the images' common folder where two files share a name."""
 

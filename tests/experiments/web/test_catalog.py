@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 
 from eigjax.data import spec as dataset_spec
-from experiments.web.catalog import Catalog, _names
+from experiments.web.catalog import Catalog, image_names
 
 
 def test_a_volumes_slices_are_images_of_their_own_with_the_labels_in_them(tmp_path):
@@ -35,6 +35,6 @@ def test_a_volumes_slices_are_images_of_their_own_with_the_labels_in_them(tmp_pa
 
 
 def test_images_sharing_a_file_name_are_named_by_their_path():
-    assert _names([("/d/a/x.png", None), ("/d/b/y.png", None)]) == ["x.png", "y.png"]
-    assert _names([("/d/a/x.png", None), ("/d/b/x.png", None)]) == ["a/x.png", "b/x.png"]
-    assert _names([("/d/v.nii", 3), ("/e/v.nii", 3)]) == ["d/v.nii:3", "e/v.nii:3"]
+    assert image_names([("/d/a/x.png", None), ("/d/b/y.png", None)]) == ["x.png", "y.png"]
+    assert image_names([("/d/a/x.png", None), ("/d/b/x.png", None)]) == ["a/x.png", "b/x.png"]
+    assert image_names([("/d/v.nii", 3), ("/e/v.nii", 3)]) == ["d/v.nii:3", "e/v.nii:3"]
