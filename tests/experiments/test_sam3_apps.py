@@ -12,11 +12,10 @@ import torch
 
 import weights_convert
 from eigjax import clicks, models, protocol
-from eigjax.data import spec as dataset_spec
 from experiments.web import api
 from experiments.web.catalog import Catalog
 from references import sam3 as ref
-from tests.experiments.web.test_serve import BRAIN, call, start
+from tests.experiments.web.test_serve import BRAIN, call, start, truths
 from tests.helpers import run_module
 
 
@@ -79,8 +78,7 @@ def test_the_page_serves_sam3_with_its_oracle(params, tmp_path):
     service = api.Service({"sam3_reduced": model}, Catalog.from_dataset("bundled"), settings)
     base, server = start(service, tmp_path)
     try:
-        samples = dataset_spec.samples(dataset_spec.parse("bundled"))
-        gt = next(s for s in samples if s.id == BRAIN).mask
+        gt = truths()[0][1]
         x, y = clicks.first_click(gt)
         body = {"image": BRAIN, "clicks": [[x, y, 1]]}
         status, r = call(base, "/api/predict", {**body, "box": None})

@@ -17,7 +17,15 @@ JSON = st.recursive(
     ),
     max_leaves=8,
 )
-TYPES = (messages.Prompt, messages.Save, messages.Target, messages.Rename, messages.Mark)
+TYPES = (
+    messages.Prompt,
+    messages.OracleRun,
+    messages.Save,
+    messages.Target,
+    messages.Rename,
+    messages.Mark,
+    messages.Job,
+)
 
 
 @settings(deadline=None, max_examples=300)
@@ -25,7 +33,9 @@ TYPES = (messages.Prompt, messages.Save, messages.Target, messages.Rename, messa
     kind=st.sampled_from(TYPES),
     body=JSON
     | st.dictionaries(
-        st.sampled_from(["image", "id", "clicks", "box", "model", "label", "mask_rule", "x"]),
+        st.sampled_from(
+            ["image", "id", "clicks", "box", "model", "label", "mask_rule", "truth", "job", "x"]
+        ),
         JSON,
         max_size=5,
     ),
