@@ -251,8 +251,7 @@ class Service:
 
     def oracle(self, run: OracleRun) -> dict:
         start = time.perf_counter()
-        prompt = Prompt(**{f.name: getattr(run, f.name) for f in dataclasses.fields(Prompt)})
-        req, image, mask, grid, clicked = self._prepare(prompt)
+        req, image, mask, grid, clicked = self._prepare(run)  # An OracleRun is a Prompt.
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():

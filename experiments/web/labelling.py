@@ -16,7 +16,6 @@ The mask saved is the one the server computes from the prompt (the page's `/api/
 answer for it), never a mask a client sends. Bodies arrive typed (`messages.py`).
 """
 
-import dataclasses
 import json
 
 import numpy as np
@@ -33,7 +32,6 @@ from experiments.web.messages import (
     ApiError,
     Mark,
     Payload,
-    Prompt,
     Rename,
     Save,
     Target,
@@ -155,8 +153,7 @@ class Labelling:
         label, object_id = self._label(save.label), save.id
         if object_id is not None:  # Unknown: a 404 before any computation.
             self._known(self.store.find, _key(self.service.entry(save.image)), object_id)
-        prompt = Prompt(**{f.name: getattr(save, f.name) for f in dataclasses.fields(Prompt)})
-        answer = self.service.feedback(prompt)
+        answer = self.service.feedback(save)  # A Save is a Prompt.
         req, fb = answer.request, answer.feedback
         mask = np.asarray(fb.mask, bool)
         if not mask.any():
