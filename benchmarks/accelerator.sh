@@ -14,4 +14,4 @@ python -c "import jax; print('devices:', jax.devices())"
 python -m benchmarks.profile_oracle --cases=sam_vit_b:1024,litemedsam:512
 python -m benchmarks.oracle_step --case=sam_vit_b:1024 --chunk=0 \
   --precisions=highest,default,bfloat16 --baseline='' --torch=false
-time python -m experiments.eig_vs_oracle --workdir=workspace/accelerator_study
+time eigjax-study --workdir=workspace/accelerator_study

@@ -6,7 +6,7 @@ its own process (its peak RSS is its own).
 
   official   `build_sam3_image_model` (text encoder cut to one block: off this path) with
              seeded weights; `set_image` timed `--repeats` times; the checkpoint saved
-  eigjax     the checkpoint converted by `python -m weights_convert`, loaded, `embed`
+  eigjax     the checkpoint converted by `eigjax-convert`, loaded, `embed`
              timed: the first call (compile included) and the later ones
 
 Both embed the same image; the embeddings must agree to 1e-4 (printed).

@@ -3,7 +3,7 @@ encoding.
 
   python -m benchmarks.serve_roundtrip
 
-The server runs in this process (as `python -m experiments.serve` runs it) with
+The server runs in this process (as `eigjax-web` runs it) with
 LiteMedSAM's real weights; a client POSTs a growing click sequence to /api/predict, as
 the page does, on a bundled 256² image, on a 512² CT slice of the SA-Med2D demo data and
 on that slice at 2000×2000 (bilinear; its mask nearest). The first prompt on an image

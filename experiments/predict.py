@@ -1,8 +1,7 @@
 """Segment one image with a SAM-family model from point and box prompts.
 
-  python -m experiments.predict --model=litemedsam \
-    --image=../shared/data/sam-med2d-demo/data_demo/images/amos_0004_75.png \
-    --box=120,170,290,360 --output=workspace/predict
+  eigjax-predict --model=litemedsam --image=scan.png --box=120,170,290,360
+  eigjax-predict --model=sam_vit_b --image=photo.jpg --points=150:140:1,200:90:0
 
 Writes `mask.png` (the chosen token's mask at the original resolution) and
 `overlay.png`, and prints every token's predicted IoU.
@@ -12,7 +11,6 @@ import dataclasses
 import os
 
 import numpy as np
-from absl import app
 from PIL import Image
 
 from eigjax import models
@@ -25,10 +23,12 @@ from experiments.config import Script, field
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig(Script):
-    """One image, one prompt (`python -m experiments.predict`)."""
+    """One image, one prompt (`eigjax-predict`)."""
 
     model: str = field("litemedsam", "Model name.")
-    params: str = field("", "Converted params directory ('' for a bundled model: litemedsam).")
+    params: str = field(
+        "", "Converted params directory ('': the cached conversion, fetched on first use)."
+    )
     image: str = field("", "Image file (any format PIL reads; eigjax/data/images.py).")
     points: tuple[str, ...] = field((), "Clicks as x:y:label (label 1 pos, 0 neg), e.g. 150:140:1.")
     box: tuple[str, ...] = field((), "Box as x0,y0,x1,y1 in image pixels ('' for none).")
@@ -131,5 +131,10 @@ def main(argv):
     )
 
 
+def run() -> None:
+    """The `eigjax-predict` command."""
+    cli.entry(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

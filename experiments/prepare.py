@@ -1,7 +1,7 @@
 """Prepare a dataset as a tfds dataset (array_record), for random access at any size.
 
-  python -m experiments.prepare --dataset=sa_med2d:/data/SAMed2Dv1 --data_dir=workspace/tfds
-  python -m experiments.study --dataset=tfds:workspace/tfds/sa_med2d_samed2dv1
+  eigjax-prepare --dataset=sa_med2d:/data/SAMed2Dv1 --data_dir=workspace/tfds
+  eigjax-study --dataset=tfds:workspace/tfds/sa_med2d_samed2dv1
 
 Reads `--dataset` (any spec of `eigjax/data/spec.py`, filtered as the study filters it)
 with the direct readers and writes DATA_DIR/NAME/1.0.0/ (`eigjax/data/tfds_prepare.py`;
@@ -13,7 +13,7 @@ shards already written kept. TensorFlow is never imported.
 import os
 import re
 
-from absl import app, flags
+from absl import flags
 from tqdm import tqdm
 
 from eigjax.data import DataError, tfds_prepare
@@ -80,5 +80,10 @@ def main(argv):
     print(f"prepared → {out}  (read it with --dataset=tfds:{os.path.dirname(out)})")
 
 
+def run() -> None:
+    """The `eigjax-prepare` command."""
+    cli.entry(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -2,7 +2,7 @@
 
   python scripts/build_training_set.py --output=workspace/cache/training_set
 
-`python -m experiments.finetune` runs this on first use. Fetches two wheels with
+`eigjax-finetune` runs this on first use. Fetches two wheels with
 `pip download --no-deps` (nothing is installed; `build_samples.fetch`) and takes:
   - nilearn 0.14.1: the MNI152 2009c T1 template and its grey/white-matter maps; every
     8th slice in all three orientations where the brain covers at least 5 % of the

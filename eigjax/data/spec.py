@@ -6,7 +6,7 @@
   coco:ANNOTATIONS:IMAGES      COCO instances through pycocotools (`coco.py`)
   nifti:IMAGES:LABELS[:OPTS]   NIfTI image and label volumes, cut in slices (`nifti.py`)
   tfds:NAME[:SPLIT]            a prepared tfds dataset, read by index (`tfds_source.py`;
-                               `python -m experiments.prepare` makes one from any above)
+                               `eigjax-prepare` makes one from any above)
 
 A dataset's identity is its kind, its resolved (absolute, symlink-free) paths and its
 options: two folders with the same base name are two datasets.

@@ -1,15 +1,13 @@
 """Teach a box-trained model to read clicks: SAM's interactive training on its decoder.
 
-  python -m experiments.finetune                    # LiteMedSAM on the offline set
-  python -m experiments.finetune --model=medsam --params=workspace/params/medsam \
+  eigjax-finetune                    # LiteMedSAM on the offline set
+  eigjax-finetune --model=medsam --params=workspace/params/medsam
       --dataset=sa_med2d:/data/SAMed2Dv1 --steps=5000 --batch_size=16 --workdir=...
 
-Every setting is a flag (`--help`; `experiments/finetune/config.py`). Writes
-`WORKDIR/params/` (load it with `models.load(model, WORKDIR/params)` or give it to the
-study as `--params`), `WORKDIR/log.csv` and resumable checkpoints (`training.py`).
+Writes `WORKDIR/params/` (load it with `models.load(model, WORKDIR/params)` or give it to
+the study as `--params`), `WORKDIR/log.csv` and resumable checkpoints. The manual:
+docs/finetune.md. Also `python -m experiments.finetune`.
 """
-
-from absl import app
 
 from eigjax.data import DataError
 from experiments import cli, config_flags
@@ -30,5 +28,10 @@ def main(argv):
     print(f"params → {out}")
 
 
+def run() -> None:
+    """The `eigjax-finetune` command."""
+    cli.entry(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

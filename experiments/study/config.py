@@ -1,9 +1,10 @@
-"""The study's settings (`python -m experiments.study`) and the report's
-(`python -m experiments.study.report`), on the shared base (`experiments/config.py`).
+"""The study's settings (`eigjax-study`; `--report_only` writes the report again), on the
+shared base (`experiments/config.py`).
 
 Two sets of study defaults:
   StudyConfig()     a study on your data: the paper's 30x30 grid, 20 clicks (RITM's NoC cap).
-  StudyConfig.demo  README command 1 on the bundled samples (`--dataset` left at `bundled`).
+  StudyConfig.demo  README's set-up command (1), on the bundled samples (`--dataset`
+                    left at `bundled`).
                     `--full_demo`: the box start too, the Oracle on every mask, 5 steps.
                     Any flag you give wins.
 """
@@ -12,7 +13,7 @@ import dataclasses
 from typing import ClassVar
 
 from eigjax.protocol import policies
-from experiments.config import Config, Script, check_directory, field
+from experiments.config import Config, check_directory, field
 
 FIG1_AXES = {
     "shared": "Dice and max EIG on one y-axis, as the paper",
@@ -22,7 +23,7 @@ FIG1_AXES = {
 
 @dataclasses.dataclass(frozen=True)
 class ReportOptions:
-    """How the report draws (the study writes it at its end; `experiments.study.report` again)."""
+    """How the report draws (the study writes it at its end; `--report_only` again)."""
 
     fig1_axis: str = field(
         "shared", "Fig. 1: " + "; ".join(f"{k}: {v}" for k, v in FIG1_AXES.items()) + "."
@@ -70,7 +71,9 @@ class StudyConfig(Config, ReportOptions):
         "per click.",
     )
     full_demo: bool = field(
-        False, "With the bundled dataset: the larger demo (the Oracle on every mask, 4 steps)."
+        False,
+        "With the bundled dataset: the larger demo (the box start too, the Oracle on every "
+        "mask, 5 steps).",
     )
     seed: int = field(0, "Seed of the random policies, the noisy box and NMC sampling.")
     fig2_images: int = field(
@@ -84,8 +87,11 @@ class StudyConfig(Config, ReportOptions):
     )
     num_processes: int = field(0, "With --distributed: how many processes (0 = detect).")
     process_id: int = field(-1, "With --distributed: this process's index (-1 = detect).")
-    workdir: str = field("workspace/eig_vs_oracle", "Output directory.")
+    workdir: str = field("workspace/study", "Output directory.")
     report: bool = field(True, "Write tables and figures at the end.")
+    report_only: bool = field(
+        False, "Run nothing: write the report of --workdir's records again (and exit)."
+    )
 
     def check(self) -> None:
         super().check()
@@ -110,14 +116,3 @@ class StudyConfig(Config, ReportOptions):
                     f"--steps={self.steps}: a {settings.grid}x{settings.grid} grid has too few "
                     f"points for {on_grid}"
                 )
-
-
-@dataclasses.dataclass(frozen=True)
-class ReportConfig(Script, ReportOptions):
-    """The report again (`experiments.study.report`)."""
-
-    workdir: str = field("workspace/eig_vs_oracle", "The study's output directory.")
-
-    def check(self) -> None:
-        self.check_report()
-        check_directory("workdir", self.workdir)

@@ -1,7 +1,7 @@
 """The report of a study's workdir: tables (`tables.py`) and the paper's figures
-(`figures.py`) from the records of `python -m experiments.study`.
+(`figures.py`) from the records of `eigjax-study`.
 
-`write_report(workdir)` (also `python -m experiments.study.report --workdir=...`) reads every
+`write_report(workdir)` (also `eigjax-study --report_only --workdir=...`) reads every
 `records/*.jsonl` of the workdir with the settings of each run (`runs/`) once, into the
 report's view (`view.py`), and writes to `workdir/report/` the tables of `tables.py`,
 runs.md (each run's id and the settings that tell it apart), skipped.md, and the figures.
@@ -45,7 +45,7 @@ def write_tables(view: View, out: str) -> None:
 def write_report(workdir: str, options: ReportOptions = ReportOptions()) -> str:
     """Writes the tables and figures of `workdir` to `workdir/report`; returns that path."""
     if not os.path.isdir(os.path.join(workdir, "records")):
-        raise FileNotFoundError(f"{workdir}: no records/ here (run python -m experiments.study)")
+        raise FileNotFoundError(f"{workdir}: no records/ here (run eigjax-study)")
     recs = records.load_records(workdir)
     runs = records.load_runs(workdir)
     used = {r["run"] for r in recs}
@@ -56,9 +56,7 @@ def write_report(workdir: str, options: ReportOptions = ReportOptions()) -> str:
         )
     runs = {rid: spec for rid, spec in runs.items() if rid in used}
     if not runs:
-        raise FileNotFoundError(
-            f"{workdir}: no records to report (run python -m experiments.study)"
-        )
+        raise FileNotFoundError(f"{workdir}: no records to report (run eigjax-study)")
     out = os.path.join(workdir, "report")
     os.makedirs(out, exist_ok=True)
     view = build(recs, runs)

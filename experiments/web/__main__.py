@@ -1,23 +1,23 @@
-"""A local web page to click on an image and watch the mask, the EIG map and the click
-EIG suggests next (README, "See where the model is unsure"), and to label with it: saved
-objects, export, uploads (README, "Label with it"; all kept under `--workdir`).
+"""The page: click on an image and watch the mask, the EIG map and the click EIG suggests
+next; label with it (saved objects, brush and eraser, classes, export, uploads), all kept
+under --workdir.
 
-  python -m experiments.web                        # LiteMedSAM on the bundled samples
-  python -m experiments.web --models=sam_vit_b --params=workspace/params/sam_vit_b \
-      --images=/data/photos                        # a folder of images (no masks)
-  python -m experiments.web --dataset=folder:/data/pairs   # with ground truth
+  eigjax-web                                       # LiteMedSAM on the bundled samples
+  eigjax-web --models=sam_vit_b --images=/data/photos    # a folder of images (no masks)
+  eigjax-web --dataset=folder:/data/pairs          # with ground truth
 
-Every setting is a flag (`--help`; `experiments/web/config.py`). The server: `server.py`.
+Then open http://127.0.0.1:8080/. The manual (keys, the HTTP API): docs/web.md. Also
+`python -m experiments.web`.
 """
 
 import os
 import sys
 
-from absl import app, logging
+from absl import logging
 
 from eigjax import models
 from eigjax.data import DataError
-from eigjax.models import bundled, checkpoint, families, get_config
+from eigjax.models import cache, checkpoint, families, get_config
 from experiments import cli, config_flags
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
@@ -63,7 +63,7 @@ def main(argv):
             file=sys.stderr,
         )
     print(
-        f"eigjax serve: http://{host}:{port}/  ({len(catalog.entries)} images; models "
+        f"eigjax-web: http://{host}:{port}/  ({len(catalog.entries)} images; models "
         f"{', '.join(loaded)}; saving to {cfg.workdir}; Ctrl-C stops)",
         flush=True,
     )
@@ -81,11 +81,16 @@ def _fingerprint(name: str, params_dir: str) -> str | None:
     without weights, the calibrated control, is built per request)."""
     if not families.family(get_config(name)).has_weights:
         return None
-    fingerprint = checkpoint.fingerprint(params_dir or bundled.converted_params(name))
+    fingerprint = checkpoint.fingerprint(params_dir or cache.converted_params(name))
     if fingerprint is None:
         logging.warning("%s: weights without checksums; embeddings not cached on disk", name)
     return fingerprint
 
 
+def run() -> None:
+    """The `eigjax-web` command."""
+    cli.entry(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

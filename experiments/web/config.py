@@ -1,4 +1,4 @@
-"""The web page's settings (`python -m experiments.web`), on the shared base
+"""The web page's settings (`eigjax-web`), on the shared base
 (`experiments/config.py`). The page takes one value per protocol setting."""
 
 import dataclasses
@@ -29,7 +29,7 @@ class ServeConfig(Config):
     host: str = field("127.0.0.1", "Address to listen on.")
     images: str = field("", "A folder of images (no masks) to serve instead of --dataset.")
     workdir: str = field(
-        "workspace/annotations", "Saved objects, uploads and the embedding cache (one server)."
+        "workspace/web", "Saved objects, uploads and the embedding cache (one server)."
     )
     embedding_cache_mb: int = field(
         1024, "Disk space for cached image embeddings, in MiB (0: no disk cache)."

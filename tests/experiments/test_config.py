@@ -9,7 +9,7 @@ from absl import flags
 from eigjax import protocol
 from experiments import config_flags
 from experiments.config import Config
-from experiments.study.config import ReportConfig, StudyConfig
+from experiments.study.config import StudyConfig
 from experiments.web.config import ServeConfig
 
 
@@ -62,6 +62,7 @@ def test_the_demo_is_sized_for_a_laptop_and_the_full_demo_is_one_flag_away():
 def test_a_sweep_runs_each_combination_and_the_report_takes_its_options():
     cfg = _parse(StudyConfig, "--dataset=folder:/d", "--start=center,box", "--grid=8,12")
     assert len(cfg.settings) == 4
-    assert _parse(ReportConfig, "--fig1_axis=twin").fig1_axis == "twin"
+    cfg = _parse(StudyConfig, "--fig1_axis=twin", "--report_only")
+    assert cfg.report_only and cfg.fig1_axis == "twin"
     with pytest.raises(ValueError, match="--oracle_images must be 0"):
         _parse(StudyConfig, "--oracle_images=-1")

@@ -44,7 +44,7 @@ def _records(workdir):
 
 def test_the_study_writes_the_direct_readers_records(prepared, tmp_path):
     for name, dataset in (("direct", f"sa_med2d:{DEMO}"), ("prepared", prepared)):
-        cmd = ["-m", "experiments.eig_vs_oracle", f"--workdir={tmp_path / name}", *STUDY]
+        cmd = ["-m", "experiments.study", f"--workdir={tmp_path / name}", *STUDY]
         proc = subprocess.run(
             [sys.executable, *cmd, f"--dataset={dataset}"], capture_output=True, text=True
         )

@@ -32,7 +32,7 @@ def params(tmp_path_factory):
 def test_the_study_runs_on_sam3_and_reports_its_iou_head(params, tmp_path):
     work = tmp_path / "study"
     proc = run_module(
-        "experiments.eig_vs_oracle",
+        "experiments.study",
         "--models=sam3_reduced",
         f"--params={params}",
         "--num_images=1",

@@ -46,7 +46,7 @@ def _numbers(lines):
 
 def test_two_processes_write_the_records_of_one(tmp_path):
     port = _free_port()
-    cmd = [sys.executable, "-m", "experiments.eig_vs_oracle", f"--workdir={tmp_path / 'two'}"]
+    cmd = [sys.executable, "-m", "experiments.study", f"--workdir={tmp_path / 'two'}"]
     cmd += QUICK + ["--distributed", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2"]
     procs = [
         subprocess.Popen(
@@ -68,6 +68,6 @@ def test_two_processes_write_the_records_of_one(tmp_path):
         if f.endswith(".jsonl")
     ]
     assert per_process == [6, 6]  # Every other image.
-    proc = run_module("experiments.eig_vs_oracle", f"--workdir={tmp_path / 'one'}", *QUICK)
+    proc = run_module("experiments.study", f"--workdir={tmp_path / 'one'}", *QUICK)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _numbers(two) == _numbers(_lines(tmp_path / "one"))

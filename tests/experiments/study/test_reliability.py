@@ -149,14 +149,14 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(first_run, tmp_p
 )
 def test_bad_flags_fail_at_start_in_one_line(tmp_path, flag, message):
     clock = time.perf_counter()
-    proc = run_module("experiments.eig_vs_oracle", f"--workdir={tmp_path / 'w'}", flag)
+    proc = run_module("experiments.study", f"--workdir={tmp_path / 'w'}", flag)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1 and time.perf_counter() - clock < 30
     assert not (tmp_path / "w" / "records").exists()
 
 
 def test_report_of_a_mistyped_workdir_creates_nothing(tmp_path):
-    proc = run_module("experiments.report", f"--workdir={tmp_path / 'typo'}")
+    proc = run_module("experiments.study", "--report_only", f"--workdir={tmp_path / 'typo'}")
     assert proc.returncode != 0 and "no records/ here" in proc.stderr
     assert not (tmp_path / "typo").exists()
 
@@ -278,7 +278,7 @@ def test_an_image_with_no_pixels_is_a_clear_error(tiny_model):
 def test_a_users_mistake_is_one_line(tmp_path, make, flag, message):
     make(tmp_path)
     args = [f"--workdir={tmp_path / 'w'}", flag.format(t=tmp_path)]
-    proc = run_module("experiments.eig_vs_oracle", *args)
+    proc = run_module("experiments.study", *args)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-1000:]
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -289,7 +289,7 @@ def test_a_report_directory_that_is_a_file_is_one_line(first_run, tmp_path):
     shutil.copytree(base, workdir)
     shutil.rmtree(workdir / "report", ignore_errors=True)
     (workdir / "report").write_text("not a directory")
-    proc = run_module("experiments.report", f"--workdir={workdir}")
+    proc = run_module("experiments.study", "--report_only", f"--workdir={workdir}")
     assert proc.returncode != 0 and "report: File exists" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -320,7 +320,7 @@ def test_ctrl_c_stops_in_one_line_with_every_record_kept(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "experiments.eig_vs_oracle",
+        "experiments.study",
         f"--workdir={workdir}",
         "--grid=4",
         "--steps=3",

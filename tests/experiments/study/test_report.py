@@ -173,9 +173,13 @@ def test_the_bootstrap_interval_holds_the_mean_and_is_seeded():
 
 
 def test_report_options_are_flags_checked_at_start(workdir):
-    proc = run_module("experiments.report", f"--workdir={workdir}", "--fig1_axis=twin")
+    proc = run_module(
+        "experiments.study", "--report_only", f"--workdir={workdir}", "--fig1_axis=twin"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run_module("experiments.report", f"--workdir={workdir}", "--fig1_axis=left")
+    proc = run_module(
+        "experiments.study", "--report_only", f"--workdir={workdir}", "--fig1_axis=left"
+    )
     assert proc.returncode != 0 and "--fig1_axis: 'left' is not one of" in proc.stderr
     with pytest.raises(ValueError, match="fig1_axis"):
         ReportOptions(fig1_axis="left").check_report()

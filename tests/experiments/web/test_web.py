@@ -20,7 +20,7 @@ from eigjax.data import spec as dataset_spec
 from experiments import rle
 from experiments.web import api, server
 from experiments.web.catalog import Catalog
-from experiments.web.messages import Prompt
+from experiments.web.messages import PromptRequest
 from tests.helpers import serve_in_thread
 
 GRID = 12
@@ -325,7 +325,7 @@ def test_the_programs_of_at_most_max_sizes_image_sizes_are_kept(litemedsam, tmp_
     service = api.Service({"lm": litemedsam}, catalog, protocol.Settings(grid=GRID), max_sizes=2)
 
     def predict(side):
-        return service.predict(Prompt(f"s{side}.png", clicks=[[48, 48, 1]]))
+        return service.predict(PromptRequest(f"s{side}.png", clicks=[[48, 48, 1]]))
 
     protocol.free_programs()  # Counted from here: none of the module's earlier programs.
     first = predict(96)
@@ -366,12 +366,12 @@ def test_the_page_serves_the_calibrated_control_where_there_is_a_ground_truth(tm
 
 
 def _serve_command(folder, workdir) -> tuple[subprocess.Popen, str]:
-    """`python -m experiments.serve --port=0` as a user starts it: (process, base URL)."""
-    cmd = [sys.executable, "-m", "experiments.serve", "--port=0", f"--images={folder}"]
+    """`python -m experiments.web --port=0` as a user starts it: (process, base URL)."""
+    cmd = [sys.executable, "-m", "experiments.web", "--port=0", f"--images={folder}"]
     cmd.append(f"--workdir={workdir}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    if not line.startswith("eigjax serve: http://127.0.0.1:"):
+    if not line.startswith("eigjax-web: http://127.0.0.1:"):
         proc.kill()
         pytest.fail(proc.stderr.read())
     return proc, line.split()[2].rstrip("/")
@@ -410,7 +410,7 @@ def test_the_command_serves_and_a_killed_server_loses_no_saved_object(tmp_path, 
 )
 def test_bad_flags_exit_with_one_line(args, message):
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.serve", "--port=0", *args],
+        [sys.executable, "-m", "experiments.web", "--port=0", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -27,7 +27,7 @@ QUICK = [
 
 
 def _run(workdir, *args, env=None, check=True):
-    cmd = [sys.executable, "-m", "experiments.eig_vs_oracle", f"--workdir={workdir}", *QUICK, *args]
+    cmd = [sys.executable, "-m", "experiments.study", f"--workdir={workdir}", *QUICK, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -106,7 +106,7 @@ def test_killed_run_resumes_with_every_record_once(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "experiments.eig_vs_oracle",
+        "experiments.study",
         f"--workdir={workdir}",
         *QUICK,
         "--num_images=4",

@@ -235,7 +235,7 @@ def test_flags_that_cannot_be_honoured_are_refused_at_start(tmp_path, args, mess
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(collide / "images" / f"a.{ext}")
     shutil.copy(collide / "images" / "a.png", collide / "masks" / "a.png")
     args = [a.format(collide=collide) for a in args]
-    proc = run_module("experiments.serve", "--port=0", *args)
+    proc = run_module("experiments.web", "--port=0", *args)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1
 
