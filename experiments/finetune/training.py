@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from eigjax import models
-from eigjax.models import bundled, checkpoint
+from eigjax.models import cache, checkpoint
 from eigjax.models.model import embedding_parts
 from eigjax.protocol.compiled import free_memory, needed_memory
 from eigjax.training import interactive, step
@@ -139,7 +139,7 @@ def run_finetune(cfg: FinetuneConfig) -> str:
             f"--batch_size={cfg.batch_size} is not a multiple of the {len(devices)} devices"
         )
     _check_finished(cfg)
-    source_dir = cfg.params or bundled.converted_params(cfg.model)
+    source_dir = cfg.params or cache.converted_params(cfg.model)
     fingerprint = checkpoint.fingerprint(source_dir) or "unversioned"
     model = models.load(cfg.model, cfg.params or None)
     arrays, ids = training_data.load_examples(cfg, model, fingerprint)

@@ -1,7 +1,8 @@
-"""Converted params are checked end to end: checksums, metadata, used outputs, the bundled
-cache (real LiteMedSAM weights, converted through `weights_convert`)."""
+"""Converted params are checked end to end: checksums, metadata, used outputs, the cache of
+conversions (real LiteMedSAM weights, converted through `weights_convert`)."""
 
 import glob
+import importlib.metadata
 import json
 import os
 import shutil
@@ -12,17 +13,17 @@ import pytest
 
 import weights_convert
 from eigjax import models
-from eigjax.models import CheckpointError, bundled, checkpoint
+from eigjax.models import CheckpointError, cache, checkpoint
 from tests.helpers import run_converter
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """The real LiteMedSAM checkpoint converted once; tests copy it before damaging it."""
-    from weights_convert.bundled import checkpoint_path
+    from weights_convert.sources import checkpoint_for
 
     out = tmp_path_factory.mktemp("lite") / "params"
-    weights_convert.convert("litemedsam", checkpoint_path("litemedsam"), str(out))
+    weights_convert.convert("litemedsam", checkpoint_for("litemedsam"), str(out))
     return out
 
 
@@ -77,27 +78,27 @@ def test_missing_orbax_metadata_is_one_clear_error(copy):
 
 
 def test_converting_into_a_used_output_is_refused_before_any_work(converted, tmp_path):
-    from weights_convert.bundled import checkpoint_path
+    from weights_convert.sources import checkpoint_for
 
     clock = time.perf_counter()
     proc = run_converter(
         "--model=litemedsam",
-        f"--checkpoint={checkpoint_path('litemedsam')}",
+        f"--checkpoint={checkpoint_for('litemedsam')}",
         f"--output={converted}",
     )
     assert proc.returncode == 1 and "already exists and is not empty" in proc.stderr
     assert "Traceback" not in proc.stderr and time.perf_counter() - clock < 30
 
 
-def test_a_damaged_bundled_cache_is_rebuilt_once(converted, tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("EIGJAX_HOME", str(tmp_path / "home"))
+def test_a_damaged_cached_conversion_is_rebuilt_once(converted, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("EIGJAX_CACHE", str(tmp_path / "home"))
     cache = tmp_path / "home" / "params" / "litemedsam"
     shutil.copytree(converted, cache)
     meta = json.loads((cache / "model.json").read_text())
     meta["format"] = 1  # An old cache without checksums: rebuilt, not trusted.
     (cache / "model.json").write_text(json.dumps(meta))
     model = models.load("litemedsam")
-    assert "rebuilding the bundled litemedsam cache" in caplog.text
+    assert "rebuilding the cached litemedsam params" in caplog.text
     assert json.loads((cache / "model.json").read_text())["format"] == checkpoint.FORMAT_VERSION
     ref = checkpoint.restore(str(converted), model.config)
     np.testing.assert_array_equal(
@@ -111,7 +112,8 @@ def test_the_library_reaches_the_converter_only_through_its_registry():
     for path in glob.glob(os.path.join(root, "**", "*.py"), recursive=True):
         source = open(path).read()
         assert "import weights_convert" not in source and "from weights_convert" not in source, path
-    assert bundled.names() == ["litemedsam"]
+    (found,) = importlib.metadata.entry_points(group=cache.GROUP, name="default")
+    assert found.value == "weights_convert.sources:convert_by_name"
 
 
 def test_params_that_are_not_finite_are_refused_at_load_by_name(converted, tmp_path):

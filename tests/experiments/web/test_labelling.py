@@ -16,14 +16,14 @@ from pycocotools.coco import COCO
 
 from eigjax import models, protocol
 from eigjax.data import DataError, read_image
-from eigjax.models import bundled, checkpoint
+from eigjax.models import cache, checkpoint
 from experiments import rle
 from experiments.embedding_cache import EmbeddingCache
 from experiments.files import WorkdirBusy
 from experiments.web import annotations, api, export
 from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog
-from experiments.web.messages import Prompt
+from experiments.web.messages import PromptRequest
 from tests.helpers import request, saved_masks, serve_in_thread
 
 BRAIN = "mni152_axial_090.png"
@@ -38,7 +38,7 @@ def litemedsam():
 
 @pytest.fixture(scope="module")
 def fingerprint():
-    return checkpoint.fingerprint(bundled.converted_params("litemedsam"))
+    return checkpoint.fingerprint(cache.converted_params("litemedsam"))
 
 
 @pytest.fixture(scope="module")
@@ -353,7 +353,7 @@ def test_a_damaged_objects_file_stops_the_start_and_is_kept(tmp_path):
 def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     litemedsam, fingerprint, tmp_path
 ):
-    body = Prompt(BRAIN, clicks=[[128, 128, 1]])
+    body = PromptRequest(BRAIN, clicks=[[128, 128, 1]])
     first = _service(litemedsam, fingerprint, str(tmp_path / "embeddings"))
     computed = first.predict(body)
     assert (first.cache.misses, first.cache.hits) == (1, 0)
@@ -372,7 +372,7 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
         {"litemedsam": fingerprint},
         bounded,
     )
-    service.predict(Prompt("dsb2018_nuclei.png", clicks=[[128, 128, 1]]))
+    service.predict(PromptRequest("dsb2018_nuclei.png", clicks=[[128, 128, 1]]))
     assert bounded.size() <= 1.5 * one and bounded.misses == 1
     service.predict(body)  # The brain's entry was the older one: evicted, computed again.
     assert bounded.misses == 2
@@ -398,7 +398,7 @@ def test_a_file_replaced_by_another_picture_of_same_size_and_time_is_segmented_a
         {"litemedsam": "f" * 16},
         cache,
     )
-    prompt = Prompt("scan.tif", clicks=[[32, 32, 1]])
+    prompt = PromptRequest("scan.tif", clicks=[[32, 32, 1]])
     first = service.predict(prompt)
     Image.fromarray(pictures[1]).save(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
