@@ -21,7 +21,7 @@ from eigjax.models import Model, families
 from experiments.embedding_cache import EmbeddingCache
 from experiments.web import api
 from experiments.web.catalog import Catalog, Entry
-from experiments.web.messages import Prompt
+from experiments.web.messages import PromptRequest
 
 BOX = [0.2, 0.2, 0.8, 0.8]  # The prompt: a box, as fractions of the image.
 
@@ -47,7 +47,7 @@ def _catalog(size: int) -> Catalog:
 def _predict_ms(service: api.Service, name: str, size: int) -> float:
     box = [v * size for v in BOX]
     t = time.perf_counter()
-    service.predict(Prompt(name, box=box))
+    service.predict(PromptRequest(name, box=box))
     return (time.perf_counter() - t) * 1e3
 
 

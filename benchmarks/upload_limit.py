@@ -31,7 +31,7 @@ def measure(side: int) -> dict:
     from eigjax import models, protocol
     from experiments.web import api
     from experiments.web.catalog import Catalog, Entry
-    from experiments.web.messages import Prompt
+    from experiments.web.messages import PromptRequest
 
     ct, _ = cases.ct_case(512)
     image = np.asarray(Image.fromarray(ct).resize((side, side), Image.BILINEAR))
@@ -39,12 +39,12 @@ def measure(side: int) -> dict:
     settings = protocol.Settings(grid=30, oracle_chunk=protocol.CPU_CHUNK)
     service = api.Service({"litemedsam": models.load("litemedsam")}, Catalog([entry]), settings)
     clicks = [[side // 2, side // 2, 1]]
-    service.predict(Prompt("ct", clicks=clicks))  # Embedding and compiles.
+    service.predict(PromptRequest("ct", clicks=clicks))  # Embedding and compiles.
     times = []
     for k in range(3):
         clicks = [*clicks, [side // 3 + k * side // 10, side // 3, 0]]
         start = time.perf_counter()
-        service.predict(Prompt("ct", clicks=clicks))
+        service.predict(PromptRequest("ct", clicks=clicks))
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB
     return {"side": side, "seconds": float(np.median(times)), "peak_rss_gib": peak}

@@ -25,7 +25,7 @@ from eigjax import models, protocol
 from eigjax.assess import head_indexes
 from eigjax.data import Sample
 from eigjax.data import spec as dataset_spec
-from eigjax.models import bundled, checkpoint, families
+from eigjax.models import cache, checkpoint, families
 from eigjax.protocol import POLICIES
 from experiments import config_flags, files, interrupts, rle
 from experiments.study import cost, records, summarize
@@ -43,6 +43,24 @@ class Item:
 
 
 CONTROL_WEIGHTS = "none: a calibration standard built from the ground truth"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What every batch of one run reads: the study's config, the model, the run's id and
+    resolved settings, where records go, and the device mesh."""
+
+    cfg: StudyConfig
+    model: models.Model
+    id: str  # The run's id: a hash of its settings (`records.py`).
+    settings: protocol.Settings
+    store: records.RecordStore
+    mesh: jax.sharding.Mesh
+
+    @property
+    def maps_dir(self) -> str:
+        """Where this run keeps Fig. 2's maps."""
+        return os.path.join(self.cfg.workdir, "maps", self.id)
 
 
 def run_spec(cfg: StudyConfig, model: str, params_dir: str | None, dataset, settings) -> dict:
@@ -64,12 +82,15 @@ def run_spec(cfg: StudyConfig, model: str, params_dir: str | None, dataset, sett
 
 def run_study(cfg: StudyConfig) -> str | None:
     """Runs the study; returns the report directory (process 0 with `cfg.report`) or None.
+    With `cfg.report_only`, only writes the report of the workdir's records again.
 
     Raises ValueError (a setting), DataError (an input file, named) or WorkdirBusy; every
     record written before the error is kept.
     """
     clock = time.perf_counter()
     cfg.check()
+    if cfg.report_only:
+        return summarize.write_report(cfg.workdir, cfg)
     dataset = dataset_spec.parse(cfg.dataset)
     if cfg.distributed:
         _initialize_distributed(cfg)
@@ -88,11 +109,11 @@ def run_study(cfg: StudyConfig) -> str | None:
         for name, params_dir in dict.fromkeys(cfg.model_params):
             model = loaded[name, params_dir]
             if families.family(model.config).has_weights:
-                params_dir = params_dir or bundled.converted_params(name)
+                params_dir = params_dir or cache.converted_params(name)
             for settings in dict.fromkeys(s.resolved(model.config) for s in cfg.settings):
                 spec = run_spec(cfg, name, params_dir, dataset, settings)
-                run = store.register_run(spec)
-                _run(cfg, model, run, settings, refs, store, mesh)
+                run = _Run(cfg, model, store.register_run(spec), settings, store, mesh)
+                _run(run, refs)
     finally:
         store.close()
     if cfg.distributed:  # Every process's records are written before process 0 reports.
@@ -168,63 +189,70 @@ def _policies(cfg: StudyConfig, item: Item) -> list[str]:
     return [p for p in cfg.policies if item.oracle or POLICIES[p].kind != "search"]
 
 
-def _run(cfg, model, run, settings, refs, store, mesh) -> None:
+def _run(run: _Run, refs) -> None:
     """One run: every policy on this process's samples, batched by image size."""
-    per_batch = mesh.size * cfg.batch_per_device
-    maps_dir = os.path.join(cfg.workdir, "maps", run)
+    cfg, store = run.cfg, run.store
+    per_batch = run.mesh.size * cfg.batch_per_device
     buckets: dict[tuple[int, int], list[Item]] = {}
     mine = len(range(jax.process_index(), len(refs), jax.process_count()))
-    with tqdm(total=mine, desc=f"{model.config.name} {run}", unit="mask") as progress:
+    with tqdm(total=mine, desc=f"{run.model.config.name} {run.id}", unit="mask") as progress:
         for s, item in _mine(cfg, refs):
             progress.update(1)
             if item is None:
                 logging.warning("%s: empty mask, skipped", s.id)
                 for p in cfg.policies:
-                    key = {"run": run, "policy": p, "image_id": s.id, "group": s.meta["group"]}
+                    key = {"run": run.id, "policy": p, "image_id": s.id, "group": s.meta["group"]}
                     store.add({**key, "skipped": "empty mask"})
                 continue
-            if item.fig2 and not os.path.exists(os.path.join(maps_dir, f"{s.id}.npz")):
+            if item.fig2 and not os.path.exists(os.path.join(run.maps_dir, f"{s.id}.npz")):
                 # Kept maps change the compiled step: these images go in a batch of their own.
-                _batch(cfg, model, run, settings, [item], store, mesh, maps_dir)
-            elif any((run, p, s.id) not in store.done for p in _policies(cfg, item)):
+                _batch(run, [item], keep=True)
+            elif any((run.id, p, s.id) not in store.done for p in _policies(cfg, item)):
                 bucket = buckets.setdefault(s.mask.shape, [])
                 bucket.append(item)
                 if len(bucket) == per_batch:
-                    _batch(cfg, model, run, settings, buckets.pop(s.mask.shape), store, mesh)
+                    _batch(run, buckets.pop(s.mask.shape))
         for batch in buckets.values():
-            _batch(cfg, model, run, settings, batch, store, mesh)
+            _batch(run, batch)
 
 
-def _batch(cfg, model, run, settings, items, store, mesh, maps_dir=None) -> None:
+def _pending(run: _Run, items: list[Item], policy: str, keep: bool) -> list[int]:
+    """The indexes of `items` that `policy` runs on in this batch: those it applies to and
+    has no record of, or every one of Fig. 2's (`keep`: their maps are drawn together)."""
+    return [
+        k
+        for k, item in enumerate(items)
+        if policy in _policies(run.cfg, item)
+        and (
+            (keep and POLICIES[policy].paper)
+            or (run.id, policy, item.sample.id) not in run.store.done
+        )
+    ]
+
+
+def _batch(run: _Run, items: list[Item], keep: bool = False) -> None:
     """Every pending policy on a batch of equal-size samples, each on the samples it runs
-    on (all of Fig. 2's sequences with maps, kept)."""
-    keep = maps_dir is not None
-    settings = dataclasses.replace(settings, keep_maps=keep, keep_masks=keep or cfg.save_masks)
+    on (with `keep`, all of Fig. 2's sequences, their maps kept)."""
+    cfg, model = run.cfg, run.model
+    settings = dataclasses.replace(run.settings, keep_maps=keep, keep_masks=keep or cfg.save_masks)
     seeds = [cfg.seed + zlib.crc32(item.sample.id.encode()) for item in items]
     images, masks = [i.sample.image for i in items], [i.sample.mask for i in items]
-    embedded = protocol.Batch.create(model, images, masks, seeds, mesh)
+    embedded = protocol.Batch.create(model, images, masks, seeds, run.mesh)
     eig_tokens = list(head_indexes(settings.heads, model.config.num_mask_tokens))
     kept: dict[str, dict] = {}
     for policy in cfg.policies:
-        chosen = [
-            k
-            for k, item in enumerate(items)
-            if policy in _policies(cfg, item)
-            and (
-                (keep and POLICIES[policy].paper) or (run, policy, item.sample.id) not in store.done
-            )
-        ]
+        chosen = _pending(run, items, policy, keep)
         if not chosen:
             continue
         recs = protocol.run_batch(model, embedded.subset(chosen), policy, cfg.steps, settings)
         interrupts.check()  # A Ctrl-C dropped inside a finalizer stops the run here.
         for k, rec in zip(chosen, recs, strict=True):
-            store.add(_line(cfg, run, items[k].sample, seeds[k], rec, eig_tokens))
+            run.store.add(_line(cfg, run.id, items[k].sample, seeds[k], rec, eig_tokens))
             kept.setdefault(items[k].sample.id, {})[policy] = rec
     if keep:
-        os.makedirs(maps_dir, exist_ok=True)
+        os.makedirs(run.maps_dir, exist_ok=True)
         for item in items:
-            path = os.path.join(maps_dir, f"{item.sample.id}.npz")
+            path = os.path.join(run.maps_dir, f"{item.sample.id}.npz")
             _save_maps(path, item.sample, kept.get(item.sample.id, {}), settings.grid)
 
 

@@ -1,4 +1,4 @@
-"""The web page's model service, apart from HTTP: typed requests in (`messages.Prompt`),
+"""The web page's model service, apart from HTTP: typed requests in (`messages.PromptRequest`),
 JSON-ready dicts or `ApiError` out.
 
   POST /api/predict  {"image", "model"?, "clicks": [[x, y, label], …], "box"?, "mask_rule"?,
@@ -49,7 +49,7 @@ from experiments import rle
 from experiments.embedding_cache import EmbeddingCache, image_hash, model_key
 from experiments.web import strokes as strokes_lib
 from experiments.web.catalog import Catalog, Entry
-from experiments.web.messages import ApiError, OracleRun, Prompt, short
+from experiments.web.messages import ApiError, OracleRun, PromptRequest, short
 
 MAX_CLICKS = 100
 COLORMAP = "magma"
@@ -211,7 +211,7 @@ class Service:
         return png_bytes(outline_rgba(entry.load(_truth(entry, k))[1]))
 
     # Computations.
-    def predict(self, prompt: Prompt) -> dict:
+    def predict(self, prompt: PromptRequest) -> dict:
         start = time.perf_counter()
         req, _, mask, grid, clicked, fb = self.feedback(prompt)
         eig_map = np.asarray(fb.eig_map, np.float32)
@@ -235,7 +235,7 @@ class Service:
             "ms": (time.perf_counter() - start) * 1e3,
         }
 
-    def feedback(self, prompt: Prompt) -> Answered:
+    def feedback(self, prompt: PromptRequest) -> Answered:
         """The model's answer to `prompt`."""
         req, image, mask, grid, clicked = self._prepare(prompt)
         self._bound_programs(image.shape[:2])
@@ -251,7 +251,7 @@ class Service:
 
     def oracle(self, run: OracleRun) -> dict:
         start = time.perf_counter()
-        req, image, mask, grid, clicked = self._prepare(run)  # An OracleRun is a Prompt.
+        req, image, mask, grid, clicked = self._prepare(run)  # An OracleRun is a PromptRequest.
         if mask is None:
             raise ApiError(400, f"image {req.entry.name!r} has no ground truth: no Oracle")
         if clicked.all():
@@ -359,7 +359,7 @@ class Service:
             settings = dataclasses.replace(settings, oracle_chunk=self._oracle_chunk)
         return settings
 
-    def _prepare(self, prompt: Prompt) -> Prepared:
+    def _prepare(self, prompt: PromptRequest) -> Prepared:
         """The request of `prompt`, its clicks and box checked against the image as its
         file is now."""
         req = self.resolve(prompt)
@@ -425,7 +425,7 @@ class Service:
                 self._embeddings.popitem(last=False)
         return emb
 
-    def resolve(self, prompt: Prompt) -> Request:
+    def resolve(self, prompt: PromptRequest) -> Request:
         """`prompt` → `Request` without its clicks and box (`_prepare` reads them against
         the image); ApiError 404 for an image or a model not served, 400 for a mask rule
         that is none."""

@@ -153,7 +153,7 @@ class Labelling:
         label, object_id = self._label(save.label), save.id
         if object_id is not None:  # Unknown: a 404 before any computation.
             self._known(self.store.find, _key(self.service.entry(save.image)), object_id)
-        answer = self.service.feedback(save)  # A Save is a Prompt.
+        answer = self.service.feedback(save)  # A Save is a PromptRequest.
         req, fb = answer.request, answer.feedback
         mask = np.asarray(fb.mask, bool)
         if not mask.any():

@@ -28,7 +28,7 @@ def _field(default=dataclasses.MISSING, expect: str = ""):
 
 
 @dataclasses.dataclass(frozen=True)
-class Prompt:
+class PromptRequest:
     """POST /api/predict and /api/oracle: a prompt on a served image."""
 
     image: str = _field(expect="a name from GET /api/images")
@@ -41,7 +41,7 @@ class Prompt:
 
 
 @dataclasses.dataclass(frozen=True)
-class OracleRun(Prompt):
+class OracleRun(PromptRequest):
     """POST /api/oracle: a prompt; with `job`, followed (GET /api/oracle?job=) and
     cancelled (DELETE /api/oracle) under that id while it runs."""
 
@@ -56,7 +56,7 @@ class Job:
 
 
 @dataclasses.dataclass(frozen=True)
-class Save(Prompt):
+class Save(PromptRequest):
     """POST /api/objects: the object a prompt gives, saved (as a new one, or as `id`)."""
 
     label: str = _field(DEFAULT_LABEL, "text")

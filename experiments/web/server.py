@@ -28,7 +28,7 @@ from experiments.web.messages import (
     Mark,
     OracleRun,
     Payload,
-    Prompt,
+    PromptRequest,
     Rename,
     Save,
     Target,
@@ -78,7 +78,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/export"): Route(
         lambda app, c: app.export(c.query.get("format"), c.query.get("segmentation", "rle"))
     ),
-    ("POST", "/api/predict"): Route(lambda app, c: Json(app.service.predict(c.body)), Prompt),
+    ("POST", "/api/predict"): Route(
+        lambda app, c: Json(app.service.predict(c.body)), PromptRequest
+    ),
     ("POST", "/api/oracle"): Route(lambda app, c: Json(app.service.oracle(c.body)), OracleRun),
     ("GET", "/api/oracle"): Route(
         lambda app, c: Json(app.service.oracle_progress(c.query.get("job")))

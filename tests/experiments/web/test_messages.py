@@ -18,7 +18,7 @@ JSON = st.recursive(
     max_leaves=8,
 )
 TYPES = (
-    messages.Prompt,
+    messages.PromptRequest,
     messages.OracleRun,
     messages.Save,
     messages.Target,
@@ -70,7 +70,7 @@ def test_any_json_is_a_typed_request_or_a_400_naming_what_is_wrong(kind, body):
 )
 def test_a_prompt_that_is_not_one_says_which_field(body, message):
     with pytest.raises(messages.ApiError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        messages.parse(messages.Prompt, body)
+        messages.parse(messages.PromptRequest, body)
 
 
 def test_every_route_with_a_body_declares_its_type():
