@@ -1,5 +1,5 @@
 """Opening and reading a large dataset: the direct SA-Med2D reader against its prepared
-tfds copy (`experiments.prepare`, read as `--dataset=tfds:...`).
+tfds copy (`eigjax-prepare`, read as `--dataset=tfds:...`).
 
   python -m benchmarks.dataset_scale --masks=100000 --dir=/tmp/eigjax_scale
 

@@ -14,9 +14,17 @@ from scipy import ndimage
 
 
 def grid_points(height: int, width: int, n: int = 30) -> np.ndarray:
-    """int [G, 2] (x, y): centres of an n x n partition of the image, row-major; G = n²,
-    fewer on an image narrower than n pixels, where centres would share a pixel (each
-    pixel once, in the order it first appears)."""
+    """The candidate clicks: the centres of an n x n partition of the image, row-major.
+
+    Args:
+      height: the image's H.
+      width: the image's W.
+      n: the grid's side (the paper's 30).
+
+    Returns:
+      int [G, 2] (x, y), G = n²; fewer on an image narrower than n pixels, where centres
+      would share a pixel (each pixel once, in the order it first appears).
+    """
     ys = np.unique(np.floor((np.arange(n) + 0.5) * height / n).astype(np.int32))
     xs = np.unique(np.floor((np.arange(n) + 0.5) * width / n).astype(np.int32))
     yy, xx = np.meshgrid(ys, xs, indexing="ij")
@@ -35,15 +43,30 @@ def _argmax_xy(values: np.ndarray) -> tuple[int, int]:
 
 
 def first_click(gt: np.ndarray) -> tuple[int, int]:
-    """The ground-truth pixel farthest from the mask boundary: the mask's "centre"."""
+    """The mask's "centre": its pixel farthest from its boundary (the image border counts
+    as outside; ties: the first in raster order).
+
+    Args:
+      gt: bool [H, W], not empty.
+
+    Returns:
+      (x, y).
+    """
     if not gt.any():
         raise ValueError("first_click: the ground-truth mask is empty")
     return _argmax_xy(_inner_distance(gt))
 
 
 def gt_box(gt: np.ndarray) -> np.ndarray:
-    """float32 [4] (x0, y0, x1, y1): the tight bounding box of the mask's pixels (inclusive
-    ends, as MedSAM derives its boxes from a mask)."""
+    """The tight bounding box of the mask's pixels (inclusive ends, as MedSAM derives its
+    boxes from a mask).
+
+    Args:
+      gt: bool [H, W], not empty.
+
+    Returns:
+      float32 [4] (x0, y0, x1, y1).
+    """
     ys, xs = np.nonzero(gt)
     if ys.size == 0:
         raise ValueError("gt_box: the ground-truth mask is empty")
@@ -51,8 +74,15 @@ def gt_box(gt: np.ndarray) -> np.ndarray:
 
 
 def largest_component(gt: np.ndarray) -> np.ndarray:
-    """bool [H, W]: the largest 8-connected component of the mask (ties: the first in raster
-    order), as SAM-Med2D's `skimage.measure.label` + `regionprops` by area find it."""
+    """The largest 8-connected component of the mask (ties: the first in raster order), as
+    SAM-Med2D's `skimage.measure.label` + `regionprops` by area find it.
+
+    Args:
+      gt: bool [H, W], not empty.
+
+    Returns:
+      bool [H, W].
+    """
     labels, n = ndimage.label(gt, structure=np.ones((3, 3), bool))
     if n == 0:
         raise ValueError("largest_component: the ground-truth mask is empty")
@@ -61,11 +91,19 @@ def largest_component(gt: np.ndarray) -> np.ndarray:
 
 
 def noisy_box(gt: np.ndarray, rng: np.random.Generator, std: float = 0.1, max_pixel: int = 5):
-    """float32 [4] (x0, y0, x1, y1): SAM-Med2D's box prompt from a mask: the half-open
-    bounding box (x1, y1 one past the last pixel, skimage's `bbox`) of the largest
-    connected component, both corners shifted by one integer offset per axis drawn
-    uniformly from [-m, m) with m = min(max_pixel, int(std · min(width, height) · 5)); no
-    shift when m = 0 (SAM-Med2D's `test.py` uses max_pixel=0, its training 5).
+    """SAM-Med2D's box prompt from a mask: the half-open bounding box (x1, y1 one past the
+    last pixel, skimage's `bbox`) of the largest connected component, both corners shifted
+    by one integer offset per axis drawn uniformly from [-m, m) with
+    m = min(max_pixel, int(std · min(width, height) · 5)).
+
+    Args:
+      gt: bool [H, W], not empty.
+      rng: the draws' generator (unused, and may be None, when m = 0).
+      std: SAM-Med2D's std (0.1).
+      max_pixel: SAM-Med2D's max_pixel: its `test.py` uses 0 (no shift), its training 5.
+
+    Returns:
+      float32 [4] (x0, y0, x1, y1).
 
     Reference: OpenGVLab/SAM-Med2D, `utils.py: get_boxes_from_mask` (box_num=1).
     """
@@ -83,8 +121,16 @@ def error_center(
     """RITM's clicker: the deepest pixel of the false-negative or false-positive region,
     whichever lies deeper (a tie goes to the false positive), positive for a false
     negative. Distances are to the region's boundary, the image border counting as
-    outside; pixels already `clicked` are masked out of both distance maps after the
-    transform. None when no unclicked error pixel is left.
+    outside; pixels already clicked are masked out of both distance maps after the
+    transform.
+
+    Args:
+      pred: bool [H, W], the proposed mask.
+      gt: bool [H, W], the ground truth.
+      clicked: bool [H, W], the pixels already clicked, or None.
+
+    Returns:
+      (x, y, label), or None when no unclicked error pixel is left.
 
     Reference: Sofiiuk et al., "Reviving iterative training with mask guidance for
     interactive segmentation" (RITM), `isegm/inference/clicker.py: Clicker._get_next_click`.
@@ -106,8 +152,17 @@ def random_error(
 ) -> tuple[int, int, int]:
     """SAM-Med2D's clicker: a uniformly random pixel of the error region (pred ≠ gt) not yet
     clicked, labelled by the ground truth (1 where the mask was missed, 0 where it spilled).
-    With no unclicked error pixel left, a uniformly random pixel labelled -1: SAM's "not a
-    point", which SAM-Med2D's loop feeds the model then (a padding token, not a click).
+
+    Args:
+      pred: bool [H, W], the proposed mask.
+      gt: bool [H, W], the ground truth.
+      rng: the draw's generator.
+      clicked: bool [H, W], the pixels already clicked, or None.
+
+    Returns:
+      (x, y, label); with no unclicked error pixel left, a uniformly random pixel labelled
+      -1: SAM's "not a point", which SAM-Med2D's loop feeds the model then (a padding
+      token, not a click).
 
     Reference: OpenGVLab/SAM-Med2D, `utils.py: select_random_points` (point_num=1 per
     iteration, as its `test.py --iter_point` loop draws them). Unlike it, a pixel is never
@@ -144,14 +199,29 @@ class Frame:
         )
 
     def view(self, mask: np.ndarray) -> np.ndarray:
-        """bool [H, W] → the frame's [S, S]; unchanged for the original frame."""
+        """A mask as this frame shows it.
+
+        Args:
+          mask: bool [H, W].
+
+        Returns:
+          bool [S, S]; `mask` itself for the original frame.
+        """
         if self.size is None:
             return mask
         rows, cols = self._rows_cols()
         return mask[rows[:, None], cols[None, :]]
 
     def to_original(self, x: int, y: int) -> tuple[int, int]:
-        """A frame pixel → the original pixel it shows."""
+        """The original pixel a frame pixel shows.
+
+        Args:
+          x: the frame pixel's column.
+          y: its row.
+
+        Returns:
+          (x, y) in the original image.
+        """
         if self.size is None:
             return x, y
         rows, cols = self._rows_cols()

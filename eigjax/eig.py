@@ -44,9 +44,15 @@ def _raise_invalid(nan, out_of_range) -> None:
 
 
 def check_probs(probs: jax.Array) -> None:
-    """Raises ValueError if `probs` [K, ...] has no head (K = 0), holds NaN or infinities,
-    or values outside [0, 1]: now if concrete, at run time if traced. (EIG is at most
-    log 2 nats; a value outside [0, 1] would make it anything.)"""
+    """Checks EIG's input: now if concrete, at run time if traced. (EIG is at most log 2
+    nats; a value outside [0, 1] would make it anything.)
+
+    Args:
+      probs: float [K, ...], K head probabilities per pixel.
+
+    Raises:
+      ValueError: no head (K = 0), NaN or infinities, or values outside [0, 1].
+    """
     if np.ndim(probs) < 1 or np.shape(probs)[0] == 0:
         raise ValueError(f"EIG input needs at least one head: probs of shape {np.shape(probs)}")
     nan = jnp.sum(~jnp.isfinite(probs))
@@ -58,13 +64,28 @@ def check_probs(probs: jax.Array) -> None:
 
 
 def binary_entropy(p: jax.Array) -> jax.Array:
-    """H(p) in nats, exactly 0 at p ∈ {0, 1}."""
+    """The binary entropy.
+
+    Args:
+      p: float [...], probabilities.
+
+    Returns:
+      float [...]: H(p) in nats, exactly 0 at p ∈ {0, 1}.
+    """
     return -(jax.scipy.special.xlogy(p, p) + jax.scipy.special.xlog1py(1 - p, -p))
 
 
 def head_mean(values: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-    """[K, ...] → [...]: the mean over heads, uniform or with `weights` [K] (normalised
-    here: any non-negative weights with a positive sum)."""
+    """The mean over heads.
+
+    Args:
+      values: float [K, ...].
+      weights: float [K] (normalised here: any non-negative weights with a positive sum),
+        or None for the uniform mean.
+
+    Returns:
+      float [...].
+    """
     if weights is None:
         return jnp.mean(values, axis=0)
     w = jnp.asarray(weights, jnp.float32)
@@ -73,8 +94,19 @@ def head_mean(values: jax.Array, weights: jax.Array | None = None) -> jax.Array:
 
 
 def eig_exact(probs: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-    """[K, ...] head probabilities (and optional head weights [K]) → [...] EIG in nats:
-    H(mean θ) − mean H(θ)."""
+    """The exact EIG of observing each pixel: the mutual information between its label and
+    the head, H(mean θ) − mean H(θ) (BALD's; the limit of the paper's Eq. 8).
+
+    Args:
+      probs: float [K, ...], the K heads' probabilities θ_k per pixel, in [0, 1].
+      weights: float [K], the heads' weights (a posterior), or None: uniform, the paper's q.
+
+    Returns:
+      float [...]: EIG in nats, in [0, min(log 2, log K)].
+
+    Raises:
+      ValueError: `probs` has no head, NaN or infinities, or values outside [0, 1].
+    """
     check_probs(probs)
     probs = jnp.asarray(probs, jnp.float32)
     mean_entropy = head_mean(binary_entropy(probs), weights)
@@ -98,15 +130,33 @@ class NMCSamples(NamedTuple):
     inner_counts: jax.Array
 
     def uniforms(self, n: int, pixel_shape: tuple[int, ...]) -> jax.Array:
-        """The per-pixel uniforms of outer sample n."""
+        """The per-pixel uniforms of outer sample n.
+
+        Args:
+          n: the outer sample's index.
+          pixel_shape: the map's shape, e.g. (H, W).
+
+        Returns:
+          float [*pixel_shape] in [0, 1).
+        """
         return jax.random.uniform(self.uniform_keys[n], pixel_shape)
 
 
 def nmc_samples(
     key: jax.Array, num_heads: int, n_outer: int, n_inner: int, weights: jax.Array | None = None
 ) -> NMCSamples:
-    """Draws θ_{n,0} ~ q, p ~ U(0, 1) per pixel, and θ_{n,m} ~ q, m = 1..M (Sec. 2.2); q is
-    uniform over the heads, or the categorical of `weights` [K]."""
+    """Draws θ_{n,0} ~ q, p ~ U(0, 1) per pixel, and θ_{n,m} ~ q, m = 1..M (Sec. 2.2).
+
+    Args:
+      key: a PRNG key.
+      num_heads: K.
+      n_outer: N, the outer samples.
+      n_inner: M, the inner samples per outer one.
+      weights: float [K]: q as their categorical, or None: uniform over the heads.
+
+    Returns:
+      The draws, for every pixel at once (`NMCSamples`).
+    """
     k_outer, k_uniform, k_inner = jax.random.split(key, 3)
     if weights is None:
         outer = jax.random.randint(k_outer, (n_outer,), 0, num_heads)
@@ -123,11 +173,16 @@ def nmc_samples(
 
 
 def eig_nmc_terms(probs: jax.Array, samples: NMCSamples, batch_size: int = 8) -> jax.Array:
-    """[K, ...] probabilities and the draws → [N, ...] outer terms of Eq. 8.
+    """The outer terms of Eq. 8: term n is log p(y_n | θ_{n,0}) − log (1/M) Σ_m
+    p(y_n | θ_{n,m}); their mean is the estimate, their spread its standard error.
 
-    Term n is log p(y_n | θ_{n,0}) − log (1/M) Σ_m p(y_n | θ_{n,m}); their mean is the
-    estimate, their spread its standard error. Outer samples run `batch_size` at a time,
-    so memory is O(batch_size · K · pixels).
+    Args:
+      probs: float [K, ...], the heads' probabilities.
+      samples: the draws (`nmc_samples`).
+      batch_size: outer samples at a time; memory is O(batch_size · K · pixels).
+
+    Returns:
+      float [N, ...].
     """
     check_probs(probs)
     p = jnp.clip(jnp.asarray(probs, jnp.float32), EPS, 1 - EPS)
@@ -158,8 +213,23 @@ def eig_nmc(
     batch_size: int = 8,
     weights: jax.Array | None = None,
 ) -> jax.Array:
-    """The paper's nested Monte Carlo EIG (Eq. 8), [K, ...] → [...] in nats (jitted); heads
-    drawn uniformly, or by `weights` [K]."""
+    """The paper's nested Monte Carlo estimate of EIG (Eq. 8, sampled as its Sec. 2.2
+    says), jitted.
+
+    Args:
+      key: a PRNG key.
+      probs: float [K, ...], the heads' probabilities, in [0, 1].
+      n_outer: N ≥ 1, the outer samples.
+      n_inner: M ≥ 1, the inner samples (Rainforth et al.: take √N ∝ M).
+      batch_size: outer samples at a time (memory O(batch_size · K · pixels)).
+      weights: float [K]: heads drawn by these weights, or None: uniformly (the paper).
+
+    Returns:
+      float [...]: the estimate in nats (biased upward at small M).
+
+    Raises:
+      ValueError: N or M below 1, or invalid `probs` (`check_probs`).
+    """
     if n_outer < 1 or n_inner < 1:
         raise ValueError(
             f"eig_nmc: n_outer and n_inner must be at least 1, got {n_outer}, {n_inner}"

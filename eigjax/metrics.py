@@ -23,30 +23,62 @@ MIOU_AT = (1, 3, 5, 10, 20)
 
 
 def dice(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
-    """Dice of bool masks [..., H, W] → [...]; two empty masks score 1."""
+    """The Dice coefficient.
+
+    Args:
+      pred: bool [..., H, W].
+      gt: bool [..., H, W].
+
+    Returns:
+      float [...]; two empty masks score 1.
+    """
     inter = jnp.sum(pred & gt, axis=(-2, -1))
     total = jnp.sum(pred, axis=(-2, -1)) + jnp.sum(gt, axis=(-2, -1))
     return jnp.where(total == 0, 1.0, 2.0 * inter / jnp.maximum(total, 1))
 
 
 def iou(pred: jnp.ndarray, gt: jnp.ndarray) -> jnp.ndarray:
-    """Intersection over union of bool masks [..., H, W] → [...]; two empty masks score 1."""
+    """Intersection over union.
+
+    Args:
+      pred: bool [..., H, W].
+      gt: bool [..., H, W].
+
+    Returns:
+      float [...]; two empty masks score 1.
+    """
     inter = jnp.sum(pred & gt, axis=(-2, -1))
     union = jnp.sum(pred | gt, axis=(-2, -1))
     return jnp.where(union == 0, 1.0, inter / jnp.maximum(union, 1))
 
 
 def overlap(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """|pred ∩ gt| and |pred| of bool masks [H, W] (unbatched; `vmap` it), as one float32
-    matrix product: XLA then computes `pred` (e.g. thresholded upsampled logits) once,
-    where two reductions would each fuse and recompute it. Exact below 2^24 pixels."""
+    """|pred ∩ gt| and |pred|, as one float32 matrix product: XLA then computes `pred`
+    (e.g. thresholded upsampled logits) once, where two reductions would each fuse and
+    recompute it. Exact below 2^24 pixels. Unbatched: `vmap` it.
+
+    Args:
+      pred: bool [H, W].
+      gt: bool [H, W].
+
+    Returns:
+      (float [], float []): the intersection's and `pred`'s pixel counts.
+    """
     weights = jnp.stack([gt.reshape(-1), jnp.ones(gt.size, bool)], axis=1).astype(jnp.float32)
     counts = jnp.dot(pred.reshape(-1).astype(jnp.float32), weights, precision="highest")
     return counts[0], counts[1]
 
 
 def dice_iou(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Dice and IoU of bool masks [H, W] (unbatched), through `overlap`; empty pairs score 1."""
+    """Dice and IoU through `overlap` (the one rule the study and the page score by).
+
+    Args:
+      pred: bool [H, W].
+      gt: bool [H, W].
+
+    Returns:
+      (float [], float []): Dice and IoU; two empty masks score 1.
+    """
     inter, size = overlap(pred, gt)
     total = size + jnp.sum(gt, dtype=jnp.float32)
     dice = jnp.where(total == 0, 1.0, 2.0 * inter / jnp.maximum(total, 1))
@@ -55,28 +87,58 @@ def dice_iou(pred: jnp.ndarray, gt: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarr
 
 
 def noc(iou_per_step: np.ndarray, threshold: float, box_start: bool = False) -> int:
-    """Clicks until IoU ≥ threshold, from [S] IoU after each step; the cap (the clicks
-    run) if never. Step 0 is click 1, or with `box_start` the box (0 clicks: the cap is
-    S − 1)."""
+    """NoC@threshold: the clicks until IoU reaches `threshold`.
+
+    Args:
+      iou_per_step: float [S], the IoU after each step.
+      threshold: e.g. 0.9.
+      box_start: step 0 is a box (0 clicks; the cap is S − 1), not click 1.
+
+    Returns:
+      The clicks; the cap (the clicks run) if never reached.
+    """
     reached = np.nonzero(np.asarray(iou_per_step) >= threshold)[0]
     first = 0 if box_start else 1  # Clicks made by step 0.
     return int(reached[0]) + first if reached.size else len(iou_per_step) - 1 + first
 
 
 def failed(iou_per_step: np.ndarray, threshold: float, box_start: bool = False) -> bool:
-    """RITM's failure (`over_max` of `isegm/inference/utils.py: compute_noc_metric`):
-    NoC@threshold equals the cap, i.e. not reached before the last click."""
+    """RITM's failure (`over_max` of `isegm/inference/utils.py: compute_noc_metric`).
+
+    Args:
+      iou_per_step: float [S], the IoU after each step.
+      threshold: e.g. 0.9.
+      box_start: step 0 is a box, not a click.
+
+    Returns:
+      Whether NoC@threshold equals the cap (not reached before the last click).
+    """
     cap = len(iou_per_step) - (1 if box_start else 0)
     return noc(iou_per_step, threshold, box_start) == cap
 
 
 def never(iou_per_step: np.ndarray, threshold: float) -> bool:
-    """True when no click of the sequence reaches `threshold`."""
+    """The strict failure.
+
+    Args:
+      iou_per_step: float [S], the IoU after each step.
+      threshold: e.g. 0.9.
+
+    Returns:
+      True when no step of the sequence reaches `threshold`.
+    """
     return not bool(np.any(np.asarray(iou_per_step) >= threshold))
 
 
 def dice_auc(dice_per_step: np.ndarray) -> float:
-    """Area under the Dice-vs-click curve, normalised to [0, 1] (trapezoids over steps)."""
+    """The area under the Dice-vs-click curve.
+
+    Args:
+      dice_per_step: float [S], the Dice after each step.
+
+    Returns:
+      The area by trapezoids over steps, normalised to [0, 1].
+    """
     d = np.asarray(dice_per_step, np.float64)
     if d.size == 1:
         return float(d[0])
@@ -84,9 +146,18 @@ def dice_auc(dice_per_step: np.ndarray) -> float:
 
 
 def boundary_distance(gt: jnp.ndarray, x, y) -> jnp.ndarray:
-    """Pixels from (x, y) to the boundary of bool `gt` [H, W] (traceable): for a pixel
-    inside, to the nearest pixel outside, the image border counting as outside (as the
-    centre click's depth); for a pixel outside, to the nearest pixel inside."""
+    """How far a click lies from the object's boundary (traceable).
+
+    Args:
+      gt: bool [H, W].
+      x: the click's column (int []).
+      y: the click's row (int []).
+
+    Returns:
+      float []: pixels from (x, y) to the nearest pixel outside `gt` for a click inside
+      (the image border counting as outside, as the centre click's depth), or to the
+      nearest pixel inside for a click outside.
+    """
     h, w = gt.shape
     ys, xs = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
     inside = gt[y, x]

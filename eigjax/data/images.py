@@ -81,8 +81,15 @@ ORIENTATION = 0x0112  # The EXIF tag; values 5 to 8 turn the picture by 90 degre
 
 
 def decode(im: Image.Image) -> Image.Image:
-    """`im` as its format means it: EXIF orientation applied (`ImageOps.exif_transpose`), a
-    palette (P, PA) as its RGBA colours, a mode outside `ARRAY_MODES` as RGB."""
+    """A PIL image as its format means it.
+
+    Args:
+      im: an opened PIL image.
+
+    Returns:
+      The image with its EXIF orientation applied (`ImageOps.exif_transpose`), a palette
+      (P, PA) as its RGBA colours, a mode outside `ARRAY_MODES` as RGB.
+    """
     im = ImageOps.exif_transpose(im)
     if im.mode in ("P", "PA"):
         return im.convert("RGBA")
@@ -90,8 +97,19 @@ def decode(im: Image.Image) -> Image.Image:
 
 
 def read_size(path: str | BinaryIO, name: str = "") -> tuple[int, int]:
-    """(width, height) of an image file (or its bytes) as `read_image` decodes it, from its
-    header; errors name `name` (default: `path`)."""
+    """An image's size as `read_image` decodes it, from its header alone.
+
+    Args:
+      path: an image file, or its bytes as a file object.
+      name: what errors call it (default: `path`).
+
+    Returns:
+      (width, height), turned where its EXIF orientation turns it.
+
+    Raises:
+      MissingFile: no such file.
+      DataError: an unreadable image.
+    """
     name = name or str(path)
     try:
         with Image.open(path) as im:
@@ -115,8 +133,19 @@ def _open(path: str | BinaryIO, name: str) -> np.ndarray:
 
 
 def inside(root: str, relative: str, where: str) -> str:
-    """`root`/`relative`, normalised; DataError naming `where` (the index file and entry
-    that gave it) when it resolves outside `root`, symbolic links followed."""
+    """A dataset's path, contained in its root.
+
+    Args:
+      root: the dataset's folder.
+      relative: a path an index gives.
+      where: the index file and entry that gave it (named by the error).
+
+    Returns:
+      `root`/`relative`, normalised.
+
+    Raises:
+      DataError: the path resolves outside `root`, symbolic links followed.
+    """
     path = os.path.normpath(os.path.join(root, relative))
     real_root = os.path.realpath(root)
     if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
@@ -125,8 +154,20 @@ def inside(root: str, relative: str, where: str) -> str:
 
 
 def read_image(path: str | BinaryIO, name: str = "") -> np.ndarray:
-    """uint8 [H, W, 3] from any image file PIL reads, or its bytes (conversion rule above);
-    errors name `name` (default: `path`)."""
+    """An image by eigjax's one reading rule (the module's docstring): the pixels every
+    dataset, upload and command reads.
+
+    Args:
+      path: any image file PIL reads, or its bytes as a file object.
+      name: what errors call it (default: `path`).
+
+    Returns:
+      uint8 [H, W, 3].
+
+    Raises:
+      MissingFile: no such file.
+      DataError: naming the file: unreadable, no pixels, or non-finite float pixels.
+    """
     name = name or str(path)
     try:
         image = to_uint8_rgb(_open(path, name))
@@ -140,7 +181,14 @@ def read_image(path: str | BinaryIO, name: str = "") -> np.ndarray:
 
 
 def mask_from_pil(im: Image.Image) -> np.ndarray:
-    """bool [H, W] from a PIL image, by the mask rule above (decoded as images are)."""
+    """A mask by the module's mask rule (decoded as images are).
+
+    Args:
+      im: an opened PIL image.
+
+    Returns:
+      bool [H, W].
+    """
     im = decode(im)
     a = np.asarray(im)
     if a.ndim == 2:
@@ -170,8 +218,21 @@ def read_mask(
     image_path: str = "",
     name: str = "",
 ) -> np.ndarray:
-    """bool [H, W] by the mask rule, from a file or its bytes; checks it matches
-    `image_shape` [H, W, ...] if given. Errors name `name` (default: `path`)."""
+    """A mask by the module's mask rule (a lossy one thresholded at 128, with a warning).
+
+    Args:
+      path: a mask file, or its bytes as a file object.
+      image_shape: its image's shape [H, W, ...], checked if given.
+      image_path: its image's path, named when the sizes differ.
+      name: what errors call it (default: `path`).
+
+    Returns:
+      bool [H, W].
+
+    Raises:
+      MissingFile: no such file.
+      DataError: an unreadable mask, or one whose size is not its image's.
+    """
     name = name or str(path)
     try:
         with Image.open(path) as im:

@@ -113,8 +113,8 @@ class Model:
         give), so they are encoded as given, not refused.
 
         Raises:
-          ValueError naming the argument when a prompt is malformed (`Prompt.create`), or
-          when `mask_input` is not [r, r] with r this model's low-res side.
+          ValueError: naming the argument, when a prompt is malformed (`Prompt.create`),
+            or when `mask_input` is not [r, r] with r this model's low-res side.
         """
         r = self.config.low_res_size
         if mask_input is not None and np.shape(mask_input) != (r, r):

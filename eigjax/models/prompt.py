@@ -36,8 +36,8 @@ class Prompt:
         """A validated prompt from array-likes; values are checked when they are concrete.
 
         Raises:
-          ValueError naming the argument: wrong shapes or lengths, non-finite coordinates,
-          labels outside {-1, 0, 1}, a box with x0 > x1 or y0 > y1, a non-square mask.
+          ValueError: naming the argument: wrong shapes or lengths, non-finite coordinates,
+            labels outside {-1, 0, 1}, a box with x0 > x1 or y0 > y1, a non-square mask.
         """
         points = jnp.asarray(points, jnp.float32)
         if points.size == 0:

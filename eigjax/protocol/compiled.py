@@ -8,7 +8,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-CPU_CHUNK = 4  # Measured best on CPUs: small chunks stay in cache (README, benchmarks).
+CPU_CHUNK = 4  # Measured best on CPUs: small chunks stay in cache (docs/benchmarks.md).
 MEMORY_FRACTION = 0.5  # Of the accelerator's free memory, for the Oracle's candidates.
 
 

@@ -84,8 +84,22 @@ class Batch:
 
     @classmethod
     def create(cls, model: Model, images, masks, seeds=None, mesh=None, embeddings=None):
-        """Checks and pads the batch (ValueError naming the problem) and embeds it, unless
-        `embeddings` [B', ...] are given."""
+        """A batch, checked, padded for the mesh and embedded.
+
+        Args:
+          model: the model that embeds the images.
+          images: B uint8 [H, W, 3] images of one size.
+          masks: B bool [H, W] ground truths, none empty.
+          seeds: B seeds (default 0, 1, …).
+          mesh: a `jax.sharding.Mesh` with a "batch" axis, or None (one device).
+          embeddings: [B', ...] embeddings already computed, or None.
+
+        Returns:
+          The `Batch`.
+
+        Raises:
+          ValueError: naming the problem (an empty mask, sizes that differ).
+        """
         gts = _checked_masks(images, masks)
         n = len(gts)
         seeds = list(range(n)) if seeds is None else list(seeds)
@@ -182,6 +196,13 @@ def run(
       seed: seeds the random policies, the noisy box and the NMC estimator.
       settings: grid, start, mask rule, heads, EIG estimator, mask feedback, Oracle chunk.
       embedding: `model.embed(image)` if already computed.
+
+    Returns:
+      The image's `Record`: per step its click, Dice, IoU, max EIG and every field of
+      `FIELDS`; NoC@85/90/95, NoF and the Dice AUC.
+
+    Raises:
+      ValueError: an empty mask, sizes that differ, steps the grid cannot hold.
     """
     batched = None
     if embedding is not None:
@@ -193,11 +214,21 @@ def run(
 def run_batch(
     model: Model, batch: Batch, policy: str, steps: int = 10, settings: Settings = Settings()
 ) -> list[Record]:
-    """`run` for a `Batch` of images of one size in lockstep (a record per real image).
+    """`run` for a `Batch` of images of one size in lockstep.
 
     Each image's record is that of a run alone: bit for bit with one image per device;
     with several per device, batched kernels may round differently (a pixel may flip a
     Dice in the 4th decimal).
+
+    Args:
+      model: a loaded `eigjax.models.Model`.
+      batch: the images, masks and seeds, embedded (`Batch.create`).
+      policy: a name of `policies.POLICIES`.
+      steps: S, the steps (step 0 is the start).
+      settings: the protocol's settings.
+
+    Returns:
+      One `Record` per real image of the batch, in order.
     """
     chosen = policies.get(policy)
     check(chosen, steps, settings)

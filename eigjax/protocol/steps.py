@@ -89,8 +89,18 @@ def frame(gt: np.ndarray, config: ModelConfig) -> click_rules.Frame:
 
 
 def start(gt: np.ndarray, capacity: int, config: ModelConfig, settings: Settings, seed: int):
-    """The start prompt of one image (`Settings.start`) for `config`'s model, seeded: a
-    `HostStart`. A `noisy_box` is drawn in the model's prompt frame (`frame`)."""
+    """The start prompt of one image (`Settings.start`) for `config`'s model, seeded.
+
+    Args:
+      gt: bool [H, W], the ground truth.
+      capacity: C, the click slots of the prompt.
+      config: the model's config (its prompt frame: a `noisy_box` is drawn there).
+      settings: the protocol's settings.
+      seed: the image's seed.
+
+    Returns:
+      A `HostStart`: the mask, step 0's `Start`, the box of a box start, the generator.
+    """
     rng = np.random.default_rng(seed)
     box = None
     if settings.start == "center":
@@ -124,7 +134,16 @@ def _fed_back(state: ClickState, a: Assessment, settings: Settings) -> ClickStat
 
 
 def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
-    """Step 0 of one image: the start's assessment and trace entry."""
+    """Step 0 of one image, on the device.
+
+    Args:
+      problem: the model, its embedding of the image, the ground truth.
+      first: the start (`start(...).start`).
+      settings: the protocol's settings.
+
+    Returns:
+      The `Progress` after step 0: its assessment and trace entry.
+    """
     state = first.state
     capacity = state.prompt.points.shape[0]
     key, sub = jax.random.split(first.key)
@@ -141,11 +160,21 @@ def begin(problem: Problem, first: Start, settings: Settings) -> Progress:
 def advance(
     problem: Problem, progress: Progress, s, click, settings: Settings, candidate_dice=None
 ) -> Progress:
-    """Step s of one image: the click int [3] (x, y, label), its assessment, the trace
-    entry (with the Oracle's `candidate_dice` [G] when it searched). A click at
-    x = NO_CLICK (a host clicker with nothing left to click) keeps the previous state and
-    assessment (the next steps see no change); a label of -1 is SAM's "not a point", a
-    padding token the model sees (SAM-Med2D's loop adds one)."""
+    """Step s of one image, on the device.
+
+    Args:
+      problem: the model, its embedding of the image, the ground truth.
+      progress: the progress after step s − 1.
+      s: the step (int []), the click's slot.
+      click: int [3] (x, y, label). x = NO_CLICK (a host clicker with nothing left to
+        click) keeps the previous state and assessment; a label of -1 is SAM's "not a
+        point", a padding token the model sees (SAM-Med2D's loop adds one).
+      settings: the protocol's settings.
+      candidate_dice: float [G], the Oracle's Dice per grid point when it searched.
+
+    Returns:
+      The `Progress` after step s: the click's assessment and trace entry.
+    """
     state, a = progress.state, progress.assessment
     grid = grid_points(problem.gt, settings)
     x, y, label = click[0], click[1], click[2]
@@ -186,10 +215,19 @@ def oracle_click(
     problem: Problem, state: ClickState, s, capacity: int, settings: Settings
 ) -> OracleSearch:
     """The Oracle's step s: every unclicked grid point tried as the click in slot s, the
-    proposed mask of best Dice taken (ties: the first grid point, row-major). Only the
-    first `capacity` (s + 1) click slots are carried: the later ones are empty, and each
-    would cost a masked token per candidate. `settings.oracle_chunk` ≥ 1 candidates at
-    once."""
+    proposed mask of best Dice taken (ties: the first grid point, row-major).
+
+    Args:
+      problem: the model, its embedding of the image, the ground truth.
+      state: the click state before step s.
+      s: the step (int []).
+      capacity: the click slots carried (s + 1: the later ones are empty, and each would
+        cost a masked token per candidate).
+      settings: the protocol's settings (`oracle_chunk` ≥ 1 candidates at once).
+
+    Returns:
+      An `OracleSearch`: its click int [3], that click's Dice, every candidate's [G].
+    """
     dice = oracle_dice(problem, state, s, capacity, settings)
     return oracle_choice(problem, state, dice, settings)
 
@@ -197,9 +235,17 @@ def oracle_click(
 def oracle_dice(
     problem: Problem, state: ClickState, s, capacity: int, settings: Settings, first=0, size=None
 ) -> jax.Array:
-    """Dice [G] after each grid point tried as the click in slot s (`oracle_click`); with
-    `size`, Dice [size] of grid points first, first + 1, … (past the last: the last), a
-    part of the search that a caller can count and stop between."""
+    """The first half of `oracle_click`: each grid point's Dice as the click in slot s.
+
+    Args:
+      problem, state, s, capacity, settings: as `oracle_click`'s.
+      first: with `size`, the first grid point of the part.
+      size: None: every grid point; else a part of the search, grid points first,
+        first + 1, … (past the last: the last), that a caller can count and stop between.
+
+    Returns:
+      float [G], or float [size] for a part.
+    """
     grid = grid_points(problem.gt, settings)
     if size is not None:
         grid = grid[jnp.minimum(first + jnp.arange(size), grid.shape[0] - 1)]
@@ -211,8 +257,18 @@ def oracle_dice(
 def oracle_choice(
     problem: Problem, state: ClickState, dice: jax.Array, settings: Settings
 ) -> OracleSearch:
-    """The Oracle's click from every grid point's Dice [G] (`oracle_dice`): the best not
-    yet clicked, labelled by the ground truth."""
+    """The second half of `oracle_click`: the best grid point not yet clicked, labelled
+    by the ground truth.
+
+    Args:
+      problem: the model, its embedding, the ground truth.
+      state: the click state before the step.
+      dice: float [G], every grid point's Dice (`oracle_dice`).
+      settings: the protocol's settings.
+
+    Returns:
+      An `OracleSearch`.
+    """
     grid = grid_points(problem.gt, settings)
     best, best_dice = assess_lib.best_unclicked(dice, state.clicked)
     click = label_click(problem, grid, best, state.clicked)
@@ -220,9 +276,19 @@ def oracle_choice(
 
 
 def sequence(problem: Problem, first: Start, steps, choose, settings: Settings) -> Trace:
-    """A whole sequence of one image from `first`, on the device: at step s, the grid point
-    `choose(assessment, clicked, grid, uniform_s)` (a device-loop policy's rule, on the
-    latest assessment and the taken grid points), labelled by the ground truth."""
+    """A whole sequence of one image on the device, in one `fori_loop`.
+
+    Args:
+      problem: the model, its embedding of the image, the ground truth.
+      first: the start.
+      steps: S, the steps (step 0 the start).
+      choose: a device-loop policy's rule: `choose(assessment, clicked, grid, uniform_s)`
+        → the grid index clicked at step s, labelled by the ground truth.
+      settings: the protocol's settings.
+
+    Returns:
+      The sequence's `Trace`: every field of every step.
+    """
     grid = grid_points(problem.gt, settings)
     progress = begin(problem, first, settings)
 

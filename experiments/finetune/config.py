@@ -9,7 +9,7 @@ from experiments.config import Script, check_directory, field
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig(Script):
-    """Point fine-tuning (`experiments.finetune`): SAM's interactive recipe on a frozen
+    """Point fine-tuning (`eigjax-finetune`): SAM's interactive recipe on a frozen
     image encoder."""
 
     model: str = field("litemedsam", "The model to fine-tune.")

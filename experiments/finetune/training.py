@@ -62,7 +62,7 @@ def batches(seed: int, n: int, steps: int, batch_size: int) -> grain.MapDataset:
     """grain's dataset of each step's masks: element i is int32 [batch_size / processes],
     this process's share of step i's batch. The masks come epoch after epoch of seeded
     permutations, numpy's `default_rng([seed, 1])` one per epoch, not grain's `shuffle`:
-    the runs README reports drew this order. Each process takes its slice of every global
+    the runs docs/finetune.md reports drew this order. Each process takes its slice of every global
     batch, so any number of processes trains on the batches of one."""
     epochs = -(-steps * batch_size // n)
     rng = np.random.default_rng([seed, 1])

@@ -39,7 +39,7 @@ class ReportOptions:
 
 @dataclasses.dataclass(frozen=True)
 class StudyConfig(Config, ReportOptions):
-    """The EIG-vs-Oracle study (`experiments.study`)."""
+    """The EIG-vs-Oracle study (`eigjax-study`)."""
 
     sweeps: ClassVar[bool] = True
     demo: ClassVar[dict] = {

@@ -1,5 +1,5 @@
 """What a study will take on this device: a cost model whose constants were measured on
-2 CPU cores (README, "The demo, sized"), scaled by this device's measured matmul rate, and
+2 CPU cores (docs/benchmarks.md), scaled by this device's measured matmul rate, and
 checked at the end against what the study then took.
 
   decoder work   per candidate click, the decoder's multiply-adds at the matmul rate times

@@ -102,7 +102,7 @@ def run_study(cfg: StudyConfig) -> str | None:
         if jax.process_index() == 0:
             files.write_json(os.path.join(cfg.workdir, "config.json"), config_flags.to_json(cfg))
         # Keyed by params too: one model may be given twice (its weights before and
-        # after `experiments.finetune`).
+        # after `eigjax-finetune`).
         loaded = {(n, p): models.load(n, p) for n, p in dict.fromkeys(cfg.model_params)}
         estimate = _announce(cfg, refs, loaded)
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))

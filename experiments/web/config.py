@@ -10,7 +10,7 @@ from experiments.web import classes
 
 @dataclasses.dataclass(frozen=True)
 class ServeConfig(Config):
-    """The web page (`experiments.web`)."""
+    """The web page (`eigjax-web`)."""
 
     setting_flags: ClassVar[tuple[str, ...]] = (
         "grid",

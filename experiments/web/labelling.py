@@ -1,4 +1,4 @@
-"""The web page's labelling routes, apart from HTTP (README, "Label with it"):
+"""The web page's labelling routes, apart from HTTP (docs/web.md, "Label with it"):
 
   PATCH  /api/images   {"image", "status": "todo" | "done" | "skipped"}  marks an image
   GET    /api/objects?image=NAME  → {"image", "objects": [object without its mask]}

@@ -10,7 +10,7 @@ def resized_uint8(image: np.ndarray, size: int) -> np.ndarray:
     """uint8 [size, size, 3]: `v2.Resize((size, size))` of the uint8 image (bilinear, with
     antialias) as torchvision computes it on floats (its path on CUDA): resampled in
     float32, rounded half to even, clipped to [0, 255]. On an AVX2 CPU torch takes a
-    fixed-point uint8 path instead, one grey level off on some pixels (README, SAM 3)."""
+    fixed-point uint8 path instead, one grey level off on some pixels (docs/models.md, SAM 3)."""
     rows = antialias_bilinear_matrix(image.shape[0], size).astype(np.float32)
     cols = antialias_bilinear_matrix(image.shape[1], size).astype(np.float32)
     x = np.einsum("ij,jkc,lk->ilc", rows, image.astype(np.float32), cols, optimize=True)
