@@ -315,7 +315,7 @@ def eig_vs_random_rows(view: View) -> list[list]:
 
 EIG_VS_RANDOM_NOTE = (
     "Criteria, stated before the numbers (docs/control.md, the calibrated control's "
-    "criteria): EIG guides a model when Δ Dice AUC (EIG − random) > 0 with a CI above 0 '
+    "criteria): EIG guides a model when Δ Dice AUC (EIG − random) > 0 with a CI above 0 "
     "and EIG-guided closes at least half of the random → Oracle gap (gap closed ≥ 0.5). "
     "Gap closed = (mean EIG-guided − mean random) / (mean Oracle − mean random) Dice AUC "
     "over the images all three ran; CIs: 95 % paired bootstrap over images."
