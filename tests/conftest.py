@@ -25,18 +25,30 @@ from tests.helpers import TINY, run_converter  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "heavy: a full-size parity case (minutes on 2 cores); CI runs it, `-m 'not heavy'` "
-        "leaves it out of a quick local run",
-    )
-
-
 def pytest_collection_modifyitems(items):
-    """The `heavy` cases first: xdist hands tests out in this order, so the longest start
+    """A `heavy` case is `slow` too (the markers: pyproject.toml), so `-m "not slow"` is the
+    quick tier. The files with heavy cases first, then those with the most slow cases:
+    xdist (`--dist loadfile`) hands the files out in this order, so the longest start
     early and the rest balance around them, not after them."""
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+    slow_in: dict[str, int] = {}
+    heavy_in: set[str] = set()
+    for item in items:
+        if item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.slow)
+            heavy_in.add(item.nodeid.split("::")[0])
+        if item.get_closest_marker("slow"):
+            module = item.nodeid.split("::")[0]
+            slow_in[module] = slow_in.get(module, 0) + 1
+
+    def order(item):  # Files with heavy cases, then by their slow cases, most first.
+        module = item.nodeid.split("::")[0]
+        return (
+            module not in heavy_in,
+            -slow_in.get(module, 0),
+            item.get_closest_marker("heavy") is None,
+        )
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="module", autouse=True)

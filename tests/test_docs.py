@@ -53,6 +53,7 @@ def _help(command: str) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_flag_a_command_lists_is_in_the_manual(command):
     """`eigjax-<command> --help` lists the command's own flags (not only "Try
@@ -70,6 +71,7 @@ def test_readme_is_the_front_door():
     assert len(readme.splitlines()) <= 200 and len(readme.encode()) <= 12 * 1024
 
 
+@pytest.mark.slow
 def test_readmes_library_example_runs():
     """README's Python block, as written, on a bundled sample."""
     block = re.search(r"```python\n(.*?)```", _read("README.md"), flags=re.S)[1]

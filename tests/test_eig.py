@@ -66,6 +66,7 @@ def test_exact_reaches_log_k_and_log_2():
     assert float(eig_exact(jnp.array([[0.0], [1.0], [1.0]]))[0]) < np.log(2)
 
 
+@pytest.mark.slow
 def test_jit_vmap_over_maps_equals_loop():
     probs = jax.random.uniform(jax.random.key(0), (5, 3, 6, 8))
     batched = jax.jit(jax.vmap(eig.eig_exact))(probs)
@@ -77,6 +78,7 @@ def test_jit_vmap_over_maps_equals_loop():
     assert nmc.shape == (5, 6, 8) and np.all(np.isfinite(nmc))
 
 
+@pytest.mark.slow
 def test_nmc_matches_numpy_eq8_from_the_same_draws():
     probs = np.array([[0.2, 0.0, 1.0, 0.7], [0.9, 0.5, 1.0, 0.1], [0.6, 1.0, 0.0, 0.4]], np.float32)
     n, m = 12, 5
@@ -110,6 +112,7 @@ def _nmc_error(probs, n, m, seed):
     return est - np.asarray(eig.eig_exact(probs)), se
 
 
+@pytest.mark.slow
 def test_nmc_converges_to_exact_as_n_and_m_grow():
     """√N ∝ M: (256, 16), (1024, 32), (4096, 64); within 4 standard errors, error shrinks."""
     probs = jax.random.uniform(jax.random.key(7), (3, 200), minval=0.02, maxval=0.98)
@@ -121,6 +124,7 @@ def test_nmc_converges_to_exact_as_n_and_m_grow():
     assert mean_abs[0] > mean_abs[1] > mean_abs[2], mean_abs
 
 
+@pytest.mark.slow
 def test_nmc_is_biased_upward_at_small_m():
     probs = jax.random.uniform(jax.random.key(8), (3, 400), minval=0.05, maxval=0.95)
     for m in (1, 2):
@@ -209,6 +213,7 @@ def test_weight_on_one_head_leaves_nothing_to_learn(probs, head):
     np.testing.assert_allclose(weighted_exact(jnp.asarray(probs), weights), 0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_weighted_nmc_converges_to_weighted_exact():
     probs = jnp.asarray(np.random.default_rng(3).uniform(0.02, 0.98, (3, 64)), jnp.float32)
     weights = jnp.asarray([0.7, 0.2, 0.1])

@@ -32,6 +32,7 @@ def _feedback(model, emb, user_clicks, box, gt, taken=None):
     return fb, grid, clicked
 
 
+@pytest.mark.slow
 def test_feedback_is_the_models_prediction_and_its_eig(tiny_model, case):
     image, gt = case
     emb = tiny_model.embed(image)
@@ -59,6 +60,7 @@ def test_feedback_is_the_models_prediction_and_its_eig(tiny_model, case):
     np.testing.assert_allclose(fb.iou, (pred & gt).sum() / (pred | gt).sum(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_oracle_click_is_the_protocols_oracle(tiny_model, case):
     image, gt = case
     s = protocol.Settings(grid=GRID, oracle_chunk=4)

@@ -73,19 +73,42 @@ class Model:
         return families.network(self.config)
 
     def at_precision(self, precision: str) -> tuple:
-        """(network, params) as `precision` computes the decoder ("highest", "high",
-        "default" or "bfloat16": then the decoder's params are bfloat16 too)."""
+        """The network and params that compute the decoder at `precision`.
+
+        Args:
+          precision: "highest" (float32 matmuls, the parity bound), "high", "default" or
+            "bfloat16" (then the decoder's params are bfloat16 too).
+
+        Returns:
+          (network, params).
+        """
         network = families.network(self.config, precision)
         return network, families.family(self.config).decoder_params(self.params, precision)
 
     def encoder_input(self, image: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
-        """float32 [S, S, C]: what the encoder takes for `image` (and its ground truth
-        bool [H, W], which only the calibrated control reads, and needs)."""
+        """What the encoder takes for `image`, by the config's preprocessing rule.
+
+        Args:
+          image: uint8 [H, W, 3] or [H, W].
+          gt: bool [H, W], which only the calibrated control reads (and needs).
+
+        Returns:
+          float32 [S, S, C], S the model's input size.
+        """
         return transforms.encoder_input(image, gt, self.config)
 
     def embed(self, image: np.ndarray, gt: np.ndarray | None = None) -> Embedding:
-        """uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`); `gt`:
-        the calibrated control's ground truth."""
+        """The image's embedding: the encoder's output, computed once per image.
+
+        Args:
+          image: uint8 [H, W, 3] or [H, W] (other arrays by `eigjax.pixels.to_uint8_rgb`).
+          gt: bool [H, W], the ground truth: only the calibrated control reads it (and
+            needs it).
+
+        Returns:
+          An `Embedding`: features [h, w, C] (SAM 2 and 3: and their high-resolution
+          levels), and the image's original size.
+        """
         x = self.encoder_input(image, gt)
         features, high_res = encode(self.network, self.params, jnp.asarray(x)[None])
         first = jax.tree_util.tree_map(lambda a: a[0], high_res)
@@ -106,7 +129,14 @@ class Model:
           points: float [N, 2] (x, y) in original-image pixels (N may be 0).
           labels: int [N], 1 positive / 0 negative / -1 not-a-point.
           box: float [4] (x0, y0, x1, y1) in original-image pixels, or None.
-          mask_input: [256, 256] low-res logits (e.g. a previous `low_res_logits[k]`), or None.
+          mask_input: [r, r] low-res logits (e.g. a previous `low_res_logits[k]`; r is the
+            model's low-res side, 256 for SAM), or None.
+
+        Returns:
+          A `Prediction` of every mask token M (token 0 the single-mask output):
+          `low_res_logits` [M, r, r], `logits` [M, H, W] at the original size, `iou` [M]
+          (predicted), `head_weights` (None but for the calibrated control) and
+          `object_score` (SAM 3's logit, else None).
 
         Points and boxes may lie outside the image: SAM's prompt encoder takes any
         coordinate (a box one pixel past the border is what SAM-Med2D's half-open boxes
@@ -125,7 +155,16 @@ class Model:
         return self.predict_prompt(embedding, Prompt.create(points, labels, box, mask_input))
 
     def predict_prompt(self, embedding: Embedding, prompt: Prompt) -> Prediction:
-        """`predict` for a `Prompt` in original-image pixels (e.g. a fixed-size click array)."""
+        """`predict` for a `Prompt`, e.g. a fixed-size click array grown in a compiled loop;
+        `jax.vmap(model.predict_prompt, in_axes=(None, 0))` runs many against one embedding.
+
+        Args:
+          embedding: from `embed`.
+          prompt: a `Prompt` in original-image pixels.
+
+        Returns:
+          A `Prediction`, as `predict`'s.
+        """
         return _predict(self.network, self.params, embedding, prompt)
 
 

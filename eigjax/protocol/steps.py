@@ -238,7 +238,11 @@ def oracle_dice(
     """The first half of `oracle_click`: each grid point's Dice as the click in slot s.
 
     Args:
-      problem, state, s, capacity, settings: as `oracle_click`'s.
+      problem: as `oracle_click`'s.
+      state: as `oracle_click`'s.
+      s: as `oracle_click`'s.
+      capacity: as `oracle_click`'s.
+      settings: as `oracle_click`'s.
       first: with `size`, the first grid point of the part.
       size: None: every grid point; else a part of the search, grid points first,
         first + 1, … (past the last: the last), that a caller can count and stop between.

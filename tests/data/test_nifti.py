@@ -43,6 +43,7 @@ def _bundled(kind, name):
     return np.asarray(Image.open(os.path.join(spec.bundled_root(), kind, name)))
 
 
+@pytest.mark.slow
 def test_the_bundled_slices_come_out_exactly(mni):
     for axis, index in (("axial", 90), ("coronal", 126)):
         ds = spec.parse(f"nifti:{mni / 'imagesTr'}:{mni / 'labelsTr'}:axis={axis},step=6")

@@ -58,6 +58,7 @@ def _shards(directory):
     return sorted(f for f in os.listdir(directory) if ".array_record-" in f)
 
 
+@pytest.mark.slow
 def test_a_stopped_preparation_resumes_at_its_first_missing_shard(tmp_path):
     if not os.path.isdir(DEMO):
         pytest.skip(f"SA-Med2D demo data not found at {DEMO_DIR}")

@@ -21,6 +21,7 @@ def _predict(tmp_path, image: np.ndarray, prompt: str):
     return proc
 
 
+@pytest.mark.slow
 def test_predict_reads_images_by_the_datasets_rule(tmp_path):
     """A 16-bit PNG: PIL's own RGB conversion clips it to white; the rule min-max scales."""
     image = np.zeros((40, 50), np.uint16)
@@ -30,6 +31,7 @@ def test_predict_reads_images_by_the_datasets_rule(tmp_path):
     assert overlay[0, 0].tolist() == [0, 0, 0]  # Background stays black, not clipped white.
 
 
+@pytest.mark.slow
 def test_predict_proposes_the_models_own_token(tmp_path):
     """LiteMedSAM's rule is token 0 (trained single-mask), for a click as for a box."""
     image = np.zeros((40, 50, 3), np.uint8)

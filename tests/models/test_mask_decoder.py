@@ -33,6 +33,7 @@ def _inputs(n: int, seed: int):
     return emb, points, labels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2, 5])
 @pytest.mark.parametrize("with_box", [False, True])
 @pytest.mark.parametrize("with_mask", [False, True])
@@ -48,6 +49,7 @@ def test_decoder_matches_official(tiny_official, tiny_model, n, with_box, with_m
     assert_parity(iou, ref_iou, what + " iou")
 
 
+@pytest.mark.slow
 def test_masked_points_are_exactly_absent(tiny_model):
     """Padding clicks with valid=False gives the prediction of the shorter prompt."""
     emb, points, labels = _inputs(5, seed=7)
@@ -59,6 +61,7 @@ def test_masked_points_are_exactly_absent(tiny_model):
     assert not np.allclose(full[0], short[0], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_vmap_over_prompts_equals_loop(tiny_model):
     emb, points, labels = _inputs(5, seed=11)
     batch = np.stack([points, points[::-1]]), np.stack([labels, labels[::-1]])

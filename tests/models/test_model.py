@@ -18,6 +18,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,clicks,box", CASES)
 def test_predict_matches_official_pipeline(tiny_official, tiny_model, name, clicks, box):
     image = demo_image(name)
@@ -34,6 +35,7 @@ def test_predict_matches_official_pipeline(tiny_official, tiny_model, name, clic
     assert_parity(out.iou, ref_iou, f"{name} iou")
 
 
+@pytest.mark.slow
 def test_sam_vit_b_converted_by_cli_matches_official(vit_b_official, vit_b_converted):
     """The issue's acceptance check: a random sam_vit_b through the CLI, on a real image."""
     model = models.load("sam_vit_b", str(vit_b_converted))
@@ -58,6 +60,7 @@ def test_grayscale_equals_repeated_rgb(tiny_model):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_predict_vmaps_over_prompts_with_unbatched_embedding(tiny_model):
     emb = tiny_model.embed(demo_image("s0114_111.png"))
     points = jnp.array([[[40.0, 50.0]], [[100.0, 90.0]], [[150.0, 20.0]]])
@@ -69,6 +72,7 @@ def test_predict_vmaps_over_prompts_with_unbatched_embedding(tiny_model):
         np.testing.assert_allclose(out.logits[i], single.logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_load_rejects_params_of_another_model(vit_b_converted):
     with pytest.raises(models.CheckpointError, match="holds params for 'sam_vit_b'"):
         models.load("sam_vit_l", str(vit_b_converted))

@@ -60,6 +60,7 @@ def _check(model, net, image, what):
         assert_parity(out.iou, iou, f"{what} {name} IoU")
 
 
+@pytest.mark.slow
 def test_sam2_tiny_converted_by_the_cli_equals_the_official_predictor(tmp_path, image):
     net = ref.build("sam2.1_hiera_tiny", seed=3)
     pt = tmp_path / "sam2.1_hiera_tiny.pt"
@@ -74,6 +75,7 @@ def test_sam2_tiny_converted_by_the_cli_equals_the_official_predictor(tmp_path, 
     _check(models.load("sam2.1_hiera_tiny", str(out)), net, image, "sam2.1_hiera_tiny")
 
 
+@pytest.mark.slow
 def test_medsam2_at_512_equals_the_official_code(image):
     net = ref.build("medsam2", seed=4)
     config = families.get_config("medsam2")
@@ -82,6 +84,7 @@ def test_medsam2_at_512_equals_the_official_code(image):
     _check(Model(config, params), net, image, "medsam2")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sam2.1_hiera_base_plus", "sam2.1_hiera_large"])
 def test_the_larger_trunks_equal_the_official_code_at_512(name, image):
     """Two heads, a 14x14 background (base+), windows of 16 and 8 (large): their trunks at
@@ -102,6 +105,7 @@ def test_the_larger_trunks_equal_the_official_code_at_512(name, image):
     assert_parity(out.iou, iou, f"{name} IoU at 512")
 
 
+@pytest.mark.slow
 def test_mobile_sam_equals_the_official_code(image):
     net = official.mobile_sam(seed=5)
     params = weights_convert.convert_state_dict("mobile_sam", official.state_dict_numpy(net))

@@ -92,6 +92,7 @@ def _ours(model, emb, points, labels, box, mask):
     )
 
 
+@pytest.mark.slow
 def test_reduced_sam3_features_equal_the_official_predictors(reduced):
     net, state, _, emb = reduced
     embed, s0, s1 = ref.features(net, state)
@@ -100,6 +101,7 @@ def test_reduced_sam3_features_equal_the_official_predictors(reduced):
     assert_parity(emb.high_res[1], s1, "sam3_reduced conv_s1 features")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", range(5))
 def test_reduced_sam3_prompts_equal_predict_inst(reduced, case):
     """Every token's low-res logits, IoU and object score (the decoder as `_predict` calls
@@ -133,6 +135,7 @@ def test_reduced_sam3_prompts_equal_predict_inst(reduced, case):
     assert_parity(out.iou[chosen], iou1[0], f"{name} IoU, single output")
 
 
+@pytest.mark.slow
 def test_hole_filling_fills_background_only_and_changes_these_logits(reduced):
     """The random model's logits have small background holes: filling them changes the
     logits at the original size, and only there (the low-res logits are returned as is)."""
@@ -153,6 +156,7 @@ def test_component_areas_equal_scikit_image_labels(mask):
     assert np.array_equal(np.asarray(transforms.component_areas(jnp.asarray(mask))), expected)
 
 
+@pytest.mark.slow
 def test_a_wrapped_checkpoint_converts_alike_and_a_sam2_model_is_refused(tmp_path, reduced):
     net, _, model, _ = reduced
     wrapped, _ = _convert(tmp_path, net, "sam3_reduced", wrapped=True)
@@ -223,6 +227,7 @@ def test_full_sam3_converted_by_the_cli_equals_the_official_predictor(tmp_path):
     assert_parity(out.logits[1:], expected["logits"], "sam3 logits")
 
 
+@pytest.mark.slow
 def test_the_references_stand_ins_leave_torch_whole():
     """Its stand-ins for torchvision, timm's parents and sam3's triton module do not break
     torch: `torch._dynamo` (which an optimiser imports) still loads after them (a global

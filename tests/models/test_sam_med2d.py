@@ -28,6 +28,7 @@ def checkpoint(reference, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_pickled_optimizer_is_refused_without_allow_pickle(checkpoint, tmp_path):
     out = tmp_path / "o"
     proc = run_converter("--model=sam_med2d", f"--checkpoint={checkpoint}", f"--output={out}")
@@ -44,6 +45,7 @@ def model(checkpoint, tmp_path_factory):
     return models.load("sam_med2d", str(out))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,clicks,box",
     [

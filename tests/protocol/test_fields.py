@@ -27,6 +27,7 @@ def oracle(tiny_model, case):
     return protocol.run(tiny_model, image, gt, "oracle", 4, 0, SETTINGS)
 
 
+@pytest.mark.slow
 def test_ranking_fields_are_recomputed_from_the_kept_search(oracle, case):
     _, gt = case
     grid = clicks.grid_points(*gt.shape, SETTINGS.grid)
@@ -50,6 +51,7 @@ def test_ranking_fields_are_recomputed_from_the_kept_search(oracle, case):
         assert 0 <= oracle.eig_top_decile_hit[s] <= 1
 
 
+@pytest.mark.slow
 def test_other_policies_record_no_ranking(tiny_model, case):
     image, gt = case
     rec = protocol.run(tiny_model, image, gt, "eig", 3, 0, SETTINGS)
@@ -58,6 +60,7 @@ def test_other_policies_record_no_ranking(tiny_model, case):
     assert rec.candidate_dice is not None and np.isnan(rec.candidate_dice).all()
 
 
+@pytest.mark.slow
 def test_where_clicks_lie_from_the_clicks_and_the_ground_truth(oracle, case):
     _, gt = case
     inside = ndimage.distance_transform_edt(np.pad(gt, 1))[1:-1, 1:-1]
@@ -68,6 +71,7 @@ def test_where_clicks_lie_from_the_clicks_and_the_ground_truth(oracle, case):
         np.testing.assert_allclose(oracle.click_boundary_distance[s], want, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_head_histogram_sums_to_one_per_step(oracle):
     hist = oracle.values["head_hist"]
     assert hist.shape == (4, protocol.FIELDS[-1].bins)
@@ -75,6 +79,7 @@ def test_head_histogram_sums_to_one_per_step(oracle):
     assert len(oracle.to_json()["head_hist"][0]) == hist.shape[1]  # Lists of lists in JSON.
 
 
+@pytest.mark.slow
 def test_nmc_check_measures_the_papers_estimator_against_exact(tiny_model, case):
     image, gt = case
     plain = protocol.run(tiny_model, image, gt, "eig", 3, 0, SETTINGS)
@@ -91,6 +96,7 @@ def test_nmc_check_measures_the_papers_estimator_against_exact(tiny_model, case)
     assert (errors > 0).all() and (errors[:, -1] < errors[:, 0]).all()
 
 
+@pytest.mark.slow
 def test_the_model_mask_rule_is_the_models_own(tiny_model, case):
     """SAM's own rule is `best_iou_first`: the best multimask token after the single centre
     click, token 0 from the second click on (as its predictor is used and trained)."""
@@ -114,6 +120,7 @@ def test_the_model_mask_rule_is_the_models_own(tiny_model, case):
     assert protocol.Settings().resolved(token0.config).mask_rule == "token0"
 
 
+@pytest.mark.slow
 def test_sigmoid_mask_feedback_is_another_input(tiny_model, case):
     image, gt = case
     feed = protocol.Settings(grid=6, mask_feedback="logits")
@@ -130,6 +137,7 @@ def test_sigmoid_mask_feedback_is_another_input(tiny_model, case):
     assert logits.dice[0] == sigmoid.dice[0] and not np.allclose(logits.dice[1:], sigmoid.dice[1:])
 
 
+@pytest.mark.slow
 def test_sam_med2d_clickers_draw_in_the_models_input_frame(tiny_model, case):
     """A model whose prompt frame is its 256-px input (SAM-Med2D's): the noisy box is
     drawn on the mask as that frame shows it, and every random-error click is a pixel the

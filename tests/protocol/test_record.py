@@ -49,6 +49,7 @@ def _settings(case):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["center", "box"])
 def test_records_are_those_before_the_restructuring(inputs, start):
     model, samples, embeddings = inputs
@@ -79,5 +80,8 @@ def test_records_are_those_before_the_restructuring(inputs, start):
                 a = np.array([np.nan if v is None else v for v in got[key]], float)
                 b = np.array([np.nan if v is None else v for v in value], float)
                 np.testing.assert_allclose(a, b, atol=1e-6, err_msg=f"{where}: {key}")
+            elif isinstance(value, float):  # From float32 per-step values, as the lists:
+                # their last bit differs between CPUs (AVX2 and AVX-512 kernels round apart).
+                assert got[key] == pytest.approx(value, rel=0, abs=1e-6), f"{where}: {key}"
             elif key != "clicks":
                 assert got[key] == value, f"{where}: {key}"

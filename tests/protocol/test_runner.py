@@ -46,6 +46,7 @@ def case():
     return _case()
 
 
+@pytest.mark.slow
 def test_oracle_is_the_best_grid_click_and_equals_a_python_loop(tiny_model, case):
     image, gt = case
     emb = tiny_model.embed(image)
@@ -81,6 +82,7 @@ def test_oracle_is_the_best_grid_click_and_equals_a_python_loop(tiny_model, case
     np.testing.assert_allclose(np.asarray(dice), loop, atol=_pixel(gt))
 
 
+@pytest.mark.slow
 def test_eig_clicks_sit_at_the_argmax_of_the_eig_map(tiny_model, case):
     image, gt = case
     emb = tiny_model.embed(image)
@@ -100,6 +102,7 @@ def test_eig_clicks_sit_at_the_argmax_of_the_eig_map(tiny_model, case):
     assert np.isnan(rec.max_eig[0]) and np.isnan(rec.eig_at_click[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["eig", "random", "oracle"])
 def test_grid_policies_never_repeat_and_labels_come_from_gt(tiny_model, case, policy):
     image, gt = case
@@ -121,6 +124,7 @@ def test_grid_policies_never_repeat_and_labels_come_from_gt(tiny_model, case, po
     assert np.all((rec.dice >= 0) & (rec.dice <= 1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["random", "random_error", "error_center"])
 def test_same_seed_same_record(tiny_model, case, policy):
     image, gt = case
@@ -136,6 +140,7 @@ def test_same_seed_same_record(tiny_model, case, policy):
         assert runs[0].clicks.tolist() != runs[2].clicks.tolist()
 
 
+@pytest.mark.slow
 def test_nmc_eig_is_seeded_and_close_to_exact(tiny_model, case):
     image, gt = case
     nmc = protocol.Settings(grid=8, eig="nmc", nmc_outer=256, nmc_inner=16)
@@ -146,6 +151,7 @@ def test_nmc_eig_is_seeded_and_close_to_exact(tiny_model, case):
     np.testing.assert_allclose(a.max_eig[1:], exact.max_eig[1:], atol=0.1)
 
 
+@pytest.mark.slow
 def test_loop_compiles_once_per_image_size_policy_and_click_capacity(tiny_model):
     """The number of steps is a run-time value: runs of 2-4 steps share a compile (4 click
     slots), as do runs of 5-8; another image of the same size reuses it."""
@@ -169,6 +175,7 @@ def test_loop_compiles_once_per_image_size_policy_and_click_capacity(tiny_model)
     assert np.subtract(counts(), before).tolist() == [3, 1]
 
 
+@pytest.mark.slow
 def test_records_on_litemedsam_real_weights(case):
     from eigjax import models
 
@@ -184,6 +191,7 @@ def test_records_on_litemedsam_real_weights(case):
         assert set(rec.to_json()) >= {"clicks", "dice", "max_eig", "noc85", "noc90", "dice_auc"}
 
 
+@pytest.mark.slow
 def test_mask_feedback_changes_later_steps_and_defaults_to_the_model_loop(tiny_model, case):
     image, gt = case
     plain = protocol.run(tiny_model, image, gt, "error_center", steps=3, settings=SMALL)
@@ -214,6 +222,7 @@ def test_bad_inputs_are_named(tiny_model, case):
         protocol.run(tiny_model, image, np.zeros_like(gt), "eig")
 
 
+@pytest.mark.slow
 def test_lockstep_batch_equals_single_runs(tiny_model):
     crop = (slice(0, 150), slice(0, 170))
     cases = [
@@ -263,6 +272,7 @@ def litemedsam():
     return models.load("litemedsam")
 
 
+@pytest.mark.slow
 def test_a_box_start_is_the_fair_start_for_a_box_trained_model(litemedsam):
     """LiteMedSAM on a real CT liver: from its box (and its single-mask output, what it was
     trained to give) it segments; from a centre click it does not (measured: 0.87 vs 0.00;
@@ -297,6 +307,7 @@ def test_a_box_start_is_the_fair_start_for_a_box_trained_model(litemedsam):
     np.testing.assert_allclose(runs["box"].dice[1], _np_dice(pred, gt), atol=_pixel(gt))
 
 
+@pytest.mark.slow
 def test_token0_mask_rule_proposes_the_single_mask_output(litemedsam):
     """LiteMedSAM's own rule (the default, mask_rule "model") is token 0: what it was
     trained to give."""
@@ -308,6 +319,7 @@ def test_token0_mask_rule_proposes_the_single_mask_output(litemedsam):
     assert not np.array_equal(best.dice, rec.dice)
 
 
+@pytest.mark.slow
 def test_error_center_never_repeats_when_the_model_ignores_clicks(litemedsam):
     """The reported case: LiteMedSAM from a centre click on the bundled brain slice barely
     changes its mask, and RITM's clicker clicked (127, 136) twice in a row."""
@@ -329,6 +341,7 @@ def test_the_default_grid_is_the_papers_30_by_30():
     assert StudyConfig().steps == 20  # Studies on user data: RITM's 20 clicks.
 
 
+@pytest.mark.slow
 def test_kept_masks_round_trip_through_coco_rle(tiny_model, case):
     from pycocotools import mask as mask_utils
 

@@ -77,6 +77,7 @@ def test_correction_clicks_come_from_the_errors_the_truth_or_the_background():
     assert 0.05 < np.mean(draws) < 0.16  # About 10 % from the ground truth.
 
 
+@pytest.mark.slow
 def test_a_sequence_has_its_refinement_rounds_and_sums_its_steps(nucleus):
     model, sample, embedding = nucleus
     gt, region = targets.low_res_target(sample.mask, model.config)
@@ -99,6 +100,7 @@ def _one_click_dice(model, params, sample, embedding):
     return float(metrics.dice_iou(np.asarray(pred.logits[k]) > 0, sample.mask)[0])
 
 
+@pytest.mark.slow
 def test_overfitting_one_object_teaches_the_decoder_to_read_a_click(nucleus):
     model, sample, embedding = nucleus
     gt, region = targets.low_res_target(sample.mask, model.config)

@@ -33,6 +33,7 @@ def _loss_grad(logits, gt, region, multimask):
     return jax.grad(f)(logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "multimask, supervised",
     [(True, 2), (False, 0)],  # A single click: the best multimask head; else token 0.

@@ -38,6 +38,7 @@ def _stems(root: str) -> dict[str, int]:
     return {os.path.basename(k)[: -len(".png")]: len(v) for k, v in index.items()}
 
 
+@pytest.mark.slow
 def test_the_held_out_split_is_30_masks_per_domain_10_slices_from_training(
     builder, built, tmp_path
 ):
@@ -59,6 +60,7 @@ def test_the_held_out_split_is_30_masks_per_domain_10_slices_from_training(
         builder.build(str(tmp_path / "other"), "test")
 
 
+@pytest.mark.slow
 def test_the_bundled_slices_and_crop_are_held_out(builder, built):
     with open(os.path.join(built, "image2label.json")) as f:
         index = json.load(f)

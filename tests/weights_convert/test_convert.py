@@ -38,6 +38,7 @@ def test_a_vit_b_checkpoint_does_not_convert_as_vit_l(vit_b_state_dict):
         weights_convert.convert_state_dict("sam_vit_l", vit_b_state_dict)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sam_vit_l", "sam_vit_h"])
 def test_keymap_covers_the_official_large_models(name):
     """Every tensor of the official vit_l / vit_h maps, by shape (built on the meta device)."""
@@ -123,6 +124,7 @@ def test_corrupt_archive_member_gets_a_one_line_error(tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_reports_errors_in_one_line_without_traceback(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00" * 100)

@@ -79,6 +79,7 @@ def _cached(cache_dir) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_checkpoint_by_address_is_fetched_checked_cached_converted_and_verified(
     server, cache_dir
 ):
@@ -164,6 +165,7 @@ def _seeded_mobile_sam(seed: int) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_the_library_fetches_by_name_on_first_use_trusting_an_unpinned_file_once(
     server, cache_dir, monkeypatch
 ):

@@ -54,6 +54,7 @@ def uninterrupted(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.slow
 def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
     workdir = uninterrupted / "a"
     model = models.load("litemedsam", str(workdir / "params"))
@@ -74,6 +75,7 @@ def test_the_run_writes_loadable_params_and_its_log(uninterrupted):
     assert len(os.listdir(uninterrupted / "cache" / "embeddings")) == 1
 
 
+@pytest.mark.slow
 def test_snapshots_are_the_model_at_their_step(uninterrupted):
     workdir = uninterrupted / "a"
     assert sorted(os.listdir(workdir / "params_at")) == ["10", "20"]
@@ -83,6 +85,7 @@ def test_snapshots_are_the_model_at_their_step(uninterrupted):
     assert loaded.config.mask_rule == "best_iou_first"
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_params_bit_for_bit(uninterrupted):
     workdir, cache = uninterrupted / "b", uninterrupted / "cache"
     proc = subprocess.Popen(
@@ -102,6 +105,7 @@ def test_a_killed_run_resumes_to_the_same_params_bit_for_bit(uninterrupted):
     assert rows == list(range(20))  # Each step once, whatever the kill cut.
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_not_overwritten(uninterrupted):
     proc = run_module(
         "experiments.finetune", *_finetune(uninterrupted / "a", uninterrupted / "cache")[3:]
@@ -112,6 +116,7 @@ def test_a_finished_run_is_not_overwritten(uninterrupted):
                          "choose another --workdir")  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flag, message",
     [
@@ -140,6 +145,7 @@ def test_a_model_without_multimask_heads_is_refused(monkeypatch):
         FinetuneConfig(model="single_mask").check()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["no masks", "empty masks"])
 def test_a_dataset_with_nothing_to_learn_is_one_line(tmp_path, kind):
     root = tmp_path / "pairs"
@@ -165,6 +171,7 @@ def _resumable_copy(uninterrupted, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_a_run_cannot_adopt_another_runs_checkpoint_without_its_run_json(uninterrupted, tmp_path):
     copy = _resumable_copy(uninterrupted, tmp_path)
     os.remove(copy / "run.json")
@@ -178,6 +185,7 @@ def test_a_run_cannot_adopt_another_runs_checkpoint_without_its_run_json(uninter
     assert "Traceback" not in proc.stderr and not (copy / "params").exists()
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_one_line_naming_it(uninterrupted, tmp_path):
     copy = _resumable_copy(uninterrupted, tmp_path)
     latest = max(int(d) for d in os.listdir(copy / "checkpoints") if d.isdigit())
@@ -195,6 +203,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(uninterrupted, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_batch_larger_than_the_data_is_refused_at_once(uninterrupted, tmp_path):
     flags = _finetune(tmp_path / "w", uninterrupted / "cache", "--batch_size=1000000000")[3:]
     proc = run_module("experiments.finetune", *flags)
@@ -202,6 +211,7 @@ def test_a_batch_larger_than_the_data_is_refused_at_once(uninterrupted, tmp_path
     assert proc.returncode != 0 and "--batch_size=1000000000: more than the 3 masks" in last, last
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_naming_the_checkpoint(uninterrupted, tmp_path):
     """Files may grow to 1 MiB (RLIMIT_FSIZE, as a disk that fills): the embedding cache
     works without writing, with a warning, and the first checkpoint's write ends the run in

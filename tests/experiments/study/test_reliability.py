@@ -62,6 +62,7 @@ def first_run(tmp_path_factory):
     return root, workdir
 
 
+@pytest.mark.slow
 def test_other_settings_in_the_same_workdir_are_a_new_run_beside_the_old(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -76,6 +77,7 @@ def test_other_settings_in_the_same_workdir_are_a_new_run_beside_the_old(first_r
     assert len(_lines(workdir)) == len(after)
 
 
+@pytest.mark.slow
 def test_a_folder_with_the_same_base_name_is_another_dataset(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -87,6 +89,7 @@ def test_a_folder_with_the_same_base_name_is_another_dataset(first_run, tmp_path
     assert {tuple(r["dataset"]["paths"]) for r in runs.values()} == {(str(root),), (str(twin),)}
 
 
+@pytest.mark.slow
 def test_the_report_groups_runs_of_different_settings_and_says_which(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -102,6 +105,7 @@ def test_the_report_groups_runs_of_different_settings_and_says_which(first_run, 
     assert two.rstrip(" |").endswith("–")  # No step-2 value borrowed from the 3-step run.
 
 
+@pytest.mark.slow
 def test_a_malformed_line_is_skipped_with_its_place_and_loses_nothing(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -119,6 +123,7 @@ def test_a_malformed_line_is_skipped_with_its_place_and_loses_nothing(first_run,
     assert len(path.read_text().splitlines()) == len(lines)  # Nothing rewritten or doubled.
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -136,6 +141,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(first_run, tmp_p
     assert lock["pid"] == os.getpid()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flag,message",
     [
@@ -155,6 +161,7 @@ def test_bad_flags_fail_at_start_in_one_line(tmp_path, flag, message):
     assert not (tmp_path / "w" / "records").exists()
 
 
+@pytest.mark.slow
 def test_report_of_a_mistyped_workdir_creates_nothing(tmp_path):
     proc = run_module("experiments.study", "--report_only", f"--workdir={tmp_path / 'typo'}")
     assert proc.returncode != 0 and "no records/ here" in proc.stderr
@@ -194,6 +201,7 @@ def test_a_lossy_mask_is_thresholded_by_the_documented_rule_with_a_warning(tmp_p
     assert (got != m.astype(bool)).mean() < 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "edit, field",
     [
@@ -224,6 +232,7 @@ def test_a_hand_edited_record_is_skipped_where_it_is_and_redone(first_run, tmp_p
     assert len(path.read_text().splitlines()) == len(lines) + 1
 
 
+@pytest.mark.slow
 def test_temporary_files_of_a_killed_write_are_never_read(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -236,6 +245,7 @@ def test_temporary_files_of_a_killed_write_are_never_read(first_run, tmp_path):
     summarize.write_report(str(workdir))
 
 
+@pytest.mark.slow
 def test_tiny_images_never_repeat_a_pixel_nor_record_infinity(tmp_path):
     root = tmp_path / "tiny"
     (root / "images").mkdir(parents=True)
@@ -264,6 +274,7 @@ def test_an_image_with_no_pixels_is_a_clear_error(tiny_model):
         protocol.run(tiny_model, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), bool), "eig")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make, flag, message",
     [
@@ -283,6 +294,7 @@ def test_a_users_mistake_is_one_line(tmp_path, make, flag, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_report_directory_that_is_a_file_is_one_line(first_run, tmp_path):
     _, base = first_run
     workdir = tmp_path / "w"
@@ -294,6 +306,7 @@ def test_a_report_directory_that_is_a_file_is_one_line(first_run, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_full_disk_loses_no_record_written(first_run, tmp_path):
     root, base = first_run
     workdir = tmp_path / "w"
@@ -315,6 +328,7 @@ def test_a_full_disk_loses_no_record_written(first_run, tmp_path):
         assert "\n" not in os_error(e) and "No space left" in os_error(e)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_in_one_line_with_every_record_kept(tmp_path):
     workdir = tmp_path / "c"
     cmd = [

@@ -172,6 +172,7 @@ def test_the_bootstrap_interval_holds_the_mean_and_is_seeded():
     assert np.isnan(tables.mean_ci([0.3])[1])
 
 
+@pytest.mark.slow
 def test_report_options_are_flags_checked_at_start(workdir):
     proc = run_module(
         "experiments.study", "--report_only", f"--workdir={workdir}", "--fig1_axis=twin"

@@ -14,24 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-QUICK = [
-    "--models=litemedsam",  # The demo's default runs the calibrated control beside it.
-    "--grid=4",
-    "--steps=3",
-    "--start=center",
-    "--policies=eig,oracle,error_center",
-    "--oracle_images=0",
-    "--nmc_check=false",
-    "--oracle_chunk=4",
-]
+from tests.experiments.study.helpers import GROUP, QUICK, run_study
 
-
-def _run(workdir, *args, env=None, check=True):
-    cmd = [sys.executable, "-m", "experiments.study", f"--workdir={workdir}", *QUICK, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    if check:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+pytestmark = GROUP
 
 
 def _records(workdir):
@@ -54,14 +39,7 @@ def _numbers(records):
     )
 
 
-@pytest.fixture(scope="module")
-def bundled_run(tmp_path_factory):
-    """The default dataset and model (LiteMedSAM, bundled samples), 3 images."""
-    workdir = tmp_path_factory.mktemp("run")
-    _run(workdir, "--num_images=3")
-    return workdir
-
-
+@pytest.mark.slow
 def test_records_tables_and_figures(bundled_run):
     records = _records(bundled_run)
     assert len(records) == 9 and len(set(_keys(records))) == 9  # 3 images x 3 policies
@@ -91,16 +69,18 @@ def test_records_tables_and_figures(bundled_run):
         assert f"| litemedsam | {group} | {policy} | {n} | 3 | 3 |" in summary  # Prompts, clicks.
 
 
+@pytest.mark.slow
 def test_rerun_adds_only_what_is_missing(bundled_run, tmp_path):
     workdir = tmp_path / "w"
     shutil.copytree(bundled_run, workdir)
     before = _records(workdir)
-    _run(workdir, "--num_images=4")
+    run_study(workdir, "--num_images=4")
     after = _records(workdir)
     assert after[: len(before)] == before and len(after) == 12
     assert len(set(_keys(after))) == 12
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_every_record_once(tmp_path):
     workdir = tmp_path / "k"
     cmd = [
@@ -124,25 +104,29 @@ def test_killed_run_resumes_with_every_record_once(tmp_path):
     assert 2 <= written < 8
     with open(path, "a") as f:  # A line cut mid-write, as a kill during write leaves it.
         f.write('{"model": "litemedsam", "dataset": "bund')
-    _run(workdir, *cmd[-3:], "--report=false")
+    run_study(workdir, *cmd[-3:], "--report=false")
     records = _records(workdir)
     assert len(records) == 8 and len(set(_keys(records))) == 8
 
 
-def test_eight_devices_give_the_records_of_one(bundled_run, tmp_path):
-    workdir = tmp_path / "d8"
-    _run(
+@pytest.mark.slow
+def test_two_devices_give_the_records_of_one(bundled_run, tmp_path):
+    """3 images on 2 devices: a lockstep batch sharded over both, then one padded."""
+    workdir = tmp_path / "d2"
+    run_study(
         workdir,
         "--num_images=3",
+        "--policies=eig,error_center",  # A device loop and a host rule; the Oracle alike.
         "--report=false",
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
     )
-    assert _numbers(_records(workdir)) == _numbers(_records(bundled_run))
+    one = [r for r in _records(bundled_run) if r["policy"] in ("eig", "error_center")]
+    assert _numbers(_records(workdir)) == _numbers(one)
 
 
-@pytest.fixture
-def folder_dataset(tmp_path):
-    root = tmp_path / "pairs"
+def _folder(root):
+    """ROOT/images, ROOT/masks: one noise image of 64x80 under an object, an empty mask and a
+    one-pixel mask."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     rng = np.random.default_rng(0)
@@ -157,9 +141,26 @@ def folder_dataset(tmp_path):
     return root
 
 
-def test_empty_mask_is_skipped_and_one_pixel_mask_runs(folder_dataset, tmp_path):
-    workdir = tmp_path / "f"
-    proc = _run(workdir, f"--dataset=folder:{folder_dataset}", "--fig2_images=0")
+@pytest.fixture
+def folder_dataset(tmp_path):
+    return _folder(tmp_path / "pairs")
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A study on a folder of an object, an empty mask, a one-pixel mask and, last, a file
+    that is not an image: (the finished process, its workdir)."""
+    root = _folder(tmp_path_factory.mktemp("data") / "pairs")
+    (root / "images" / "z_bad.png").write_bytes(b"not an image")
+    shutil.copy(root / "masks" / "a_full.png", root / "masks" / "z_bad.png")
+    workdir = tmp_path_factory.mktemp("bad")
+    proc = run_study(workdir, f"--dataset=folder:{root}", "--fig2_images=0", check=False)
+    return proc, workdir
+
+
+@pytest.mark.slow
+def test_empty_mask_is_skipped_and_one_pixel_mask_runs(folder_run):
+    proc, workdir = folder_run
     assert "b_empty: empty mask, skipped" in proc.stderr
     records = {(r["image_id"], r["policy"]): r for r in _records(workdir)}
     assert records[("b_empty", "eig")]["skipped"] == "empty mask"
@@ -167,17 +168,16 @@ def test_empty_mask_is_skipped_and_one_pixel_mask_runs(folder_dataset, tmp_path)
     assert "skipped" not in records[("a_full", "eig")]
 
 
-def test_bad_file_stops_with_its_name_and_keeps_records(folder_dataset, tmp_path):
-    workdir = tmp_path / "bad"
-    (folder_dataset / "images" / "z_bad.png").write_bytes(b"not an image")
-    shutil.copy(folder_dataset / "masks" / "a_full.png", folder_dataset / "masks" / "z_bad.png")
-    proc = _run(workdir, f"--dataset=folder:{folder_dataset}", "--fig2_images=0", check=False)
+@pytest.mark.slow
+def test_bad_file_stops_with_its_name_and_keeps_records(folder_run):
+    proc, workdir = folder_run
     assert proc.returncode != 0 and "z_bad.png: unreadable image" in proc.stderr
     assert {r["image_id"] for r in _records(workdir)} == {"a_full", "b_empty", "c_pixel"}
 
 
+@pytest.mark.slow
 def test_unknown_sub_dataset_lists_valid_ones(tmp_path):
-    proc = _run(
+    proc = run_study(
         tmp_path / "u",
         "--dataset=sa_med2d:"
         + os.path.join(os.path.dirname(__file__), "..", "..", "..", "eigjax", "samples"),
@@ -188,9 +188,10 @@ def test_unknown_sub_dataset_lists_valid_ones(tmp_path):
     assert "unknown sub-dataset ['FLARE']; valid: ['dsb2018', 'mni152', 'quokka']" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_oracle_on_fewer_masks_and_the_estimate_beside_the_time(folder_dataset, tmp_path):
     workdir = tmp_path / "o"
-    proc = _run(
+    proc = run_study(
         workdir,
         f"--dataset=folder:{folder_dataset}",
         "--policies=eig,oracle",

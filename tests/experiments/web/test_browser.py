@@ -126,6 +126,7 @@ def _text(driver, element_id):
     return driver.find_element("id", element_id).text
 
 
+@pytest.mark.slow
 def test_click_watch_the_mask_and_accept_the_suggestion(page, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
@@ -225,6 +226,7 @@ def _drag_box(driver, corner, size):
     chain.release().perform()
 
 
+@pytest.mark.slow
 def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam, tmp_path):
     from pycocotools.coco import COCO
     from selenium.webdriver.common.action_chains import ActionChains
@@ -306,6 +308,7 @@ def test_label_two_objects_restart_reopen_export_and_upload(browser, litemedsam,
         _stop(server)
 
 
+@pytest.mark.slow
 def test_classes_a_brush_stroke_zoom_and_contrast(browser, litemedsam, tmp_path):
     """A class key, a brush stroke saved and reproduced after a restart, the wheel's zoom
     and Fit, the contrast window."""

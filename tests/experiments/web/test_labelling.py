@@ -88,6 +88,7 @@ def _png(array) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
     port, workdir, restart = server
     first = {"image": BRAIN, "box": [30, 20, 226, 236], "label": "brain"}
@@ -123,6 +124,7 @@ def test_objects_are_saved_renamed_deleted_and_survive_a_restart(server):
     assert [(o["id"], o["label"]) for o in listed] == [(b["id"], "ventricle")]
 
 
+@pytest.mark.slow
 def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
     port, workdir, _ = server
     prompts = [
@@ -179,6 +181,7 @@ def test_coco_and_png_exports_hold_exactly_the_saved_masks(server, tmp_path):
             assert (values[~covered] == 0).all()
 
 
+@pytest.mark.slow
 def test_an_upload_is_kept_by_content_served_and_survives_a_restart(server):
     port, workdir, restart = server
     picture = np.zeros((64, 96, 3), np.uint8)
@@ -232,6 +235,7 @@ def test_an_upload_is_shown_and_segmented_as_its_format_means(server):
     assert status == 400 and "not finite" in answer["error"], answer
 
 
+@pytest.mark.slow
 def test_the_overlay_draws_each_saved_object_in_its_colour(server):
     port = server[0]
     status, empty = request(port, "GET", f"/api/overlay?image={BRAIN}")
@@ -350,6 +354,7 @@ def test_a_damaged_objects_file_stops_the_start_and_is_kept(tmp_path):
     assert damaged.read_text() == '{"image": "a", "objects": ['
 
 
+@pytest.mark.slow
 def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     litemedsam, fingerprint, tmp_path
 ):
@@ -378,6 +383,7 @@ def test_embeddings_come_from_disk_after_a_restart_and_the_cache_is_bounded(
     assert bounded.misses == 2
 
 
+@pytest.mark.slow
 def test_a_file_replaced_by_another_picture_of_same_size_and_time_is_segmented_anew(
     litemedsam, tmp_path
 ):
@@ -426,6 +432,7 @@ def _box_object(port, name):
     return request(port, "POST", "/api/objects", {"image": name, "box": [8, 8, 56, 40]})
 
 
+@pytest.mark.slow
 def test_a_save_rename_or_delete_that_fails_to_reach_the_disk_changes_nothing(litemedsam, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -454,6 +461,7 @@ def test_a_save_rename_or_delete_that_fails_to_reach_the_disk_changes_nothing(li
     assert [(o["id"], o["label"]) for o in listed] == [(kept["id"], "object")]
 
 
+@pytest.mark.slow
 def test_same_file_names_in_another_folder_have_their_own_objects(litemedsam, tmp_path):
     for folder, value in (("a", 90), ("b", 200)):
         (tmp_path / folder).mkdir()
@@ -468,6 +476,7 @@ def test_same_file_names_in_another_folder_have_their_own_objects(litemedsam, tm
     assert listed == [] and images[0]["objects"] == 0
 
 
+@pytest.mark.slow
 def test_objects_of_an_image_whose_file_changed_are_flagged_never_mixed(litemedsam, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -570,6 +579,7 @@ def test_classes_fix_labels_and_ids_and_an_object_keeps_its_strokes_and_confiden
         server.labelling.store.close()
 
 
+@pytest.mark.slow
 def test_free_labels_keep_the_category_id_of_their_first_save(server, tmp_path):
     port, workdir, restart = server
     for label in ("zeta", "alpha"):

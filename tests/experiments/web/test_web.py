@@ -81,6 +81,7 @@ def png(b64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
+@pytest.mark.slow
 def test_images_lists_the_served_set(url):
     status, body = call(url, "/api/images")
     # One entry per image, its masks its ground truths (10 masks of 4 images).
@@ -113,6 +114,7 @@ def test_images_lists_the_served_set(url):
         assert status == 400 and r["error"].startswith("truth: an index below 3"), r
 
 
+@pytest.mark.slow
 def test_predict_follows_the_json_contract(url, brain):
     image, gt = brain
     x, y = clicks.first_click(gt)
@@ -148,6 +150,7 @@ def test_predict_follows_the_json_contract(url, brain):
     print(f"predict: {r['ms']:.0f} ms server time (decode, EIG, PNGs)")
 
 
+@pytest.mark.slow
 def test_predict_equals_the_model_with_a_box(url, brain, litemedsam):
     image, gt = brain
     box = clicks.gt_box(gt).tolist()
@@ -159,6 +162,7 @@ def test_predict_equals_the_model_with_a_box(url, brain, litemedsam):
     np.testing.assert_allclose(r["iou"], out.iou, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_oracle_is_the_protocols_oracle_click(url, brain, litemedsam):
     image, gt = brain
     settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
@@ -170,6 +174,7 @@ def test_oracle_is_the_protocols_oracle_click(url, brain, litemedsam):
     np.testing.assert_allclose(r["dice"], rec.dice[1], atol=2 / gt.sum())
 
 
+@pytest.mark.slow
 def test_the_oracle_counts_its_candidates_and_stops_when_cancelled(served, brain):
     base, service = served
     x, y = clicks.first_click(brain[1])
@@ -271,6 +276,7 @@ def test_only_served_names_and_files_are_reachable(url, path, status):
     assert call(url, path)[0] == status
 
 
+@pytest.mark.slow
 def test_two_clients_never_see_each_others_prompts(url, brain):
     """Interleaved requests with different prompts: each answer is the one it gets alone."""
     _, gt = brain
@@ -288,6 +294,7 @@ def test_two_clients_never_see_each_others_prompts(url, brain):
         assert r["mask"] == expected["mask"] and r["suggestion"] == expected["suggestion"]
 
 
+@pytest.mark.slow
 def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, brain):
     Image.fromarray(brain[0]).save(tmp_path / "brain.png")
     (tmp_path / "notes.txt").write_text("not an image")
@@ -315,6 +322,7 @@ def test_a_folder_without_masks_has_no_dice_and_no_oracle(litemedsam, tmp_path, 
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_the_programs_of_at_most_max_sizes_image_sizes_are_kept(litemedsam, tmp_path, brain):
     """Each image size compiles its own programs, whose memory maps add up to an XLA abort
     past the kernel's limit (about 220 sizes): past `max_sizes` sizes, every program is
@@ -338,6 +346,7 @@ def test_the_programs_of_at_most_max_sizes_image_sizes_are_kept(litemedsam, tmp_
     assert predict(96)["mask"] == first["mask"]
 
 
+@pytest.mark.slow
 def test_the_page_serves_the_calibrated_control_where_there_is_a_ground_truth(tmp_path, brain):
     control = models.load("calibrated")
     settings = protocol.Settings(grid=GRID, oracle_chunk=protocol.CPU_CHUNK)
@@ -374,9 +383,10 @@ def _serve_command(folder, workdir) -> tuple[subprocess.Popen, str]:
     if not line.startswith("eigjax-web: http://127.0.0.1:"):
         proc.kill()
         pytest.fail(proc.stderr.read())
-    return proc, line.split()[2].rstrip("/")
+    return proc, line.split()[1].rstrip("/")
 
 
+@pytest.mark.slow
 def test_the_command_serves_and_a_killed_server_loses_no_saved_object(tmp_path, brain):
     """On a folder of images: an object saved, the server SIGKILLed, a new one started on
     the same workdir (the dead one's lock is gone) lists the object."""
@@ -399,6 +409,7 @@ def test_the_command_serves_and_a_killed_server_loses_no_saved_object(tmp_path, 
         proc.wait(30)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [

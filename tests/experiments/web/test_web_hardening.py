@@ -82,6 +82,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -145,6 +146,7 @@ def test_a_stalled_client_is_dropped_and_connections_are_bounded(port):
     assert request(port, "GET", "/api/config")[0] == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method, headers, status",
     [
@@ -163,6 +165,7 @@ def test_only_this_servers_own_pages_may_read_and_post(port, method, headers, st
     assert request(port, method, path, body, headers)[0] == status
 
 
+@pytest.mark.slow
 def test_a_model_that_gives_nan_is_an_error_in_valid_json(litemedsam, tmp_path):
     broken = jax.tree_util.tree_map(lambda a: np.full_like(a, np.nan), litemedsam.params)
     model = Model(litemedsam.config, broken)
@@ -177,6 +180,7 @@ def test_a_model_that_gives_nan_is_an_error_in_valid_json(litemedsam, tmp_path):
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -220,6 +224,7 @@ def test_a_replaced_image_is_seen_anew_and_a_deleted_one_is_a_404(litemedsam, tm
         server.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
